@@ -1,0 +1,123 @@
+"""`recap`: materialize assets through Dagster from a shell, DVC stage or CI.
+
+    recap materialize --all                   every asset, every partition, in graph order
+    recap materialize web_shards              one asset (all its partitions)
+    recap materialize web_shards -p 00002     one partition
+    recap materialize --all --profile paper   another profile ($RECAP_PROFILE for the run)
+    recap list                                assets, their partitions and dependencies
+
+Runs execute in this process and are recorded in $DAGSTER_HOME (default: the project's
+.dagster_home/), so they show in the Dagster UI like runs launched from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def configure_environment(profile: str | None) -> None:
+    """Before Dagster or the definitions are imported: they read these."""
+    from recap_dagster.project import project_root
+
+    root = project_root()
+    os.environ.setdefault("RECAP_ROOT", str(root))
+    os.environ.setdefault("DAGSTER_HOME", str(root / ".dagster_home"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    if profile:
+        os.environ["RECAP_PROFILE"] = profile
+
+
+def selected_in_order(names: list[str], select_all: bool) -> list:
+    """The selected asset definitions, upstream first."""
+    from recap_dagster.definitions import ASSETS, defs
+
+    by_name = {a.key.to_user_string(): a for a in ASSETS}
+    unknown = sorted(set(names) - set(by_name))
+    if unknown:
+        raise SystemExit(f"recap: unknown asset(s) {unknown}; known: {sorted(by_name)}")
+    if not select_all and not names:
+        raise SystemExit("recap: name assets to materialize, or pass --all")
+    order = [key.to_user_string() for key in defs.resolve_asset_graph().toposorted_asset_keys]
+    wanted = set(by_name) if select_all else set(names)
+    return [by_name[name] for name in order if name in wanted]
+
+
+def materialize_command(args: argparse.Namespace) -> int:
+    configure_environment(args.profile)
+    from recap_dagster.project import load_params
+
+    try:
+        params = load_params()  # a bad profile or size stops here, before any work
+    except ValueError as error:
+        print(f"recap: {error}", file=sys.stderr)
+        return 2
+    from dagster import DagsterInstance, materialize
+
+    from recap_dagster.definitions import RESOURCES
+
+    assets = selected_in_order(args.assets, args.all)
+    instance = DagsterInstance.get()
+    print(f"recap: profile {params.profile!r}, DAGSTER_HOME={os.environ['DAGSTER_HOME']}", file=sys.stderr)
+    failures = 0
+    for asset_def in assets:
+        name = asset_def.key.to_user_string()
+        partitions = [None]
+        if asset_def.partitions_def is not None:
+            partitions = args.partition or asset_def.partitions_def.get_partition_keys()
+        for partition in partitions:
+            label = f"{name}[{partition}]" if partition else name
+            start = time.perf_counter()
+            result = materialize(
+                [asset_def], instance=instance, resources=RESOURCES, partition_key=partition,
+                raise_on_error=False, tags={"recap/launched_by": "cli"},
+            )
+            seconds = time.perf_counter() - start
+            status = "ok" if result.success else "FAILED"
+            failures += not result.success
+            print(f"recap: {label:<28} {status:<6} {seconds:7.1f}s  run {result.run_id}", file=sys.stderr)
+            if not result.success:
+                for event in result.all_events:
+                    if event.is_failure:
+                        print(f"recap: {label}: {event.message}", file=sys.stderr)
+                if not args.keep_going:
+                    return 1
+    return 1 if failures else 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    configure_environment(args.profile)
+    from recap_dagster.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.toposorted_asset_keys:
+        node = graph.get(key)
+        partitions = node.partitions_def.get_partition_keys() if node.partitions_def else []
+        parents = sorted(p.to_user_string() for p in node.parent_keys)
+        print(f"{key.to_user_string():<24} partitions={len(partitions):<4} deps={parents}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="recap", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    mat = commands.add_parser("materialize", help="materialize assets through Dagster")
+    mat.add_argument("assets", nargs="*", help="asset names (default: none; see --all)")
+    mat.add_argument("--all", action="store_true", help="every asset, in dependency order")
+    mat.add_argument("-p", "--partition", action="append", help="only this partition (repeatable)")
+    mat.add_argument("--profile", help="dataset profile (default: params.yaml's)")
+    mat.add_argument("--keep-going", action="store_true", help="go on after a failed run")
+    mat.set_defaults(handler=materialize_command)
+    lst = commands.add_parser("list", help="assets with their partitions and dependencies")
+    lst.add_argument("--profile")
+    lst.set_defaults(handler=list_command)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Asset metadata shown in the Dagster UI: sample grids, statistics, DVC hashes."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from dagster import MetadataValue
+from PIL import Image
+
+from components.data.dvc_hash import dir_md5, file_md5
+from components.data.preview import png_bytes, sample_grid
+from components.data.shard_summary import ShardSummary
+
+
+def preview_grid(summary: ShardSummary) -> Image.Image:
+    return sample_grid(summary.preview_images, summary.preview_captions)
+
+
+def grid_markdown(grid: Image.Image, title: str) -> MetadataValue:
+    """A grid as one inline PNG (the UI renders data URIs in markdown)."""
+    encoded = base64.b64encode(png_bytes(grid)).decode()
+    return MetadataValue.md(f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})")
+
+
+def captions_table(summary: ShardSummary, fields: tuple[str, ...] = ("caption",)) -> MetadataValue:
+    """The preview samples' captions as a markdown table, one column per field."""
+    header = "| key | " + " | ".join(fields) + " |\n|---|" + "---|" * len(fields)
+    rows = [
+        f"| {key} | " + " | ".join(str(meta.get(name, "")).replace("|", "/") for name in fields) + " |"
+        for key, meta in zip(summary.preview_keys, summary.preview_meta)
+    ]
+    return MetadataValue.md("\n".join([header, *rows]))
+
+
+def summary_metadata(summary: ShardSummary) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "samples": MetadataValue.int(summary.samples),
+        "skipped": MetadataValue.int(sum(summary.skipped.values())),
+        "skipped_by_reason": MetadataValue.json(summary.skipped),
+        "counts": MetadataValue.json(summary.counts),
+    }
+    for name, value in summary.caption_stats.items():
+        metadata[name] = MetadataValue.float(float(value))
+    return metadata
+
+
+def dvc_metadata(directory: Path, files: list[Path] | None = None) -> dict[str, Any]:
+    """The DVC hashes of what was written: per file, and of the whole output directory."""
+    metadata: dict[str, Any] = {"dvc_dir_md5": MetadataValue.text(dir_md5(directory))}
+    for path in files or []:
+        metadata[f"dvc_md5[{path.name}]"] = MetadataValue.text(file_md5(path))
+    metadata["path"] = MetadataValue.path(str(directory))
+    return metadata

@@ -1,0 +1,74 @@
+"""Where the project lives and what params.yaml says.
+
+The project root is $RECAP_ROOT when set, else the nearest folder above the working
+directory that holds params.yaml, else the checkout this package was installed from.
+$RECAP_PROFILE, when set, overrides params.yaml's profile (the CLI sets it for --profile).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.data.profiles import DatasetProfile, resolve_profile
+from components.world import WorldConfig
+
+PARAMS_FILE = "params.yaml"
+KNOWN_PARAMS = {"profile", "seed", "data_root", "dataset", "world"}
+
+
+def project_root() -> Path:
+    if env := os.environ.get("RECAP_ROOT"):
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / PARAMS_FILE).is_file():
+            return folder
+    return Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Params:
+    profile: str = "quick"
+    seed: int = 0
+    data_root: str = "data"
+    dataset: dict[str, Any] = field(default_factory=dict)
+    world: dict[str, Any] = field(default_factory=dict)
+
+    def dataset_profile(self) -> DatasetProfile:
+        return resolve_profile(self.profile, self.dataset)
+
+    def world_config(self) -> WorldConfig:
+        return WorldConfig.from_dict(self.world)
+
+    def data_path(self, root: Path | None = None) -> Path:
+        path = Path(self.data_root)
+        return path if path.is_absolute() else (root or project_root()) / path
+
+
+def load_params(path: Path | None = None) -> Params:
+    """params.yaml, checked: unknown keys and wrong types fail naming the value."""
+    path = path or project_root() / PARAMS_FILE
+    raw: dict[str, Any] = {}
+    if path.is_file():
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path} must hold a mapping, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - KNOWN_PARAMS)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {path}; known: {sorted(KNOWN_PARAMS)}")
+    if env_profile := os.environ.get("RECAP_PROFILE"):
+        raw["profile"] = env_profile
+    params = Params(**raw)
+    if not isinstance(params.seed, int) or isinstance(params.seed, bool):
+        raise ValueError(f"seed must be an integer, got {params.seed!r}")
+    for name in ("dataset", "world"):
+        if not isinstance(getattr(params, name), dict):
+            raise ValueError(f"{name} in {path} must be a mapping, got {getattr(params, name)!r}")
+    params.dataset_profile()  # fails now on an unknown profile or a bad size
+    params.world_config()
+    return params

@@ -1,0 +1,50 @@
+"""Every test runs against a tiny project in a temporary folder, never the user's data/.
+
+RECAP_ROOT is set before anything imports recap_dagster (its partitions are made from
+params.yaml when the definitions load), so the code location under test has 2 web shards
+of 24 images and a 40-image curated set, and MLflow and Dagster write into that folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_DATASET = {
+    "web_shards": 2,
+    "web_shard_size": 24,
+    "curated_train": 30,
+    "curated_heldout": 10,
+    "curated_shard_size": 25,
+}
+
+_TINY_ROOT = Path(tempfile.mkdtemp(prefix="recap-tests-"))
+(_TINY_ROOT / "params.yaml").write_text(
+    yaml.safe_dump({"profile": "quick", "seed": 0, "data_root": "data", "dataset": TINY_DATASET, "world": {}})
+)
+(_TINY_ROOT / ".dagster_home").mkdir()
+os.environ["RECAP_ROOT"] = str(_TINY_ROOT)
+os.environ["DAGSTER_HOME"] = str(_TINY_ROOT / ".dagster_home")
+os.environ.pop("RECAP_PROFILE", None)
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def tiny_root() -> Path:
+    return _TINY_ROOT
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_TINY_ROOT, ignore_errors=True)

@@ -1,0 +1,124 @@
+"""The code location loads, and both dataset assets materialize with their metadata and checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, DagsterInstance, materialize
+from mlflow import MlflowClient
+
+from components.data.dvc_hash import dir_md5
+from components.data.shards import read_index, tar_keys
+from recap_dagster.definitions import ASSETS, RESOURCES, defs
+from recap_dagster.resources import MlflowTracking, ProjectStorage
+
+
+@pytest.fixture(scope="module")
+def instance() -> DagsterInstance:
+    with DagsterInstance.ephemeral() as ephemeral:
+        yield ephemeral
+
+
+def test_definitions_load_with_the_tiny_partitions() -> None:
+    graph = defs.resolve_asset_graph()
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {"web_shards", "curated_captions"}
+    web = graph.get(AssetKey("web_shards"))
+    assert web.partitions_def.get_partition_keys() == ["00000", "00001"]
+    checks = {key.name for key in graph.asset_check_keys}
+    assert checks == {"tar_matches_index"}
+    defs.get_job_def("web_shards_job")
+    defs.get_job_def("curated_captions_job")
+
+
+def metadata_of(result, asset: str) -> dict:
+    [event] = result.asset_materializations_for_node(asset)
+    return {k: v.value for k, v in event.metadata.items()}
+
+
+def test_web_shards_materializes_a_partition(tiny_root: Path, instance: DagsterInstance) -> None:
+    result = materialize([ASSETS[0]], resources=RESOURCES, partition_key="00001", instance=instance)
+    assert result.success
+    shard = tiny_root / "data" / "web_shards" / "00001.tar"
+    keys = tar_keys(shard)
+    assert keys == list(read_index(shard.with_suffix(".parquet"))["key"])
+    assert keys[0] == "000010000" and len(keys) == 24
+    metadata = metadata_of(result, "web_shards")
+    assert metadata["samples"] == 24 and metadata["skipped"] == 0
+    assert metadata["dvc_dir_md5"] == dir_md5(shard.parent)
+    assert metadata["samples_grid"].startswith("**web shard 00001**\n\n![")
+    assert "caption_words_mean" in metadata
+    assert sum(metadata["counts"].values()) == 24
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "tar_matches_index" and check.passed
+
+    run = MlflowClient(RESOURCES["mlflow"].resolved_uri()).get_run(metadata["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["dagster.run_id"] == result.run_id
+    assert run.data.tags["dagster.asset_key"] == "web_shards"
+    assert run.data.tags["dagster.partition"] == "00001"
+    assert run.data.metrics["samples"] == 24
+    artifacts = {a.path for a in MlflowClient(RESOURCES["mlflow"].resolved_uri()).list_artifacts(run.info.run_id)}
+    assert {"samples.png", "stats.json"} <= artifacts
+    assert run.info.artifact_uri.startswith((tiny_root / "mlflow" / "artifacts").as_uri())
+
+
+def test_curated_captions_materializes_with_splits(tiny_root: Path, instance: DagsterInstance) -> None:
+    result = materialize([ASSETS[1]], resources=RESOURCES, instance=instance)
+    assert result.success
+    metadata = metadata_of(result, "curated_captions")
+    assert metadata["samples"] == 40
+    assert metadata["counts"] == {"split=heldout": 10, "split=train": 30}
+    assert metadata["descriptive_caption_words_min"] >= 40
+    assert metadata["short_caption_words_max"] <= 12
+    assert sorted(p.name for p in (tiny_root / "data" / "curated").iterdir()) == [
+        "00000.parquet", "00000.tar", "00001.parquet", "00001.tar"
+    ]
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed
+
+
+def test_unknown_profile_in_run_config_fails_naming_it(instance: DagsterInstance) -> None:
+    result = materialize(
+        [ASSETS[1]], resources=RESOURCES, instance=instance, raise_on_error=False,
+        run_config={"ops": {"curated_captions": {"config": {"profile": "enormous"}}}},
+    )
+    assert not result.success
+    assert "'enormous'" in str(result.failure_data_for_node("curated_captions").error)
+
+
+def test_other_profile_with_other_shard_count_is_refused(instance: DagsterInstance) -> None:
+    result = materialize(
+        [ASSETS[0]], resources=RESOURCES, instance=instance, raise_on_error=False, partition_key="00000",
+        run_config={"ops": {"web_shards": {"config": {"profile": "paper"}}}},
+    )
+    assert not result.success
+    assert "RECAP_PROFILE" in str(result.failure_data_for_node("web_shards").error)
+
+
+def test_output_path_that_is_a_file_fails_before_any_work(tmp_path: Path, instance: DagsterInstance) -> None:
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    tracking = MlflowTracking(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    result = materialize(
+        [ASSETS[1]], instance=instance, raise_on_error=False,
+        resources={"storage": ProjectStorage(data_root=str(blocker)), "mlflow": tracking},
+    )
+    assert not result.success
+    assert str(blocker) in str(result.failure_data_for_node("curated_captions").error)
+    assert not (tmp_path / "mlflow.db").exists()  # no MLflow run was even started
+
+
+def test_cli_refuses_an_unknown_profile_before_work(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("profile: quick\n")
+    env = {**os.environ, "RECAP_ROOT": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dh")}
+    done = subprocess.run(
+        [sys.executable, "-m", "recap_dagster.cli", "materialize", "--all", "--profile", "gigantic"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert done.returncode == 2
+    assert "'gigantic'" in done.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "mlflow").exists()
