@@ -26,11 +26,15 @@ class WorldDataConfig(Config):
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         profile = resolve_profile(self.profile, PARAMS.dataset)
-        loaded = len(WEB_SHARD_PARTITIONS.get_partition_keys())
-        if profile.web_shards != loaded:
-            raise ValueError(
-                f"profile {self.profile!r} has {profile.web_shards} web shards, but this code location "
-                f"was loaded with {loaded} partitions (profile {PARAMS.profile!r}); set RECAP_PROFILE="
-                f"{self.profile} or params.yaml's profile and reload"
-            )
+        check_partitions_match(profile, WEB_SHARD_PARTITIONS.get_partition_keys(), PARAMS.profile)
         return profile, PARAMS.world_config()
+
+
+def check_partitions_match(profile: DatasetProfile, partition_keys: list[str], loaded_profile: str) -> None:
+    """The run's profile must have the shards the code location was loaded with."""
+    if profile.web_shard_keys() != list(partition_keys):
+        raise ValueError(
+            f"profile {profile.name!r} has {profile.web_shards} web shards, but this code location was "
+            f"loaded with {len(partition_keys)} partitions (profile {loaded_profile!r}); set "
+            f"RECAP_PROFILE={profile.name} or params.yaml's profile, and reload the code location"
+        )

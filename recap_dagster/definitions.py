@@ -5,7 +5,6 @@ from __future__ import annotations
 from dagster import Definitions, define_asset_job
 
 from recap_dagster.assets import curated_captions, web_shards
-from recap_dagster.config import WEB_SHARD_PARTITIONS
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
 ASSETS = [web_shards, curated_captions]
@@ -16,8 +15,7 @@ RESOURCES = {
 }
 
 web_shards_job = define_asset_job(
-    "web_shards_job", selection=[web_shards], partitions_def=WEB_SHARD_PARTITIONS,
-    description="Builds web shards, one partition per run.",
+    "web_shards_job", selection=[web_shards], description="Builds web shards, one partition per run."
 )
 curated_captions_job = define_asset_job("curated_captions_job", selection=[curated_captions])
 

@@ -12,7 +12,9 @@ from dagster import AssetKey, DagsterInstance, materialize
 from mlflow import MlflowClient
 
 from components.data.dvc_hash import dir_md5
+from components.data.profiles import PROFILES
 from components.data.shards import read_index, tar_keys
+from recap_dagster.config import check_partitions_match
 from recap_dagster.definitions import ASSETS, RESOURCES, defs
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
@@ -30,8 +32,8 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
     assert web.partitions_def.get_partition_keys() == ["00000", "00001"]
     checks = {key.name for key in graph.asset_check_keys}
     assert checks == {"tar_matches_index"}
-    defs.get_job_def("web_shards_job")
-    defs.get_job_def("curated_captions_job")
+    assert defs.resolve_job_def("web_shards_job").partitions_def == web.partitions_def
+    assert defs.resolve_job_def("curated_captions_job").partitions_def is None
 
 
 def metadata_of(result, asset: str) -> dict:
@@ -90,13 +92,10 @@ def test_unknown_profile_in_run_config_fails_naming_it(instance: DagsterInstance
     assert "'enormous'" in str(result.failure_data_for_node("curated_captions").error)
 
 
-def test_other_profile_with_other_shard_count_is_refused(instance: DagsterInstance) -> None:
-    result = materialize(
-        [ASSETS[0]], resources=RESOURCES, instance=instance, raise_on_error=False, partition_key="00000",
-        run_config={"ops": {"web_shards": {"config": {"profile": "paper"}}}},
-    )
-    assert not result.success
-    assert "RECAP_PROFILE" in str(result.failure_data_for_node("web_shards").error)
+def test_other_profile_with_other_shard_count_is_refused() -> None:
+    check_partitions_match(PROFILES["quick"], ["00000", "00001", "00002", "00003"], "quick")
+    with pytest.raises(ValueError, match=r"'paper' has 50 web shards.*4 partitions.*RECAP_PROFILE=paper"):
+        check_partitions_match(PROFILES["paper"], ["00000", "00001", "00002", "00003"], "quick")
 
 
 def test_output_path_that_is_a_file_fails_before_any_work(tmp_path: Path, instance: DagsterInstance) -> None:

@@ -1,6 +1,5 @@
 """`curated_captions`: the small human-quality caption set the captioner fine-tunes on."""
 
-from __future__ import annotations
 
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 

@@ -1,6 +1,5 @@
 """`web_shards`: the web-scraped image dataset, one WebDataset shard per partition."""
 
-from __future__ import annotations
 
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
