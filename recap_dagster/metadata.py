@@ -24,11 +24,16 @@ def grid_markdown(grid: Image.Image, title: str) -> MetadataValue:
     return MetadataValue.md(f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})")
 
 
+def table_cell(text: str) -> str:
+    """One line, no pipes: captions (and model output) may hold newlines or "|"."""
+    return " ".join(text.split()).replace("|", "/")
+
+
 def captions_table(summary: ShardSummary, fields: tuple[str, ...] = ("caption",)) -> MetadataValue:
     """The preview samples' captions as a markdown table, one column per field."""
     header = "| key | " + " | ".join(fields) + " |\n|---|" + "---|" * len(fields)
     rows = [
-        f"| {key} | " + " | ".join(str(meta.get(name, "")).replace("|", "/") for name in fields) + " |"
+        f"| {key} | " + " | ".join(table_cell(str(meta.get(name, ""))) for name in fields) + " |"
         for key, meta in zip(summary.preview_keys, summary.preview_meta)
     ]
     return MetadataValue.md("\n".join([header, *rows]))

@@ -15,10 +15,11 @@ from typing import Any
 import yaml
 
 from components.data.profiles import DatasetProfile, resolve_profile
+from components.training.captioner_recipe import CaptionerRecipe, resolve_recipe
 from components.world import WorldConfig
 
 PARAMS_FILE = "params.yaml"
-KNOWN_PARAMS = {"profile", "seed", "data_root", "dataset", "world"}
+KNOWN_PARAMS = {"profile", "seed", "data_root", "dataset", "world", "captioner"}
 
 
 def project_root() -> Path:
@@ -38,12 +39,16 @@ class Params:
     data_root: str = "data"
     dataset: dict[str, Any] = field(default_factory=dict)
     world: dict[str, Any] = field(default_factory=dict)
+    captioner: dict[str, Any] = field(default_factory=dict)  # recipe overrides, e.g. {"finetune.max_minutes": 5}
 
     def dataset_profile(self) -> DatasetProfile:
         return resolve_profile(self.profile, self.dataset)
 
     def world_config(self) -> WorldConfig:
         return WorldConfig.from_dict(self.world)
+
+    def captioner_recipe(self) -> CaptionerRecipe:
+        return resolve_recipe(self.profile, **self.captioner)
 
     def data_path(self, root: Path | None = None) -> Path:
         path = Path(self.data_root)
@@ -66,9 +71,10 @@ def load_params(path: Path | None = None) -> Params:
     params = Params(**raw)
     if not isinstance(params.seed, int) or isinstance(params.seed, bool):
         raise ValueError(f"seed must be an integer, got {params.seed!r}")
-    for name in ("dataset", "world"):
+    for name in ("dataset", "world", "captioner"):
         if not isinstance(getattr(params, name), dict):
             raise ValueError(f"{name} in {path} must be a mapping, got {getattr(params, name)!r}")
     params.dataset_profile()  # fails now on an unknown profile or a bad size
     params.world_config()
+    params.captioner_recipe()
     return params

@@ -24,9 +24,21 @@ TINY_DATASET = {
     "curated_shard_size": 25,
 }
 
+# Two optimiser steps per stage on the tiny preset: the wiring, not the quality.
+TINY_CAPTIONER = {
+    "preset": "tiny",
+    "vocab_size": 400,
+    "eval_images": 4,
+    "pretrain.max_steps": 2,
+    "pretrain.batch_size": 4,
+    "finetune.max_steps": 2,
+    "finetune.batch_size": 4,
+}
+
 _TINY_ROOT = Path(tempfile.mkdtemp(prefix="recap-tests-"))
 (_TINY_ROOT / "params.yaml").write_text(
-    yaml.safe_dump({"profile": "quick", "seed": 0, "data_root": "data", "dataset": TINY_DATASET, "world": {}})
+    yaml.safe_dump({"profile": "quick", "seed": 0, "data_root": "data", "dataset": TINY_DATASET, "world": {},
+                    "captioner": TINY_CAPTIONER})
 )
 (_TINY_ROOT / ".dagster_home").mkdir()
 os.environ["RECAP_ROOT"] = str(_TINY_ROOT)

@@ -62,6 +62,28 @@ class MlflowRun:
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def lightning_logger(self, experiment_name: str, tracking_uri: str):
+        """Lightning's MLFlowLogger writing into this very run (not ./mlruns, not a new run)."""
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        return MLFlowLogger(experiment_name=experiment_name, tracking_uri=tracking_uri, run_id=self.run_id)
+
+    def register_model(self, model_dir: Path, name: str, alias: str) -> str:
+        """Logs `model_dir` as this run's `model` artifact, registers it as a new version of
+        `name`, and points `alias` at it; returns the version."""
+        from mlflow.exceptions import MlflowException
+
+        self.client.log_artifacts(self.run_id, str(model_dir), "model")
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as error:
+            if "already exists" not in str(error).lower():
+                raise
+        source = f"{self.client.get_run(self.run_id).info.artifact_uri}/model"
+        version = self.client.create_model_version(name, source, run_id=self.run_id)
+        self.client.set_registered_model_alias(name, alias, version.version)
+        return str(version.version)
+
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)
 
@@ -101,6 +123,9 @@ class MlflowTracking(ConfigurableResource):
             if experiment is None:
                 raise
             return experiment.experiment_id
+
+    def lightning_logger(self, run: MlflowRun):
+        return run.lightning_logger(self.experiment_name, self.resolved_uri())
 
     def start_run(self, context: AssetExecutionContext, *, extra_tags: Mapping[str, str] | None = None) -> MlflowRun:
         """A run for this materialization, tagged so it can be found from Dagster and back."""

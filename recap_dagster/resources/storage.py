@@ -24,3 +24,11 @@ class ProjectStorage(ConfigurableResource):
 
     def curated_dir(self) -> Path:
         return self.data_path() / "curated"
+
+    def models_path(self) -> Path:
+        """Models live beside the data root: <root>/models for <root>/data."""
+        return self.data_path().parent / "models"
+
+    def work_path(self, name: str) -> Path:
+        """Scratch space of a training run (checkpoints to resume from): <root>/work/<name>."""
+        return self.data_path().parent / "work" / name

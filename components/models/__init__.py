@@ -1,0 +1,1 @@
+"""Model architectures (plain torch), their configs, losses and checkpoints."""

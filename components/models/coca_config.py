@@ -1,0 +1,144 @@
+"""CocaConfig: the architecture of the CoCa captioner, with named presets stored as JSON.
+
+Presets live in `presets/coca_<name>.json` (data, not code): `tiny` for tests, `small` for
+the CPU demo, `base` (ViT-B-sized image tower) for a GPU. Only architecture lives here;
+optimiser, schedule and data settings belong to the training config.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+STEMS = ("patch", "conv")
+
+
+@dataclass(frozen=True)
+class CocaConfig:
+    """Every architectural choice of CocaModel.
+
+    stem: `patch` is ViT's single strided conv (patch_size x patch_size). `conv` is a stack
+    of 3x3 stride-2 convs reaching the same stride (Xiao et al. 2021, "Early convolutions
+    help transformers see better"); it needs patch_size to be a power of two. Measured on
+    shapes-world captions (small preset, batch 64): the patch stem is slightly ahead for
+    the first ~500 steps (held-out caption loss 0.49 vs 0.52 at step 400), the conv stem
+    clearly ahead after (0.28 vs 0.40 at 1000, 0.07 vs 0.17 at 2000), at the same speed.
+    Its overlapping 3x3 windows see shapes that straddle patch borders.
+    context_length: the most caption tokens (type token and <eos> included) a row may hold.
+    n_caption_queries: image tokens the attentional pooler hands to the multimodal decoder.
+    """
+
+    # Image tower.
+    image_size: int = 64
+    channels: int = 3
+    patch_size: int = 8
+    stem: str = "conv"
+    stem_channels: int = 32  # channels after the first conv of the `conv` stem, doubled per stage
+    vision_width: int = 192
+    vision_depth: int = 4
+    vision_heads: int = 4
+    # Text towers: the unimodal decoder (contrastive text embedding) and the multimodal
+    # decoder (captioning) share width and heads.
+    vocab_size: int = 2048
+    context_length: int = 256
+    text_width: int = 192
+    text_depth: int = 3
+    text_heads: int = 4
+    multimodal_depth: int = 3
+    # Heads and regularisation.
+    embed_dim: int = 192
+    n_caption_queries: int = 64
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+    pad_token_id: int = 0
+    init_logit_scale: float = 2.6592600369644165  # log(1 / 0.07), as CLIP
+    max_logit_scale: float = 100.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # Derived sizes.
+    @property
+    def grid_size(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def n_image_tokens(self) -> int:
+        return self.grid_size**2
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first offending field and its value."""
+        positive = (
+            "image_size", "channels", "patch_size", "stem_channels", "vision_width", "vision_depth",
+            "vision_heads", "vocab_size", "context_length", "text_width", "text_depth", "text_heads",
+            "multimodal_depth", "embed_dim", "n_caption_queries",
+        )  # fmt: skip
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive int")
+        if self.stem not in STEMS:
+            raise ValueError(f"stem={self.stem!r} must be one of {STEMS}")
+        if self.image_size % self.patch_size:
+            raise ValueError(f"patch_size={self.patch_size} must divide image_size={self.image_size}")
+        if self.stem == "conv" and (self.patch_size < 2 or self.patch_size & (self.patch_size - 1)):
+            raise ValueError(f"patch_size={self.patch_size}: the conv stem needs a power of two >= 2")
+        for width, heads in (("vision_width", "vision_heads"), ("text_width", "text_heads")):
+            if getattr(self, width) % getattr(self, heads):
+                raise ValueError(
+                    f"{width}={getattr(self, width)} must be divisible by {heads}={getattr(self, heads)}"
+                )
+        if self.context_length < 2:
+            raise ValueError(f"context_length={self.context_length} must hold a type token and <eos>")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
+        if not self.mlp_ratio > 0:
+            raise ValueError(f"mlp_ratio={self.mlp_ratio!r} must be positive")
+        if isinstance(self.pad_token_id, bool) or not isinstance(self.pad_token_id, int):
+            raise ValueError(f"pad_token_id={self.pad_token_id!r} must be an int")
+        if not 0 <= self.pad_token_id < self.vocab_size:
+            raise ValueError(f"pad_token_id={self.pad_token_id} is outside the vocabulary [0, {self.vocab_size})")
+        if not self.max_logit_scale > 0:
+            raise ValueError(f"max_logit_scale={self.max_logit_scale!r} must be positive")
+
+    # Presets and serialisation.
+    @staticmethod
+    def preset_names() -> list[str]:
+        return sorted(p.stem.removeprefix("coca_") for p in PRESET_DIR.glob("coca_*.json"))
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> CocaConfig:
+        """The named preset with `overrides` applied (e.g. vocab_size from the tokenizer)."""
+        path = PRESET_DIR / f"coca_{name}.json"
+        if not isinstance(name, str) or not path.is_file():
+            raise ValueError(f"unknown CocaConfig preset {name!r}; known presets: {cls.preset_names()}")
+        values = json.loads(path.read_text())
+        values.update(overrides)
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> CocaConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown CocaConfig fields {unknown}; known fields: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> CocaConfig:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"CocaConfig JSON does not parse: {e}") from e
+        if not isinstance(values, dict):
+            raise ValueError(f"CocaConfig JSON must be an object, got {type(values).__name__}")
+        return cls.from_dict(values)

@@ -1,0 +1,1 @@
+"""Decoding captions and images from trained models."""

@@ -1,0 +1,74 @@
+"""What a captioner run trains, as named data: the model preset, and each stage's budget
+and optimisation. `quick` fits the CPU demo's minutes; `paper` is the long run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StageRecipe:
+    max_steps: int
+    max_minutes: float | None  # wall-clock budget of the stage, None: steps alone
+    lr: float = 1e-3
+    warmup_steps: int = 50
+    batch_size: int = 32
+    contrastive_weight: float = 1.0  # 0: captioning-only
+    caption_weight: float = 2.0
+    long_share: float = 0.7  # curated stage: share of examples that train the long caption
+    augment: bool = True  # curated stage: truth-keeping colour permutations and flips
+
+
+@dataclass(frozen=True)
+class CaptionerRecipe:
+    preset: str
+    vocab_size: int  # the BPE's cap; the trained vocabulary may be smaller
+    pretrain: StageRecipe | None  # None: fine-tune from scratch
+    finetune: StageRecipe
+    eval_images: int = 200  # held-out curated images judged after training
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+RECIPES: dict[str, CaptionerRecipe] = {
+    "quick": CaptionerRecipe(
+        preset="small",
+        vocab_size=2048,
+        pretrain=StageRecipe(max_steps=300, max_minutes=3.0, lr=1e-3),
+        finetune=StageRecipe(max_steps=400, max_minutes=5.0, lr=1e-3),
+    ),
+    "paper": CaptionerRecipe(
+        preset="small",
+        vocab_size=4096,
+        pretrain=StageRecipe(max_steps=6000, max_minutes=None, lr=1e-3, warmup_steps=200),
+        finetune=StageRecipe(max_steps=8000, max_minutes=None, lr=5e-4, warmup_steps=200),
+    ),
+}
+
+
+def resolve_recipe(name: str, **overrides: Any) -> CaptionerRecipe:
+    """The named recipe; `overrides` replace top-level fields, and `pretrain.<field>` /
+    `finetune.<field>` keys replace one field of a stage."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown captioner recipe {name!r}; known: {sorted(RECIPES)}")
+    recipe = RECIPES[name]
+    top = {k: v for k, v in overrides.items() if "." not in k}
+    known = {f.name for f in fields(CaptionerRecipe)}
+    if unknown := sorted(set(top) - known):
+        raise ValueError(f"unknown captioner setting(s) {unknown}; known: {sorted(known)}")
+    recipe = replace(recipe, **top)
+    stage_fields = {f.name for f in fields(StageRecipe)}
+    for key, value in overrides.items():
+        if "." not in key:
+            continue
+        stage, name_ = key.split(".", 1)
+        if stage not in ("pretrain", "finetune") or name_ not in stage_fields:
+            raise ValueError(f"unknown captioner setting {key!r}")
+        current = getattr(recipe, stage)
+        if current is None:
+            raise ValueError(f"{key!r} set, but the recipe has no {stage} stage")
+        recipe = replace(recipe, **{stage: replace(current, **{name_: value})})
+    return recipe

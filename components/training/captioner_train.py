@@ -1,0 +1,100 @@
+"""Training the captioner: the tokenizer, then Lightning fits that checkpoint without pickle
+and resume where a killed run left off."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import Logger
+
+from components.text.tokenizer import CaptionTokenizer
+from components.training.captioner_data import CaptionerDataModule
+from components.training.captioner_module import CaptionerModule
+from components.training.safetensors_checkpoint_io import SafetensorsCheckpointIO
+
+LAST_CHECKPOINT = "last.ckpt"  # a directory, written by SafetensorsCheckpointIO
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    max_steps: int = 2000
+    max_minutes: float | None = None  # wall-clock budget; training stops at whichever comes first
+    checkpoint_every_n_steps: int = 100
+    log_every_n_steps: int = 1  # MLflow gets every step (a sqlite write costs ~10 ms)
+    val_every_n_steps: int | None = None  # None: validate once, at the end
+    val_batches: int = 8
+    precision: str = "32-true"  # "bf16-mixed" on a GPU
+    accelerator: str = "auto"
+    seed: int = 0
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1 or self.checkpoint_every_n_steps < 1 or self.log_every_n_steps < 1:
+            raise ValueError(f"max_steps ({self.max_steps}), checkpoint_every_n_steps "
+                             f"({self.checkpoint_every_n_steps}) and log_every_n_steps ({self.log_every_n_steps}) "
+                             "must be >= 1")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    steps: int
+    minutes: float
+    resumed_from: Path | None
+    checkpoint_dir: Path
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> CaptionTokenizer:
+    """Byte-level BPE over the captions the captioner will read and write."""
+    return CaptionTokenizer.train(texts, vocab_size=vocab_size)
+
+
+def fit(
+    module: CaptionerModule,
+    data: CaptionerDataModule,
+    settings: TrainerSettings,
+    work_dir: Path,
+    *,
+    logger: Logger | bool = False,
+    resume: bool = True,
+) -> FitResult:
+    """Fits `module`; with `resume`, continues from work_dir/checkpoints/last.ckpt when present."""
+    L.seed_everything(settings.seed, workers=True, verbose=False)
+    checkpoint_dir = work_dir / "checkpoints"
+    last = checkpoint_dir / LAST_CHECKPOINT
+    resumed_from = last if resume and last.is_dir() else None
+    checkpoints = ModelCheckpoint(
+        dirpath=checkpoint_dir, every_n_train_steps=settings.checkpoint_every_n_steps,
+        save_last=True, save_top_k=0, save_on_train_epoch_end=False,
+    )
+    data.setup("fit")
+    has_val = bool(data.val_items)
+    trainer = L.Trainer(
+        max_steps=settings.max_steps,
+        max_epochs=-1,
+        max_time={"minutes": settings.max_minutes} if settings.max_minutes else None,
+        accelerator=settings.accelerator,
+        devices=1,
+        precision=settings.precision,
+        plugins=[SafetensorsCheckpointIO()],
+        callbacks=[checkpoints],
+        logger=logger,
+        log_every_n_steps=settings.log_every_n_steps,
+        enable_progress_bar=settings.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=settings.val_batches if has_val else 0,
+        val_check_interval=settings.val_every_n_steps or settings.max_steps,
+        check_val_every_n_epoch=None,
+        default_root_dir=str(work_dir),
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=data, ckpt_path=str(resumed_from) if resumed_from else None)
+    trainer.save_checkpoint(str(last))  # the final state, whatever stopped the run
+    return FitResult(trainer.global_step, (time.perf_counter() - start) / 60, resumed_from, checkpoint_dir)

@@ -1,0 +1,129 @@
+"""Captioner training: data, schedule, and a SIGKILLed run that resumes at the right step."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from components.data.build_world import build_curated_shard, build_web_shard
+from components.data.profiles import resolve_profile
+from components.training.captioner_data import CaptionCollator, CaptionerDataSettings, CuratedCaptions, load_curated
+from components.training.captioner_module import OptimizerSettings
+from components.training.captioner_pipeline import tokenizer_texts
+from components.training.captioner_train import train_tokenizer
+from components.world import WorldConfig
+
+PROFILE = resolve_profile("quick", {"web_shards": 1, "web_shard_size": 16, "curated_train": 12,
+                                    "curated_heldout": 4, "curated_shard_size": 16})
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], list[Path]]:
+    root = tmp_path_factory.mktemp("shards")
+    web = build_web_shard(root / "web", 0, profile=PROFILE, world=WorldConfig(), seed=0)
+    curated = build_curated_shard(root / "curated", 0, profile=PROFILE, world=WorldConfig(), seed=0)
+    return [web.tar_path], [curated.tar_path]
+
+
+def test_lr_schedule_known_answers() -> None:
+    s = OptimizerSettings(lr=1.0, warmup_steps=10, total_steps=110, min_lr_ratio=0.0)
+    assert s.lr_factor(0) == pytest.approx(0.1)
+    assert s.lr_factor(9) == pytest.approx(1.0)
+    assert s.lr_factor(60) == pytest.approx(0.5)  # half way through the cosine
+    assert s.lr_factor(110) == pytest.approx(0.0)
+    assert s.lr_factor(500) == pytest.approx(0.0)
+
+
+def test_curated_split_and_caption_types(shards) -> None:
+    _, curated = shards
+    train, held = load_curated(curated, "train"), load_curated(curated, "heldout")
+    assert (len(train), len(held)) == (12, 4)
+    assert all(item.scene is not None for item in held)
+    only_long = CuratedCaptions(train, CaptionerDataSettings(long_share=1.0, augment=False))
+    image, text, kind = only_long[3]
+    assert kind == "long" and text == train[3].long and image.shape == (3, 64, 64)
+    assert 0.0 <= image.min() and image.max() <= 1.0
+    only_short = CuratedCaptions(train, CaptionerDataSettings(long_share=0.0, augment=False))
+    assert only_short[3][1:] == (train[3].short, "short")
+
+
+def test_collator_pads_and_counts_truncation(shards) -> None:
+    web, curated = shards
+    tokenizer = train_tokenizer(tokenizer_texts(web, curated), 400)
+    items = load_curated(curated, "train")[:3]
+    collate = CaptionCollator(tokenizer, max_length=12)
+    batch = collate([(torch.zeros(3, 64, 64), item.long, "long") for item in items])
+    assert batch["tokens"].shape == (3, 12)
+    assert int(batch["n_truncated"]) == 3 and collate.truncated == 3  # descriptive captions exceed 12 tokens
+    assert (batch["tokens"][:, 0] == tokenizer.type_id("long")).all()
+
+
+KILLED_RUN = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    import lightning as L
+    from components.training.captioner_pipeline import build_module, tokenizer_texts
+    from components.training.captioner_train import TrainerSettings, fit, train_tokenizer
+    from components.training.captioner_data import CaptionerDataModule, CaptionerDataSettings
+    from components.training.captioner_recipe import StageRecipe
+    from components.models.coca_config import CocaConfig
+
+    web, curated, work, kill_at = [Path(sys.argv[1])], [Path(sys.argv[2])], Path(sys.argv[3]), int(sys.argv[4])
+
+    class KillAt(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if kill_at and trainer.global_step == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no final save: a real crash
+
+    class FirstStep(L.Callback):
+        def on_train_batch_start(self, trainer, *args):
+            if not hasattr(self, "seen"):
+                self.seen = trainer.global_step
+                print("FIRST_STEP", self.seen, flush=True)
+
+    tokenizer = train_tokenizer(tokenizer_texts(web, curated), 400)
+    config = CocaConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
+    stage = StageRecipe(max_steps=10, max_minutes=None, batch_size=4)
+    module = build_module(config, stage)
+    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64,
+                               settings=CaptionerDataSettings(batch_size=4), curated_shards=curated)
+    import components.training.captioner_train as ct
+    original = ct.L.Trainer
+    def trainer_with(*args, callbacks=(), **kwargs):
+        return original(*args, callbacks=[*callbacks, KillAt(), FirstStep()], **kwargs)
+    ct.L.Trainer = trainer_with
+    result = fit(module, data, TrainerSettings(max_steps=10, checkpoint_every_n_steps=3, progress_bar=False), work)
+    state = module.trainer.optimizers[0].state_dict()["state"]
+    print("DONE", result.steps, result.resumed_from is not None, int(next(iter(state.values()))["step"]), flush=True)
+""")
+
+
+def test_a_killed_run_resumes_at_its_last_checkpoint(shards, tmp_path: Path) -> None:
+    (web,), (curated,) = shards
+    script = tmp_path / "run.py"
+    script.write_text(KILLED_RUN)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    args = [sys.executable, str(script), str(web), str(curated), str(tmp_path / "work")]
+    killed = subprocess.run([*args, "7"], capture_output=True, text=True, timeout=300, env=env)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert "FIRST_STEP 0" in killed.stdout and "DONE" not in killed.stdout
+    assert (tmp_path / "work" / "checkpoints" / "last.ckpt" / "state.json").is_file()
+
+    resumed = subprocess.run([*args, "0"], capture_output=True, text=True, timeout=300, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "FIRST_STEP 6" in resumed.stdout  # checkpoints every 3 steps: 3, 6; killed at 7
+    assert "DONE 10 True 10" in resumed.stdout  # ends at max_steps, optimizer state carried over
+
+
+def test_time_budget_anneals_the_schedule() -> None:
+    s = OptimizerSettings(lr=1.0, warmup_steps=10, total_steps=100_000, min_lr_ratio=0.0)
+    assert s.lr_factor(50) == pytest.approx(1.0, abs=1e-6)  # steps alone: barely started
+    assert s.lr_factor(50, time_fraction=0.5) == pytest.approx(0.5)
+    assert s.lr_factor(50, time_fraction=1.0) == pytest.approx(0.0)
