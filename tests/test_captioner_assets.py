@@ -33,6 +33,8 @@ def test_captioner_assets_train_evaluate_and_register(tiny_root: Path) -> None:
     metadata = {k: v.value for k, v in event.metadata.items()}
     assert metadata["evaluation"]["long/n"] == 4 and "short/cider_d" in metadata["evaluation"]
     assert 0.0 <= metadata["eval/long/object_recall"] <= 1.0
+    assert metadata["baseline_alt_text"]["n"] == 20  # 5 web images per evaluated image
+    assert metadata["baseline_alt_text"]["object_recall"] < 0.5
     assert metadata["heldout_captions"].count("\n") == 2 + 4 - 1  # header, rule, 4 rows
 
     client = MlflowClient(RESOURCES["mlflow"].resolved_uri())
@@ -43,3 +45,5 @@ def test_captioner_assets_train_evaluate_and_register(tiny_root: Path) -> None:
     assert "train/loss_step" in run.data.metrics or "train/loss" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(version.run_id, "model")}
     assert "model/model.safetensors" in artifacts
+    assert {"heldout_captions.json", "heldout_long_captions.png"} <= {a.path for a in client.list_artifacts(version.run_id)}
+    assert "baseline/alt_text/object_recall" in run.data.metrics

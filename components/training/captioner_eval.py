@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from components.data.shards import read_shard
 from components.metrics.caption_truth import score_captions
 from components.metrics.cider import cider_d
 from components.models.coca import CocaModel
@@ -67,6 +69,22 @@ def score_against_truth(
     keys = [item.key for item in items]
     scores["cider_d"] = cider_d(dict(zip(keys, captions)), {k: [r] for k, r in zip(keys, references)}).score
     return scores
+
+
+def score_alt_text(web_shards: Sequence[Path], limit: int) -> dict[str, float]:
+    """The baseline: the web images' own alt-text, judged exactly as the captioner's captions."""
+    captions, scenes = [], []
+    for path in web_shards:
+        for sample in read_shard(path, decode=False):
+            if "world_scene" not in sample.meta:
+                continue
+            captions.append(sample.caption)
+            scenes.append(Scene.from_dict(sample.meta["world_scene"]))
+            if len(captions) >= limit:
+                return score_captions(captions, scenes).to_dict()
+    if not captions:
+        raise ValueError("no web sample carries a world_scene record to judge its alt-text against")
+    return score_captions(captions, scenes).to_dict()
 
 
 def evaluate_captioner(

@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 
 from components.data.preview import sample_grid
 from components.data.shards import list_shards
+from components.training.captioner_eval import score_alt_text
 from components.training.captioner_pipeline import finetune, pretrain
 from components.training.captioner_recipe import CaptionerRecipe, resolve_recipe
 from recap_dagster.config import PARAMS
@@ -107,7 +108,10 @@ def captioner(
         run.log_metrics({f"eval/{k}": v for k, v in result.metrics.items()})
         grid = sample_grid(result.images[:PREVIEW], result.captions["long"][:PREVIEW])
         run.log_image(grid, "heldout_long_captions.png")
-        run.log_dict({"keys": result.keys, **result.captions}, "heldout_captions.json")
+        run.log_table({"key": result.keys, "short": result.captions["short"], "long": result.captions["long"]},
+                      "heldout_captions.json")
+        baseline = score_alt_text(list_shards(storage.web_shards_dir()), limit=len(result.keys) * 5)
+        run.log_metrics({f"baseline/alt_text/{k}": v for k, v in baseline.items()})
         version = run.register_model(out_dir, REGISTERED_NAME, NEWEST_ALIAS)
     headline = {k: v for k, v in result.metrics.items() if k.split("/")[1] in
                 ("object_recall", "hallucination_rate", "count_accuracy", "sign_accuracy", "cider_d", "mean_tokens")}
@@ -117,6 +121,7 @@ def captioner(
         "minutes": MetadataValue.float(round(result.fit.minutes, 2)),
         **{f"eval/{k}": MetadataValue.float(float(v)) for k, v in headline.items()},
         "evaluation": MetadataValue.json(result.metrics),
+        "baseline_alt_text": MetadataValue.json(baseline),
         "heldout_samples": grid_markdown(grid, "held-out images with their long captions"),
         "heldout_captions": captions_markdown(result.keys[:PREVIEW], result.captions),
         "registered_model": MetadataValue.text(f"{REGISTERED_NAME} v{version} @{NEWEST_ALIAS}"),

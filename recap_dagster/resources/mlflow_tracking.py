@@ -56,6 +56,9 @@ class MlflowRun:
     def log_dict(self, data: dict[str, Any], artifact_file: str) -> None:
         self.client.log_dict(self.run_id, data, artifact_file)
 
+    def log_table(self, data: dict[str, list[Any]], artifact_file: str) -> None:
+        self.client.log_table(self.run_id, data, artifact_file)
+
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
 
