@@ -12,14 +12,13 @@ whole previous checkpoint or the whole new one.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from components.models.atomic_dir import write_dir_atomically
 from components.models.coca import CocaModel
 from components.models.coca_config import CocaConfig
 from components.text.tokenizer import CaptionTokenizer
@@ -50,27 +49,15 @@ def save_captioner(
         extra_json = json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "extra": extra or {}}, indent=2)
     except TypeError as e:
         raise ValueError(f"extra must be JSON-serialisable: {e}") from e
-    if directory.exists() and not overwrite:
-        raise FileExistsError(f"{str(directory)!r} exists; pass overwrite=True to replace it")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-    try:
-        state = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
+    state = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
+
+    def fill(tmp: Path) -> None:
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         (tmp / CONFIG_FILE).write_text(config.to_json())
         tokenizer.save(tmp)
         (tmp / MANIFEST_FILE).write_text(extra_json + "\n")
-        if directory.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
-            directory.rename(old / directory.name)
-            tmp.rename(directory)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return directory
+
+    return write_dir_atomically(directory, fill, overwrite=overwrite)
 
 
 def load_captioner(

@@ -18,6 +18,7 @@ from components.data.shards import read_shard
 from components.metrics.caption_truth import score_captions
 from components.metrics.cider import cider_d
 from components.models.coca import CocaModel
+from components.models.hf_captioner import HFCaptioner
 from components.sampling.caption_decoding import greedy, nucleus, row_generators
 from components.text.tokenizer import CaptionTokenizer
 from components.training.captioner_data import CuratedItem, to_tensor
@@ -36,7 +37,7 @@ class DecodeSettings:
 
 @torch.no_grad()
 def write_captions(
-    model: CocaModel, tokenizer: CaptionTokenizer, images: Sequence[np.ndarray], caption_type: str,
+    model: CocaModel | HFCaptioner, tokenizer: CaptionTokenizer, images: Sequence[np.ndarray], caption_type: str,
     settings: DecodeSettings = DecodeSettings(),
 ) -> list[str]:
     """One caption of `caption_type` per (H, W, 3) uint8 image."""
@@ -47,7 +48,13 @@ def write_captions(
         batch = torch.stack([to_tensor(i) for i in images[start : start + settings.batch_size]]).to(device)
         common = dict(start_token_id=tokenizer.type_id(caption_type), eos_token_id=tokenizer.eos_id,
                       max_new_tokens=min(settings.max_new_tokens, model.config.context_length - 1))
-        if settings.strategy == "greedy":
+        if isinstance(model, HFCaptioner):  # the transformers backend decodes with HF generate
+            seeds = ([settings.seed * 1_000_003 + start + i for i in range(len(batch))]
+                     if settings.strategy == "nucleus" else None)
+            out = model.generate_captions(batch, caption_type, strategy=settings.strategy, top_p=settings.top_p,
+                                          temperature=settings.temperature, seeds=seeds,
+                                          max_new_tokens=common["max_new_tokens"])
+        elif settings.strategy == "greedy":
             out = greedy(model, batch, **common)
         elif settings.strategy == "nucleus":
             seeds = [settings.seed * 1_000_003 + start + i for i in range(len(batch))]
@@ -88,7 +95,7 @@ def score_alt_text(web_shards: Sequence[Path], limit: int) -> dict[str, float]:
 
 
 def evaluate_captioner(
-    model: CocaModel, tokenizer: CaptionTokenizer, items: Sequence[CuratedItem],
+    model: CocaModel | HFCaptioner, tokenizer: CaptionTokenizer, items: Sequence[CuratedItem],
     settings: DecodeSettings = DecodeSettings(),
 ) -> tuple[dict[str, float], dict[str, list[str]]]:
     """{"long/object_recall": ..., "short/cider_d": ...} and the captions written."""

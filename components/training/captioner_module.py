@@ -7,11 +7,13 @@ from dataclasses import asdict, dataclass
 
 import lightning as L
 import torch
+from torch import nn
 from lightning.pytorch.callbacks import Timer
 
 from components.models.coca import CocaModel
 from components.models.coca_config import CocaConfig
 from components.models.coca_loss import CocaLoss
+from components.models.hf_captioner import HFCaptionerConfig
 
 
 @dataclass(frozen=True)
@@ -45,12 +47,14 @@ class OptimizerSettings:
 class CaptionerModule(L.LightningModule):
     def __init__(
         self,
-        config: CocaConfig,
+        config: CocaConfig | HFCaptionerConfig,
         optimizer: OptimizerSettings,
         *,
         contrastive_weight: float = 1.0,
         caption_weight: float = 2.0,
+        model: nn.Module | None = None,
     ) -> None:
+        """`model`: a ready backend (an HFCaptioner); None builds a CocaModel from `config`."""
         super().__init__()
         self.save_hyperparameters({
             "model": config.to_dict(), "optimizer": asdict(optimizer),
@@ -58,7 +62,11 @@ class CaptionerModule(L.LightningModule):
         })
         self.config = config
         self.optimizer_settings = optimizer
-        self.model = CocaModel(config)
+        # from_pretrained returns eval mode; Lightning does not switch a module back to train.
+        self.model = CocaModel(config) if model is None else model.train()
+        if contrastive_weight > 0 and not getattr(self.model, "has_contrastive", True):
+            raise ValueError(f"{type(self.model).__name__} has no contrastive head: contrastive_weight must be 0, "
+                             f"got {contrastive_weight}")
         self.loss = CocaLoss(
             contrastive_weight=contrastive_weight, caption_weight=caption_weight, pad_token_id=config.pad_token_id
         )
@@ -84,10 +92,13 @@ class CaptionerModule(L.LightningModule):
         return elapsed / max(elapsed + remaining, 1e-9)
 
     def configure_optimizers(self):
+        # Norms, biases, embeddings and the temperature are not decayed (as in CLIP/GPT); the
+        # embeddings are found by module type, since backends name them differently (wte, wpe).
+        embeddings = {id(p) for m in self.model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
         decay, no_decay = [], []
         for name, parameter in self.model.named_parameters():
-            # Norms, biases, embeddings and the temperature are not decayed (as in CLIP/GPT).
-            (decay if parameter.ndim >= 2 and "embed" not in name else no_decay).append(parameter)
+            plain = parameter.ndim >= 2 and "embed" not in name and id(parameter) not in embeddings
+            (decay if plain else no_decay).append(parameter)
         s = self.optimizer_settings
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],

@@ -23,6 +23,7 @@ from lightning.pytorch.loggers import Logger
 from components.data.shards import read_shard
 from components.models.checkpoint import load_captioner, save_captioner
 from components.models.coca_config import CocaConfig
+from components.models.hf_captioner import HFCaptioner
 from components.training.captioner_data import CaptionerDataModule, CaptionerDataSettings, load_curated
 from components.training.captioner_eval import DecodeSettings, evaluate_captioner
 from components.training.captioner_module import CaptionerModule, OptimizerSettings
@@ -88,6 +89,9 @@ def finetune(
     """Fine-tunes from `init_dir` (a pretrained captioner) or, when None, from scratch with a
     tokenizer trained here; then evaluates on the held-out curated images."""
     stage = recipe.finetune
+    if recipe.hf_model is not None:
+        return finetune_hf(recipe, curated_shards=curated_shards, work_dir=work_dir, out_dir=out_dir, seed=seed,
+                           logger=logger, decode=decode, trainer_kwargs=trainer_kwargs)
     if init_dir is not None:
         model, config, tokenizer = load_captioner(init_dir)
         module = build_module(config, stage)
@@ -112,3 +116,31 @@ def finetune(
     shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
     return StageResult(out_dir, result, metrics, written, [i.image for i in heldout], [i.key for i in heldout])
 
+
+
+def finetune_hf(
+    recipe: CaptionerRecipe, *, curated_shards: Sequence[Path], work_dir: Path, out_dir: Path, seed: int = 0,
+    logger: Logger | bool = False, decode: DecodeSettings = DecodeSettings(),
+    trainer_kwargs: dict[str, Any] | None = None,
+) -> StageResult:
+    """The second backend: a transformers image-to-text model (recipe.hf_model) fine-tuned on
+    the curated set with the same data, module and evaluation, captioning loss only."""
+    stage = recipe.finetune
+    captioner = HFCaptioner.from_pretrained(recipe.hf_model)
+    optimizer = OptimizerSettings(lr=stage.lr, warmup_steps=stage.warmup_steps, total_steps=stage.max_steps)
+    module = CaptionerModule(captioner.config, optimizer, contrastive_weight=0.0,
+                             caption_weight=stage.caption_weight, model=captioner)
+    data = CaptionerDataModule(
+        stage="finetune", tokenizer=captioner.tokenizer, max_length=captioner.config.context_length,
+        settings=CaptionerDataSettings(batch_size=stage.batch_size, long_share=stage.long_share,
+                                       augment=stage.augment),
+        curated_shards=curated_shards, seed=seed,
+    )
+    result = fit(module, data, trainer_settings(stage, seed, **(trainer_kwargs or {})), work_dir, logger=logger)
+    heldout = data.val_items[: recipe.eval_images]
+    metrics, written = evaluate_captioner(captioner, captioner.tokenizer, heldout, decode) if heldout else ({}, {})
+    extra = {"stage": "finetune", "steps": result.steps, "minutes": result.minutes, "recipe": recipe.to_dict(),
+             "initialised_from": recipe.hf_model, "metrics": metrics}
+    captioner.save_pretrained(out_dir, overwrite=True, extra=extra)
+    shutil.rmtree(result.checkpoint_dir, ignore_errors=True)
+    return StageResult(out_dir, result, metrics, written, [i.image for i in heldout], [i.key for i in heldout])

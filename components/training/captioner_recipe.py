@@ -27,6 +27,8 @@ class CaptionerRecipe:
     pretrain: StageRecipe | None  # None: fine-tune from scratch
     finetune: StageRecipe
     eval_images: int = 200  # held-out curated images judged after training
+    hf_model: str | None = None  # a transformers image-to-text model (path or hub id) to fine-tune
+    # instead of CoCa: captioning loss only, its own tokenizer, no pretraining stage
     model_overrides: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -55,8 +55,10 @@ def captioner_pretrained(
     context: AssetExecutionContext, config: CaptionerConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
     recipe = config.resolve("pretrain")
-    if recipe.pretrain is None:
-        raise ValueError(f"recipe {config.recipe!r} has no pretraining stage")
+    if recipe.pretrain is None or recipe.hf_model is not None:
+        reason = "the recipe fine-tunes a transformers model" if recipe.hf_model else "the recipe has no pretraining"
+        context.log.info(f"no pretraining: {reason}")
+        return MaterializeResult(metadata={"skipped": MetadataValue.text(reason)})
     web, curated = list_shards(storage.web_shards_dir()), list_shards(storage.curated_dir())
     out_dir = storage.models_path() / "captioner_pretrained"
     with mlflow.run_for(context) as run:
@@ -94,7 +96,8 @@ def captioner(
 ) -> MaterializeResult:
     recipe = config.resolve("finetune")
     models = storage.models_path()
-    init_dir = models / "captioner_pretrained" if recipe.pretrain is not None else None
+    pretrained = recipe.pretrain is not None and recipe.hf_model is None
+    init_dir = models / "captioner_pretrained" if pretrained else None
     if init_dir is not None and not init_dir.is_dir():
         raise FileNotFoundError(f"no pretrained captioner at {init_dir}: materialize captioner_pretrained first")
     out_dir = models / "captioner"
