@@ -5,7 +5,8 @@ minutes and pretraining, on this machine's CPU. Appends one JSON line per evalua
 
 Every run fine-tunes for --finetune-minutes (the quick recipe's budget) and is judged on
 --eval-images held-out curated images at each whole minute (long captions, nucleus top-p
-0.9, temperature 0.7: the recaptioning setting) and fully at the end. Pretraining (CoCa,
+0.9, temperature 0.7: the recaptioning setting) and fully at the end; judging time is given back to the budget, so minutes are training
+minutes. Pretraining (CoCa,
 and captioning-only for the ablation) runs once on the quick web shards and is shared.
 """
 
@@ -18,6 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import Timer
+from lightning.pytorch.trainer.states import RunningStage
 import torch
 
 from components.data.build_world import build_curated_shard, build_web_shard
@@ -43,10 +46,17 @@ class MinuteEval(L.Callback):
         if minutes < self.next_minute:
             return
         self.next_minute += 1
+        eval_start = time.perf_counter()
         tokenizer = trainer.datamodule.collate.tokenizer
         captions = write_captions(module.model, tokenizer, [i.image for i in self.items], "long", DecodeSettings())
         module.model.train()
         scores = score_against_truth(captions, self.items, [i.long for i in self.items])
+        # The judging is not training: give its time back to the run's budget and minute marks.
+        spent = time.perf_counter() - eval_start
+        self.start += spent
+        for callback in trainer.callbacks:
+            if isinstance(callback, Timer) and callback._start_time.get(RunningStage.TRAINING) is not None:
+                callback._start_time[RunningStage.TRAINING] += spent
         self.emit({**self.run, "minute": round(minutes, 2), "step": trainer.global_step,
                   "long/object_recall": scores["object_recall"], "long/hallucination_rate": scores["hallucination_rate"],
                   "long/cider_d": scores["cider_d"]})
