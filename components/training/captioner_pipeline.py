@@ -23,7 +23,7 @@ from lightning.pytorch.loggers import Logger
 from components.data.shards import read_shard
 from components.models.checkpoint import load_captioner, save_captioner
 from components.models.coca_config import CocaConfig
-from components.models.hf_captioner import HFCaptioner
+from components.models.hf_captioner import HFCaptioner, HFCaptionerConfig
 from components.training.captioner_data import CaptionerDataModule, CaptionerDataSettings, load_curated
 from components.training.captioner_eval import DecodeSettings, evaluate_captioner
 from components.training.captioner_module import CaptionerModule, OptimizerSettings
@@ -48,10 +48,13 @@ def tokenizer_texts(web_shards: Sequence[Path], curated_shards: Sequence[Path]) 
     return texts
 
 
-def build_module(config: CocaConfig, stage: StageRecipe) -> CaptionerModule:
+def build_module(config: CocaConfig | HFCaptionerConfig, stage: StageRecipe,
+                 model: HFCaptioner | None = None) -> CaptionerModule:
+    """A module for `stage`; a backend without a contrastive head trains on captioning alone."""
     optimizer = OptimizerSettings(lr=stage.lr, warmup_steps=stage.warmup_steps, total_steps=stage.max_steps)
-    return CaptionerModule(config, optimizer, contrastive_weight=stage.contrastive_weight,
-                           caption_weight=stage.caption_weight)
+    contrastive = stage.contrastive_weight if model is None or model.has_contrastive else 0.0
+    return CaptionerModule(config, optimizer, contrastive_weight=contrastive, caption_weight=stage.caption_weight,
+                           model=model)
 
 
 def trainer_settings(stage: StageRecipe, seed: int, **kwargs: Any) -> TrainerSettings:
@@ -87,22 +90,34 @@ def finetune(
     decode: DecodeSettings = DecodeSettings(), trainer_kwargs: dict[str, Any] | None = None,
 ) -> StageResult:
     """Fine-tunes from `init_dir` (a pretrained captioner) or, when None, from scratch with a
-    tokenizer trained here; then evaluates on the held-out curated images."""
+    tokenizer trained here, or, when the recipe names `hf_model`, that transformers model
+    (captioning loss only: it has no contrastive head); then judges the held-out images."""
     stage = recipe.finetune
     if recipe.hf_model is not None:
-        return finetune_hf(recipe, curated_shards=curated_shards, work_dir=work_dir, out_dir=out_dir, seed=seed,
-                           logger=logger, decode=decode, trainer_kwargs=trainer_kwargs)
-    if init_dir is not None:
-        model, config, tokenizer = load_captioner(init_dir)
-        module = build_module(config, stage)
-        module.model.load_state_dict(model.state_dict())
+        captioner = HFCaptioner.from_pretrained(recipe.hf_model)
+        module = build_module(captioner.config, stage, model=captioner)
+        tokenizer, context_length, initialised_from = captioner.tokenizer, captioner.config.context_length, \
+            recipe.hf_model
+
+        def save(extra: dict[str, Any]) -> None:
+            captioner.save_pretrained(out_dir, overwrite=True, extra=extra)
     else:
-        tokenizer = train_tokenizer(tokenizer_texts(web_shards, curated_shards), recipe.vocab_size)
-        config = CocaConfig.from_preset(recipe.preset, vocab_size=tokenizer.vocab_size,
-                                        pad_token_id=tokenizer.pad_id, **recipe.model_overrides)
-        module = build_module(config, stage)
+        if init_dir is not None:
+            model, config, tokenizer = load_captioner(init_dir)
+            module = build_module(config, stage)
+            module.model.load_state_dict(model.state_dict())
+        else:
+            tokenizer = train_tokenizer(tokenizer_texts(web_shards, curated_shards), recipe.vocab_size)
+            config = CocaConfig.from_preset(recipe.preset, vocab_size=tokenizer.vocab_size,
+                                            pad_token_id=tokenizer.pad_id, **recipe.model_overrides)
+            module = build_module(config, stage)
+        context_length, initialised_from = config.context_length, str(init_dir) if init_dir else None
+
+        def save(extra: dict[str, Any]) -> None:
+            save_captioner(out_dir, module.model, config, tokenizer, extra, overwrite=True)
+
     data = CaptionerDataModule(
-        stage="finetune", tokenizer=tokenizer, max_length=config.context_length,
+        stage="finetune", tokenizer=tokenizer, max_length=context_length,
         settings=CaptionerDataSettings(batch_size=stage.batch_size, long_share=stage.long_share,
                                        augment=stage.augment),
         curated_shards=curated_shards, seed=seed,
@@ -110,37 +125,7 @@ def finetune(
     result = fit(module, data, trainer_settings(stage, seed, **(trainer_kwargs or {})), work_dir, logger=logger)
     heldout = data.val_items[: recipe.eval_images]
     metrics, written = evaluate_captioner(module.model, tokenizer, heldout, decode) if heldout else ({}, {})
-    extra = {"stage": "finetune", "steps": result.steps, "minutes": result.minutes, "recipe": recipe.to_dict(),
-             "initialised_from": str(init_dir) if init_dir else None, "metrics": metrics}
-    save_captioner(out_dir, module.model, config, tokenizer, extra, overwrite=True)
+    save({"stage": "finetune", "steps": result.steps, "minutes": result.minutes, "recipe": recipe.to_dict(),
+          "initialised_from": initialised_from, "metrics": metrics})
     shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
-    return StageResult(out_dir, result, metrics, written, [i.image for i in heldout], [i.key for i in heldout])
-
-
-
-def finetune_hf(
-    recipe: CaptionerRecipe, *, curated_shards: Sequence[Path], work_dir: Path, out_dir: Path, seed: int = 0,
-    logger: Logger | bool = False, decode: DecodeSettings = DecodeSettings(),
-    trainer_kwargs: dict[str, Any] | None = None,
-) -> StageResult:
-    """The second backend: a transformers image-to-text model (recipe.hf_model) fine-tuned on
-    the curated set with the same data, module and evaluation, captioning loss only."""
-    stage = recipe.finetune
-    captioner = HFCaptioner.from_pretrained(recipe.hf_model)
-    optimizer = OptimizerSettings(lr=stage.lr, warmup_steps=stage.warmup_steps, total_steps=stage.max_steps)
-    module = CaptionerModule(captioner.config, optimizer, contrastive_weight=0.0,
-                             caption_weight=stage.caption_weight, model=captioner)
-    data = CaptionerDataModule(
-        stage="finetune", tokenizer=captioner.tokenizer, max_length=captioner.config.context_length,
-        settings=CaptionerDataSettings(batch_size=stage.batch_size, long_share=stage.long_share,
-                                       augment=stage.augment),
-        curated_shards=curated_shards, seed=seed,
-    )
-    result = fit(module, data, trainer_settings(stage, seed, **(trainer_kwargs or {})), work_dir, logger=logger)
-    heldout = data.val_items[: recipe.eval_images]
-    metrics, written = evaluate_captioner(captioner, captioner.tokenizer, heldout, decode) if heldout else ({}, {})
-    extra = {"stage": "finetune", "steps": result.steps, "minutes": result.minutes, "recipe": recipe.to_dict(),
-             "initialised_from": recipe.hf_model, "metrics": metrics}
-    captioner.save_pretrained(out_dir, overwrite=True, extra=extra)
-    shutil.rmtree(result.checkpoint_dir, ignore_errors=True)
     return StageResult(out_dir, result, metrics, written, [i.image for i in heldout], [i.key for i in heldout])
