@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .coca_config import CocaConfig
+from .image_inputs import check_images
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -407,16 +408,7 @@ class CocaModel(nn.Module):
 
     # Boundary checks.
     def _check_images(self, images: Tensor) -> None:
-        c = self.config
-        expected = (c.channels, c.image_size, c.image_size)
-        if not isinstance(images, Tensor) or images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-            raise ValueError(f"images must be (B, {expected[0]}, {expected[1]}, {expected[2]}), got {shape}")
-        if not images.is_floating_point():
-            raise ValueError(f"images must be float in [0, 1], got dtype {images.dtype}")
-        lo, hi = torch.aminmax(images.detach())
-        if lo < 0 or hi > 1:
-            raise ValueError(f"images must lie in [0, 1], got values in [{lo.item():.3g}, {hi.item():.3g}]")
+        check_images(images, channels=self.config.channels, size=self.config.image_size)
 
     def _check_tokens(self, tokens: Tensor, batch: int | None = None) -> None:
         if not isinstance(tokens, Tensor) or tokens.ndim != 2 or tokens.dtype not in (torch.long, torch.int):

@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from components.models.atomic_dir import write_dir_atomically
+from components.models.image_inputs import check_images
 from components.sampling.caption_decoding import GeneratedCaptions, nucleus_choice
 from components.text.tokenizer import CAPTION_TYPES, CaptionTokenizer, CaptionType
 
@@ -263,17 +264,6 @@ def _read_manifest(path: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def _check_images(images: Tensor) -> None:
-    if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3:
-        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise ValueError(f"images must be (B, 3, H, W), got {shape}")
-    if not images.is_floating_point():
-        raise ValueError(f"images must be float in [0, 1], got dtype {images.dtype}")
-    lo, hi = torch.aminmax(images.detach())
-    if lo < 0 or hi > 1:
-        raise ValueError(f"images must lie in [0, 1], got values in [{lo.item():.3g}, {hi.item():.3g}]")
-
-
 class _RowSeededNucleus:
     """A logits processor: each row's token by caption_decoding's nucleus rule from one
     uniform of its own generator; every other token gets -inf, so generate's greedy step
@@ -394,7 +384,7 @@ class HFCaptioner(nn.Module):
 
     def pixel_values(self, images: Tensor) -> Tensor:
         """images (B, 3, H, W) in [0, 1] -> the encoder's input (B, 3, h, w), in its dtype."""
-        _check_images(images)
+        check_images(images)
         dtype = next(self.model.parameters()).dtype
         return self.config.image(images.float()).to(dtype)
 

@@ -48,16 +48,16 @@ def write_captions(
         batch = torch.stack([to_tensor(i) for i in images[start : start + settings.batch_size]]).to(device)
         common = dict(start_token_id=tokenizer.type_id(caption_type), eos_token_id=tokenizer.eos_id,
                       max_new_tokens=min(settings.max_new_tokens, model.config.context_length - 1))
+        # One seed per image, by its position in `images`: captions do not depend on batching.
+        seeds = [settings.seed * 1_000_003 + start + i for i in range(len(batch))]
         if isinstance(model, HFCaptioner):  # the transformers backend decodes with HF generate
-            seeds = ([settings.seed * 1_000_003 + start + i for i in range(len(batch))]
-                     if settings.strategy == "nucleus" else None)
             out = model.generate_captions(batch, caption_type, strategy=settings.strategy, top_p=settings.top_p,
-                                          temperature=settings.temperature, seeds=seeds,
+                                          temperature=settings.temperature,
+                                          seeds=seeds if settings.strategy == "nucleus" else None,
                                           max_new_tokens=common["max_new_tokens"])
         elif settings.strategy == "greedy":
             out = greedy(model, batch, **common)
         elif settings.strategy == "nucleus":
-            seeds = [settings.seed * 1_000_003 + start + i for i in range(len(batch))]
             out = nucleus(model, batch, top_p=settings.top_p, temperature=settings.temperature,
                           generators=row_generators(seeds, device), **common)
         else:
