@@ -35,17 +35,17 @@ from components.world import WorldConfig
 class MinuteEval(L.Callback):
     """Judges long captions of held-out images each time another whole minute has passed."""
 
-    def __init__(self, items, emit, run: dict) -> None:
-        self.items, self.emit, self.run = items, emit, run
+    def __init__(self, items, emit, run: dict, every: float = 1.0) -> None:
+        self.items, self.emit, self.run, self.every = items, emit, run, every
         self.start = None
-        self.next_minute = 1
+        self.next_minute = every
 
     def on_train_batch_end(self, trainer, module, *args) -> None:
         self.start = self.start or time.perf_counter()
         minutes = (time.perf_counter() - self.start) / 60
         if minutes < self.next_minute:
             return
-        self.next_minute += 1
+        self.next_minute += self.every
         eval_start = time.perf_counter()
         tokenizer = trainer.datamodule.collate.tokenizer
         captions = write_captions(module.model, tokenizer, [i.image for i in self.items], "long", DecodeSettings())
@@ -72,7 +72,17 @@ def main() -> None:
     parser.add_argument("--finetune-minutes", type=float, default=5.0)
     parser.add_argument("--eval-images", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--eval-every", type=float, default=1.0, help="minutes between held-out judgements")
+    parser.add_argument("--tag", default="", help="names this variant in the records and its work folder")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                        help='a recipe override, e.g. finetune.lr=2e-3 or model_overrides={"caption_tokens": "patches"}')
     args = parser.parse_args()
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
+    if args.tag:
+        args.work = args.work / args.tag
     torch.set_num_threads(args.threads)
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -86,7 +96,8 @@ def main() -> None:
     web = [build_web_shard(args.work / "web", i, profile=web_profile, world=world, seed=0).tar_path
            for i in range(web_profile.web_shards)]
     recipe = resolve_recipe("quick", **{"pretrain.max_minutes": args.pretrain_minutes, "pretrain.max_steps": 100000,
-                                        "finetune.max_minutes": args.finetune_minutes, "finetune.max_steps": 100000})
+                                        "finetune.max_minutes": args.finetune_minutes, "finetune.max_steps": 100000,
+                                        **overrides})
     curated_by_size = {}
     for size in args.sizes:
         profile = resolve_profile("quick", {"curated_train": size, "curated_heldout": 200,
@@ -105,7 +116,7 @@ def main() -> None:
         result = pretrain(replace(recipe, pretrain=stage), web_shards=web, curated_shards=curated_by_size[800],
                           work_dir=args.work / f"pre_{init}", out_dir=args.work / f"model_pre_{init}",
                           trainer_kwargs={"progress_bar": False})
-        log({"event": "pretrain", "init": init, "steps": result.fit.steps, "minutes": result.fit.minutes,
+        log({"event": "pretrain", "init": init, "tag": args.tag, "steps": result.fit.steps, "minutes": result.fit.minutes,
              "wall_minutes": (time.perf_counter() - start) / 60})
         pretrained[init] = result.model_dir
 
@@ -115,11 +126,11 @@ def main() -> None:
         for init in args.inits:
             if init != "scratch" and size != 800 and init != "coca":
                 continue  # the caption-only ablation runs at the quick size only
-            run = {"event": "eval", "size": size, "init": init}
+            run = {"event": "eval", "size": size, "init": init, "tag": args.tag, "overrides": overrides}
             original = train_module.L.Trainer
 
             def trainer_with(*a, callbacks=(), **kw):
-                return original(*a, callbacks=[*callbacks, MinuteEval(heldout, log, run)], **kw)
+                return original(*a, callbacks=[*callbacks, MinuteEval(heldout, log, run, args.eval_every)], **kw)
 
             train_module.L.Trainer = trainer_with
             try:

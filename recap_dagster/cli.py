@@ -47,6 +47,41 @@ def selected_in_order(names: list[str], select_all: bool) -> list:
     return [by_name[name] for name in order if name in wanted]
 
 
+def run_groups(asset_def, only: list[str] | None) -> list[list[str]]:
+    """The partitions of each run: one run per partition, or, for an asset whose backfill
+    policy takes several, consecutive ranges of up to max_partitions_per_run (as a backfill
+    launched from the UI would). [[]] for an unpartitioned asset."""
+    if asset_def.partitions_def is None:
+        return [[]]
+    keys = asset_def.partitions_def.get_partition_keys()
+    if only:
+        if unknown := sorted(set(only) - set(keys)):
+            raise SystemExit(f"recap: unknown partition(s) {unknown} of {asset_def.key.to_user_string()}")
+        keys = [k for k in keys if k in set(only)]
+    policy = asset_def.backfill_policy
+    per_run = 1 if policy is None else (policy.max_partitions_per_run or len(keys))
+    groups: list[list[str]] = []
+    all_keys = asset_def.partitions_def.get_partition_keys()
+    for key in keys:  # a range must be contiguous in the partitions definition
+        if groups and len(groups[-1]) < per_run and all_keys.index(key) == all_keys.index(groups[-1][-1]) + 1:
+            groups[-1].append(key)
+        else:
+            groups.append([key])
+    return groups
+
+
+def partition_arguments(partitions: list[str], tags: dict[str, str]) -> dict:
+    """dagster.materialize's arguments for one partition or a range of them."""
+    if not partitions:
+        return {"tags": tags}
+    if len(partitions) == 1:
+        return {"partition_key": partitions[0], "tags": tags}
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    return {"tags": {**tags, ASSET_PARTITION_RANGE_START_TAG: partitions[0],
+                     ASSET_PARTITION_RANGE_END_TAG: partitions[-1]}}  # fmt: skip
+
+
 def materialize_command(args: argparse.Namespace) -> int:
     configure_environment(args.profile)
     from recap_dagster.project import load_params
@@ -66,15 +101,13 @@ def materialize_command(args: argparse.Namespace) -> int:
     failures = 0
     for asset_def in assets:
         name = asset_def.key.to_user_string()
-        partitions = [None]
-        if asset_def.partitions_def is not None:
-            partitions = args.partition or asset_def.partitions_def.get_partition_keys()
-        for partition in partitions:
-            label = f"{name}[{partition}]" if partition else name
+        for partitions in run_groups(asset_def, args.partition):
+            label = name if not partitions else f"{name}[{partitions[0]}]" if len(partitions) == 1 else \
+                f"{name}[{partitions[0]}...{partitions[-1]}]"
             start = time.perf_counter()
             result = materialize(
-                [asset_def], instance=instance, resources=RESOURCES, partition_key=partition,
-                raise_on_error=False, tags={"recap/launched_by": "cli"},
+                [asset_def], instance=instance, resources=RESOURCES, raise_on_error=False,
+                **partition_arguments(partitions, {"recap/launched_by": "cli"}),
             )
             seconds = time.perf_counter() - start
             status = "ok" if result.success else "FAILED"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dagster import Definitions, define_asset_job
 
-from recap_dagster.assets import captioner, captioner_pretrained, curated_captions, web_shards
+from recap_dagster.assets import captioner, captioner_pretrained, curated_captions, recaptioned_shards, web_shards
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
-ASSETS = [web_shards, curated_captions, captioner_pretrained, captioner]
+ASSETS = [web_shards, curated_captions, captioner_pretrained, captioner, recaptioned_shards]
 
 RESOURCES = {
     "storage": ProjectStorage(),
@@ -23,4 +23,22 @@ captioner_job = define_asset_job(
     description="Pretrains the captioner on the web alt-text, then fine-tunes it on the curated set.",
 )
 
-defs = Definitions(assets=ASSETS, resources=RESOURCES, jobs=[web_shards_job, curated_captions_job, captioner_job])
+recaption_job = define_asset_job(
+    "recaption_job", selection=[recaptioned_shards],
+    description="Recaptions web shards into sidecar parquets; a backfill runs several shards per run.",
+)
+
+JOBS = [web_shards_job, curated_captions_job, captioner_job, recaption_job]
+
+try:  # dagster-k8s (the `k8s` extra): the same partitions as pods on a cluster, one GPU each
+    from dagster_k8s import k8s_job_executor
+except ImportError:  # a local install without the extra
+    k8s_job_executor = None
+if k8s_job_executor is not None:
+    recaption_k8s_job = define_asset_job(
+        "recaption_k8s_job", selection=[recaptioned_shards], executor_def=k8s_job_executor,
+        description="recaption_job on Kubernetes: each step in its own pod (deploy/k8s/recaption_run_config.yaml).",
+    )
+    JOBS.append(recaption_k8s_job)
+
+defs = Definitions(assets=ASSETS, resources=RESOURCES, jobs=JOBS)

@@ -15,11 +15,12 @@ from typing import Any
 import yaml
 
 from components.data.profiles import DatasetProfile, resolve_profile
+from components.recaption.settings import RecaptionSettings
 from components.training.captioner_recipe import CaptionerRecipe, resolve_recipe
 from components.world import WorldConfig
 
 PARAMS_FILE = "params.yaml"
-KNOWN_PARAMS = {"profile", "seed", "data_root", "dataset", "world", "captioner"}
+KNOWN_PARAMS = {"profile", "seed", "data_root", "dataset", "world", "captioner", "recaption"}
 
 
 def project_root() -> Path:
@@ -40,6 +41,7 @@ class Params:
     dataset: dict[str, Any] = field(default_factory=dict)
     world: dict[str, Any] = field(default_factory=dict)
     captioner: dict[str, Any] = field(default_factory=dict)  # recipe overrides, e.g. {"finetune.max_minutes": 5}
+    recaption: dict[str, Any] = field(default_factory=dict)  # RecaptionSettings overrides, e.g. {"batch_size": 32}
 
     def dataset_profile(self) -> DatasetProfile:
         return resolve_profile(self.profile, self.dataset)
@@ -49,6 +51,9 @@ class Params:
 
     def captioner_recipe(self) -> CaptionerRecipe:
         return resolve_recipe(self.profile, **self.captioner)
+
+    def recaption_settings(self) -> RecaptionSettings:
+        return RecaptionSettings.with_overrides(self.recaption)
 
     def data_path(self, root: Path | None = None) -> Path:
         path = Path(self.data_root)
@@ -71,10 +76,11 @@ def load_params(path: Path | None = None) -> Params:
     params = Params(**raw)
     if not isinstance(params.seed, int) or isinstance(params.seed, bool):
         raise ValueError(f"seed must be an integer, got {params.seed!r}")
-    for name in ("dataset", "world", "captioner"):
+    for name in ("dataset", "world", "captioner", "recaption"):
         if not isinstance(getattr(params, name), dict):
             raise ValueError(f"{name} in {path} must be a mapping, got {getattr(params, name)!r}")
     params.dataset_profile()  # fails now on an unknown profile or a bad size
     params.world_config()
     params.captioner_recipe()
+    params.recaption_settings()
     return params

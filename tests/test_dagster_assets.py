@@ -28,16 +28,20 @@ def instance() -> DagsterInstance:
 def test_definitions_load_with_the_tiny_partitions() -> None:
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {
-        "web_shards", "curated_captions", "captioner_pretrained", "captioner"
+        "web_shards", "curated_captions", "captioner_pretrained", "captioner", "recaptioned_shards"
     }
     web = graph.get(AssetKey("web_shards"))
     assert web.partitions_def.get_partition_keys() == ["00000", "00001"]
     checks = {key.name for key in graph.asset_check_keys}
-    assert checks == {"tar_matches_index"}
+    assert checks == {"tar_matches_index", "sidecar_keys_match_shard"}
     assert defs.resolve_job_def("web_shards_job").partitions_def == web.partitions_def
     assert defs.resolve_job_def("curated_captions_job").partitions_def is None
     assert graph.get(AssetKey("captioner")).parent_keys == {AssetKey("captioner_pretrained"), AssetKey("curated_captions")}
     defs.resolve_job_def("captioner_job")
+    recaptioned = graph.get(AssetKey("recaptioned_shards"))
+    assert recaptioned.partitions_def == web.partitions_def
+    assert recaptioned.parent_keys == {AssetKey("web_shards"), AssetKey("captioner")}
+    assert defs.resolve_job_def("recaption_job").partitions_def == web.partitions_def
 
 
 def metadata_of(result, asset: str) -> dict:

@@ -46,7 +46,7 @@ def test_each_stage_materializes_its_own_asset() -> None:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     for name, stage in stages.items():
         assert stage["cmd"].split()[-2:] == ["materialize", name]
-        assert set(stage["params"]) <= {"profile", "seed", "data_root", "dataset", "world", "captioner"}
+        assert set(stage["params"]) <= {"profile", "seed", "data_root", "dataset", "world", "captioner", "recaption"}
 
 
 def test_graph_comparison_can_fail(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_dvc_repro_runs_the_stages_through_dagster(tmp_path: Path) -> None:
     (project / ".venv").symlink_to(REPO / ".venv")
     (project / "params.yaml").write_text(
         yaml.safe_dump({"profile": "quick", "seed": 1, "data_root": "data", "dataset": TINY_DATASET, "world": {},
-                        "captioner": TINY_CAPTIONER})
+                        "captioner": TINY_CAPTIONER, "recaption": {"batch_size": 8}})
     )
     env = {
         **os.environ,

@@ -63,6 +63,10 @@ def test_load_params_reads_the_file_and_env(tmp_path: Path, monkeypatch: pytest.
         ({"dataset": {"web_shards": -4}}, "web_shards"),
         ({"world": {"alt_text_shares": {"filename": 0.5, "shop": 0.2, "social": 0.1, "partly_true": 0.1, "wrong": 0.2}}},
          "alt_text_shares"),
+        ({"recaption": {"batch_sise": 8}}, "batch_sise"),
+        ({"recaption": {"top_p": 2.0}}, "top_p"),
+        ({"recaption": {"num_workers": -1}}, "num_workers"),
+        ({"recaption": {"compact_below": 1.5}}, "compact_below"),
     ],
 )
 def test_bad_params_fail_naming_the_value(tmp_path: Path, params: dict, named: str) -> None:

@@ -125,6 +125,17 @@ class DecodeCache:
             cross_values=self.cross_values.index_select(1, index),
         )
 
+    def grown(self, capacity: int) -> DecodeCache:
+        """The same cache with room for `capacity` positions. Decoders that drop rows start
+        small and double: select copies whole rows, so its cost follows the capacity."""
+        if capacity < self.capacity:
+            raise ValueError(f"capacity {capacity} is below the current {self.capacity}")
+        shape = (*self.keys.shape[:3], capacity, self.keys.shape[4])
+        keys, values = self.keys.new_empty(shape), self.values.new_empty(shape)  # (L, B, H, C', Dh)
+        keys[:, :, :, : self.length] = self.keys[:, :, :, : self.length]
+        values[:, :, :, : self.length] = self.values[:, :, :, : self.length]
+        return replace(self, keys=keys, values=values)
+
 
 # ----------------------------------------------------------------------------- blocks
 
@@ -381,8 +392,10 @@ class CocaModel(nn.Module):
         self.config = config
         self.visual = ImageEncoder(config)
         self.contrastive_pooler = AttentionalPooler(config.vision_width, config.embed_dim, 1, config.vision_heads)
-        self.caption_pooler = AttentionalPooler(
-            config.vision_width, config.text_width, config.n_caption_queries, config.vision_heads
+        self.caption_pooler = (
+            AttentionalPooler(config.vision_width, config.text_width, config.n_caption_queries, config.vision_heads)
+            if config.caption_tokens == "pooled"
+            else nn.Linear(config.vision_width, config.text_width)  # (B, N, Dv) -> (B, N, Dt)
         )
         self.text = UnimodalDecoder(config)
         self.text_proj = nn.Linear(config.text_width, config.embed_dim, bias=False)
@@ -490,15 +503,15 @@ class CocaModel(nn.Module):
         capacity = c.context_length if capacity is None else capacity
         if not 1 <= capacity <= c.context_length:
             raise ValueError(f"capacity={capacity} must be in [1, context_length={c.context_length}]")
-        expected = (c.n_caption_queries, c.text_width)
+        expected = (c.n_caption_tokens, c.text_width)
         if image_tokens.ndim != 3 or tuple(image_tokens.shape[1:]) != expected:
             raise ValueError(f"image_tokens must be (B, {expected[0]}, {expected[1]}), got {tuple(image_tokens.shape)}")
         b, h = image_tokens.shape[0], c.text_heads
         shape = (c.text_depth + c.multimodal_depth, b, h, capacity, c.text_width // h)
         cross = self.multimodal.cross_kv(image_tokens)
         return DecodeCache(
-            keys=image_tokens.new_zeros(shape),
-            values=image_tokens.new_zeros(shape),
+            keys=image_tokens.new_empty(shape),  # positions >= length are written before they are read
+            values=image_tokens.new_empty(shape),
             cross_keys=torch.stack([k for k, _ in cross]),  # (M, B, H, Q, Dh)
             cross_values=torch.stack([v for _, v in cross]),
             length=0,

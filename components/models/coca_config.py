@@ -14,6 +14,7 @@ from typing import Any
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 STEMS = ("patch", "conv")
+CAPTION_TOKENS = ("pooled", "patches")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class CocaConfig:
     Its overlapping 3x3 windows see shapes that straddle patch borders.
     context_length: the most caption tokens (type token and <eos> included) a row may hold.
     n_caption_queries: image tokens the attentional pooler hands to the multimodal decoder.
+    caption_tokens: what the multimodal decoder cross-attends to. `pooled` is CoCa's
+    attentional pooler (n_caption_queries learned queries); `patches` is every patch token
+    of the image tower, projected to the text width (open_clip's CoCa without
+    `attentional_pool`). At initialisation a pooler's queries attend almost uniformly, so
+    every pooled token is close to the image's mean: the decoder sees the background
+    colour long before it sees an object, and a short budget ends before it does.
     """
 
     # Image tower.
@@ -51,6 +58,7 @@ class CocaConfig:
     # Heads and regularisation.
     embed_dim: int = 192
     n_caption_queries: int = 64
+    caption_tokens: str = "pooled"
     mlp_ratio: float = 4.0
     dropout: float = 0.0
     pad_token_id: int = 0
@@ -69,6 +77,11 @@ class CocaConfig:
     def n_image_tokens(self) -> int:
         return self.grid_size**2
 
+    @property
+    def n_caption_tokens(self) -> int:
+        """Image tokens the multimodal decoder cross-attends to."""
+        return self.n_caption_queries if self.caption_tokens == "pooled" else self.n_image_tokens
+
     def validate(self) -> None:
         """Raise ValueError naming the first offending field and its value."""
         positive = (
@@ -80,6 +93,8 @@ class CocaConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive int")
+        if self.caption_tokens not in CAPTION_TOKENS:
+            raise ValueError(f"caption_tokens={self.caption_tokens!r} must be one of {CAPTION_TOKENS}")
         if self.stem not in STEMS:
             raise ValueError(f"stem={self.stem!r} must be one of {STEMS}")
         if self.image_size % self.patch_size:

@@ -134,7 +134,12 @@ class MlflowTracking(ConfigurableResource):
         """A run for this materialization, tagged so it can be found from Dagster and back."""
         client = self.client()
         asset_key = context.asset_key.to_user_string()
-        partition = context.partition_key if context.has_partition_key else ""
+        partition = ""
+        if context.has_partition_key:
+            partition = context.partition_key
+        elif context.has_partition_key_range:  # a run over several partitions (a backfill policy)
+            keys = context.partition_keys
+            partition = keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]}"
         tags = {
             "dagster.run_id": context.run.run_id,
             "dagster.asset_key": asset_key,

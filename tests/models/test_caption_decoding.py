@@ -169,3 +169,20 @@ def test_beam_search_beats_greedy_where_greedy_is_myopic() -> None:
         assert beams.logprobs == pytest.approx([math.log(0.36)] * 2, abs=1e-6)
     cut = greedy(model, encoding, **{**kwargs, "max_new_tokens": 1})  # type: ignore[arg-type]
     assert cut.sequences == [[A], [A]] and cut.finished == [False, False]
+
+
+def test_candidate_fast_path_picks_what_the_full_sort_picks() -> None:
+    gen = torch.Generator().manual_seed(0)
+    # Peaked rows (the nucleus lies within the candidates), flat rows (it does not: the
+    # fallback), and rows with tied logits.
+    peaked = torch.randn(300, 500, generator=gen) * 4
+    flat = torch.randn(100, 500, generator=gen) * 0.01
+    tied = torch.zeros(20, 500)
+    tied[:, [7, 3, 250]] = 5.0
+    logits = torch.cat([peaked, flat, tied])
+    uniforms = torch.rand(len(logits), generator=gen)
+    for top_p, temperature in ((0.9, 0.7), (0.0, 1.0), (1.0, 1.0), (0.5, 2.0)):
+        fast = nucleus_choice(logits, uniforms, top_p=top_p, temperature=temperature)
+        full = nucleus_choice(logits, uniforms, top_p=top_p, temperature=temperature, candidates=500)
+        assert torch.equal(fast, full), (top_p, temperature)
+    assert set(nucleus_choice(tied, torch.zeros(20), top_p=0.0, temperature=1.0).tolist()) == {3}

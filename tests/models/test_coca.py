@@ -27,11 +27,11 @@ def test_block_shapes(tiny_config: CocaConfig, tokenizer: CaptionTokenizer, imag
     visual = model.visual(images * 2 - 1)
     assert visual.shape == (b, 64, c.vision_width)
     assert model.contrastive_pooler(visual).shape == (b, 1, c.embed_dim)
-    assert model.caption_pooler(visual).shape == (b, c.n_caption_queries, c.text_width)
+    assert model.caption_pooler(visual).shape == (b, c.n_caption_tokens, c.text_width)
     states, cls = model.text(tokens, tokens != c.pad_token_id)
     assert states.shape == (b, t, c.text_width) and cls.shape == (b, c.text_width)
     image = model.encode_image(images)
-    assert image.embeds.shape == (b, c.embed_dim) and image.tokens.shape == (b, c.n_caption_queries, c.text_width)
+    assert image.embeds.shape == (b, c.embed_dim) and image.tokens.shape == (b, c.n_caption_tokens, c.text_width)
     assert model.caption_logits(image.tokens, tokens).shape == (b, t, c.vocab_size)
     out = model(images, tokens)
     assert out.logits.shape == (b, t, c.vocab_size)
@@ -128,3 +128,17 @@ def test_cache_select_reorders_rows(tiny_model: CocaModel, images: torch.Tensor)
         assert cache.batch_size == 2
         logits, _ = tiny_model.decode_step(tokens[order, 5:], cache)
     torch.testing.assert_close(logits, full[order, 5], atol=1e-5, rtol=1e-5)
+
+
+def test_cache_grows_keeping_what_it_holds(tiny_model: CocaModel, images: torch.Tensor) -> None:
+    tokens = torch.randint(4, tiny_model.config.vocab_size, (3, 9), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        image_tokens = tiny_model.encode_image(images).tokens
+        full = tiny_model.caption_logits(image_tokens, tokens)
+        _, cache = tiny_model.decode_step(tokens[:, :4], tiny_model.init_cache(image_tokens, capacity=4))
+        cache = cache.grown(9)
+        assert cache.capacity == 9 and cache.length == 4
+        logits, _ = tiny_model.decode_step(tokens[:, 4:], cache)
+        with pytest.raises(ValueError, match="below the current"):
+            cache.grown(3)
+    torch.testing.assert_close(logits, full[:, -1], atol=1e-5, rtol=1e-5)

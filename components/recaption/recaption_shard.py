@@ -1,0 +1,236 @@
+"""Recaptioning one shard into its sidecar, and a list of shards one after another.
+
+A shard is the unit of work and of loss: its sidecar appears under its final name only
+when every key has a row, so a run killed at any moment (SIGKILL included) loses at most
+the shard in progress, and the rerun redoes exactly that shard: complete sidecars whose
+tar, captioner and settings match are skipped, and temporary files of killed writes are
+removed first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from components.recaption.engine import CaptionEngine, CaptionPair
+from components.recaption.oom import HalvingBatcher
+from components.recaption.shard_stream import ShardImages, ShardRecord, keep_records
+from components.recaption.sidecar import (
+    SourceInfo,
+    read_sidecar,
+    read_sidecar_info,
+    remove_partial_sidecars,
+    shard_key_set,
+    sidecar_is_current,
+    sidecar_path,
+    write_sidecar,
+)
+
+logger = logging.getLogger("recap.recaption")
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How images reach the engine. batch_size: images per engine call (each makes 2
+    captions), halved on out-of-memory. num_workers: DataLoader processes decoding images
+    beside the model (0 decodes in the main process)."""
+
+    batch_size: int = 64
+    num_workers: int = 2
+    prefetch_factor: int = 4
+
+    def __post_init__(self) -> None:
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size!r} must be a positive int")
+        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise ValueError(f"num_workers={self.num_workers!r} must be an int >= 0")
+
+
+@dataclass
+class ShardReport:
+    """What recaptioning one shard did."""
+
+    shard: str
+    sidecar: Path
+    skipped: bool  # True: a current sidecar existed, nothing was done
+    rows: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # by status
+    reasons: dict[str, int] = field(default_factory=dict)  # error rows by reason
+    shard_problems: list[tuple[str, str]] = field(default_factory=list)
+    resized: int = 0
+    cut: int = 0  # captions cut at their token limit
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    tokens_per_second: float = 0.0
+    generated_tokens: int = 0
+    batch_size: int = 0  # after any out-of-memory halving
+    samples: list[dict[str, Any]] = field(default_factory=list)  # a few rows, for previews
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["sidecar"] = str(self.sidecar)
+        return out
+
+
+def _rows_for(records: Sequence[ShardRecord], pairs: Sequence[CaptionPair | None], fixed: dict[str, Any],
+              limits: tuple[int, int]) -> list[dict[str, Any]]:
+    rows = []
+    for record, pair in zip(records, pairs, strict=True):
+        row = {"key": record.key, "original_caption": record.original_caption, "status": record.status,
+               "reason": record.reason, "short_caption": None, "long_caption": None, "short_tokens": None,
+               "long_tokens": None, "_position": record.position, **fixed}  # fmt: skip
+        if pair is not None:
+            notes = [f"{kind} caption cut at {limit} tokens"
+                     for kind, done, limit in (("short", pair.short_finished, limits[0]),
+                                               ("long", pair.long_finished, limits[1])) if not done]  # fmt: skip
+            row.update(short_caption=pair.short, long_caption=pair.long, short_tokens=len(pair.short_ids),
+                       long_tokens=len(pair.long_ids), reason="; ".join(notes))  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def recaption_shard(
+    tar_path: str | Path,
+    out_dir: str | Path,
+    engine: CaptionEngine,
+    *,
+    captioner_version: str,
+    stream: StreamSettings = StreamSettings(),
+    batcher: HalvingBatcher | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> ShardReport:
+    """Writes out_dir/NNNNN.parquet for tar_path unless a current one exists (or `force`)."""
+    tar_path = Path(tar_path)
+    if not tar_path.is_file():
+        raise FileNotFoundError(f"shard {str(tar_path)!r} does not exist")
+    settings = engine.settings
+    source = SourceInfo.of(tar_path, captioner_version, asdict(settings))
+    out = sidecar_path(out_dir, tar_path)
+    if not force and sidecar_is_current(out, source):
+        return _report_existing(tar_path, out)
+
+    batcher = batcher or HalvingBatcher(stream.batch_size)
+    keys, damage = shard_key_set(tar_path)
+    if damage:
+        logger.warning("%s is damaged (%s): recaptioning the %d keys before the damage", tar_path.name, damage, len(keys))
+    fixed = {"captioner_version": captioner_version, "top_p": float(settings.top_p),
+             "temperature": float(settings.temperature), "seed": int(settings.seed)}  # fmt: skip
+    limits = (settings.max_tokens("short"), settings.max_tokens("long"))
+    image_size = engine.input_size
+    loader = DataLoader(
+        ShardImages(tar_path, image_size), batch_size=stream.batch_size, collate_fn=keep_records,
+        num_workers=stream.num_workers, prefetch_factor=stream.prefetch_factor if stream.num_workers else None,
+        persistent_workers=False,
+    )  # fmt: skip
+
+    def caption_chunk(chunk: Sequence[ShardRecord]) -> list[CaptionPair]:
+        images = torch.from_numpy(np.stack([r.image for r in chunk])).permute(0, 3, 1, 2).float().div_(255.0)
+        return engine.caption(images, [r.key for r in chunk])  # (B, 3, S, S) in [0, 1]
+
+    rows: list[dict[str, Any]] = []
+    problems: list[tuple[str, str]] = []
+    resized = 0
+    tokens_before = engine.stats.tokens
+    start = time.perf_counter()
+    bar = tqdm(total=len(keys), desc=f"recaption {tar_path.stem}", unit="img", disable=not progress, leave=False)
+    with bar:
+        for batch in loader:
+            good = [r for r in batch if r.status == "ok"]
+            bad = [r for r in batch if r.status == "error"]
+            problems += [(r.key, r.reason) for r in batch if r.status == "shard_problem"]
+            resized += sum(r.resized_from is not None for r in good)
+            pairs = batcher.map(caption_chunk, good) if good else []
+            rows += _rows_for(good, pairs, fixed, limits) + _rows_for(bad, [None] * len(bad), fixed, limits)
+            bar.update(len(good) + len(bad))
+            elapsed = time.perf_counter() - start
+            bar.set_postfix(img_s=f"{sum(r['status'] == 'ok' for r in rows) / max(elapsed, 1e-9):.1f}")
+    seconds = time.perf_counter() - start
+
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame(columns=[*fixed, "key", "original_caption", "status", "reason", "short_caption",
+                                      "long_caption", "short_tokens", "long_tokens", "_position"])  # fmt: skip
+    frame = frame.sort_values("_position", kind="stable").drop(columns="_position").reset_index(drop=True)
+    repeated = frame["key"].duplicated(keep="first")  # a key in two groups of the tar: its first read wins
+    problems += [(k, f"duplicate_key: {r}") for k, r in zip(frame.loc[repeated, "key"], frame.loc[repeated, "reason"])]
+    frame = frame[~repeated].reset_index(drop=True)
+    _check_rows_cover(frame, keys, tar_path)
+    generated = engine.stats.tokens - tokens_before
+    ok = int((frame["status"] == "ok").sum())
+    cut = int(frame["reason"].str.contains("cut at", regex=False).sum())
+    write_sidecar(out, frame, source, shard_problems=problems,
+                  extra={"resized": resized, "seconds": seconds, "generated_tokens": generated})  # fmt: skip
+    if resized:
+        logger.warning("%s: %d images were not %dx%d and were resized", tar_path.name, resized, image_size, image_size)
+    return ShardReport(
+        shard=tar_path.stem, sidecar=out, skipped=False, rows=len(frame),
+        counts={k: int(v) for k, v in frame["status"].value_counts().items()},
+        reasons=dict(Counter(r.split(":")[0] for r in frame.loc[frame["status"] == "error", "reason"])),
+        shard_problems=problems, resized=resized, cut=cut, seconds=seconds,
+        images_per_second=ok / seconds if seconds else 0.0, tokens_per_second=generated / seconds if seconds else 0.0,
+        generated_tokens=generated, batch_size=batcher.batch_size, samples=_samples(frame),
+    )  # fmt: skip
+
+
+def _check_rows_cover(frame: pd.DataFrame, keys: list[str], tar_path: Path) -> None:
+    """The sidecar's promise, checked before it is written: one row per key of the shard."""
+    got, want = set(frame["key"]), set(keys)
+    if got != want:
+        raise RuntimeError(
+            f"{tar_path.name}: rows do not match the shard's keys (missing {sorted(want - got)[:5]}, "
+            f"extra {sorted(got - want)[:5]}); the sidecar was not written"
+        )
+
+
+def _samples(frame: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
+    return frame.head(n)[["key", "status", "original_caption", "short_caption", "long_caption"]].to_dict("records")
+
+
+def _report_existing(tar_path: Path, out: Path) -> ShardReport:
+    info = read_sidecar_info(out)
+    frame = read_sidecar(out)
+    return ShardReport(
+        shard=tar_path.stem, sidecar=out, skipped=True, rows=len(frame), counts=dict(info.get("counts", {})),
+        reasons=dict(info.get("reasons", {})), shard_problems=[tuple(p) for p in info.get("shard_problems", [])],
+        resized=int(info.get("resized", 0)), seconds=float(info.get("seconds", 0.0)),
+        generated_tokens=int(info.get("generated_tokens", 0)), samples=_samples(frame),
+    )  # fmt: skip
+
+
+def recaption_shards(
+    tar_paths: Sequence[str | Path],
+    out_dir: str | Path,
+    engine: CaptionEngine,
+    *,
+    captioner_version: str,
+    stream: StreamSettings = StreamSettings(),
+    progress: bool = True,
+    force: bool = False,
+    on_report: Callable[[ShardReport], None] | None = None,
+) -> list[ShardReport]:
+    """Recaptions shards one after another (memory does not grow with their number),
+    after removing the temporary files of killed writes; on_report sees each report."""
+    removed = remove_partial_sidecars(out_dir)
+    if removed:
+        logger.warning("removed %d partial sidecars of an interrupted run: %s", len(removed), [p.name for p in removed])
+    batcher = HalvingBatcher(stream.batch_size)  # a halving holds for the rest of the run
+    reports = []
+    for tar_path in tar_paths:
+        report = recaption_shard(tar_path, out_dir, engine, captioner_version=captioner_version, stream=stream,
+                                 batcher=batcher, progress=progress, force=force)  # fmt: skip
+        if on_report is not None:
+            on_report(report)
+        reports.append(report)
+    return reports

@@ -1,0 +1,206 @@
+"""Sidecar parquets: a shard's synthetic captions, one row per key, beside (never inside) its tar.
+
+`data/recaptioned/NNNNN.parquet`, columns as DESIGN.md gives them. The file's parquet
+key-value metadata (`recap.sidecar`, JSON) records what made it: the source tar's size and
+SHA-256, the captioner version, the sampling settings, counts, and the problems of the
+shard that belong to no key. A sidecar is written under a temporary name and renamed when
+complete, so a file under the final name is always whole; a rerun skips a shard whose
+sidecar matches its tar, captioner and settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from components.data.shards import ShardCorruptError, tar_keys
+
+SIDECAR_FORMAT = 1
+METADATA_KEY = b"recap.sidecar"
+TEMP_MARK = ".partial-"
+
+SIDECAR_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("original_caption", pa.string()),  # null where the sample could not be read
+        ("short_caption", pa.string()),  # null for status error
+        ("long_caption", pa.string()),
+        ("short_tokens", pa.int32()),  # generated tokens, type token and <eos> excluded
+        ("long_tokens", pa.int32()),
+        ("status", pa.string()),  # ok | error
+        ("reason", pa.string()),  # why, for error rows; "cut at N tokens" notes for ok rows
+        ("captioner_version", pa.string()),
+        ("top_p", pa.float64()),
+        ("temperature", pa.float64()),
+        ("seed", pa.int64()),
+    ]
+)
+COLUMNS = tuple(SIDECAR_SCHEMA.names)
+
+
+def sidecar_path(out_dir: str | Path, tar_path: str | Path) -> Path:
+    """data/recaptioned/NNNNN.parquet for data/web_shards/NNNNN.tar."""
+    return Path(out_dir) / f"{Path(tar_path).stem}.parquet"
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a sidecar was made from; a rerun redoes the shard when any of it changed."""
+
+    tar_name: str
+    tar_bytes: int
+    tar_sha256: str
+    captioner_version: str
+    sampling: dict[str, Any]  # top_p, temperature, seed, token limits
+
+    @classmethod
+    def of(cls, tar_path: str | Path, captioner_version: str, sampling: dict[str, Any]) -> SourceInfo:
+        path = Path(tar_path)
+        return cls(path.name, path.stat().st_size, file_sha256(path), captioner_version, dict(sampling))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tar_name": self.tar_name, "tar_bytes": self.tar_bytes, "tar_sha256": self.tar_sha256,
+                "captioner_version": self.captioner_version, "sampling": self.sampling}  # fmt: skip
+
+
+def write_sidecar(
+    path: str | Path, rows: pd.DataFrame, source: SourceInfo, *, shard_problems: Sequence[tuple[str, str]] = (),
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Writes `rows` (COLUMNS, one row per key) atomically; returns the final path."""
+    path = Path(path)
+    missing = [c for c in COLUMNS if c not in rows.columns]
+    if missing:
+        raise ValueError(f"sidecar rows lack columns {missing}")
+    duplicated = rows["key"][rows["key"].duplicated()].tolist()
+    if duplicated:
+        raise ValueError(f"sidecar rows repeat keys {duplicated[:5]}")
+    bad_status = sorted(set(rows["status"]) - {"ok", "error"})
+    if bad_status:
+        raise ValueError(f"sidecar status must be 'ok' or 'error', got {bad_status}")
+    table = pa.Table.from_pandas(rows[list(COLUMNS)], schema=SIDECAR_SCHEMA, preserve_index=False)
+    info = {
+        "format": SIDECAR_FORMAT,
+        "source": source.to_dict(),
+        "counts": dict(Counter(rows["status"])),
+        "reasons": dict(Counter(r.split(":")[0] for r in rows.loc[rows["status"] == "error", "reason"])),
+        "shard_problems": [list(p) for p in shard_problems],
+        **(extra or {}),
+    }
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(info)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}{TEMP_MARK}{os.getpid()}")
+    try:
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a crash
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def read_sidecar_info(path: str | Path) -> dict[str, Any]:
+    """The `recap.sidecar` metadata of a sidecar; ValueError when the file is not one."""
+    path = Path(path)
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ValueError(f"{str(path)!r} is not a readable parquet file: {error}") from error
+    if METADATA_KEY not in metadata:
+        raise ValueError(f"{str(path)!r} has no {METADATA_KEY.decode()} metadata: not a recap sidecar")
+    return json.loads(metadata[METADATA_KEY])
+
+
+def read_sidecar(path: str | Path) -> pd.DataFrame:
+    frame = pd.read_parquet(path)
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"sidecar {str(path)!r} lacks columns {missing}")
+    return frame
+
+
+def sidecar_is_current(path: str | Path, source: SourceInfo) -> bool:
+    """True when a complete sidecar for exactly this tar, captioner and settings exists."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        info = read_sidecar_info(path)
+    except ValueError:
+        return False
+    return info.get("format") == SIDECAR_FORMAT and info.get("source") == source.to_dict()
+
+
+def remove_partial_sidecars(out_dir: str | Path) -> list[Path]:
+    """Deletes the temporary files of runs that were killed mid-write; returns them."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    removed = sorted(p for p in out_dir.iterdir() if TEMP_MARK in p.name)
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
+
+
+@dataclass(frozen=True)
+class KeyAgreement:
+    """How a sidecar's keys agree with its shard's keys (the blocking check)."""
+
+    ok: bool
+    shard_keys: int
+    sidecar_rows: int
+    missing_in_sidecar: list[str]
+    extra_in_sidecar: list[str]
+    duplicates_in_sidecar: list[str]
+    tar_damage: str | None  # "reason: detail" when the tar is truncated or corrupt
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"{self.sidecar_rows} rows for {self.shard_keys} keys"
+        return (f"{len(self.missing_in_sidecar)} keys missing (e.g. {self.missing_in_sidecar[:3]}), "
+                f"{len(self.extra_in_sidecar)} extra (e.g. {self.extra_in_sidecar[:3]}), "
+                f"{len(self.duplicates_in_sidecar)} duplicated (e.g. {self.duplicates_in_sidecar[:3]})")  # fmt: skip
+
+
+def shard_key_set(tar_path: str | Path) -> tuple[list[str], str | None]:
+    """The distinct keys of a tar in order, and its damage if it is truncated or corrupt
+    (the keys then are those whose headers were read before the damage)."""
+    try:
+        keys, damage = tar_keys(tar_path), None
+    except ShardCorruptError as error:
+        keys, damage = error.keys, f"{error.reason}: {error.detail}"
+    return list(dict.fromkeys(keys)), damage
+
+
+def compare_sidecar_keys(sidecar: str | Path, tar_path: str | Path) -> KeyAgreement:
+    keys, damage = shard_key_set(tar_path)
+    rows = [str(k) for k in read_sidecar(sidecar)["key"]]
+    in_rows, in_tar = set(rows), set(keys)
+    duplicates = sorted(k for k, n in Counter(rows).items() if n > 1)
+    missing = [k for k in keys if k not in in_rows]
+    extra = [k for k in rows if k not in in_tar]
+    return KeyAgreement(not (missing or extra or duplicates), len(keys), len(rows), missing, extra, duplicates, damage)

@@ -1,0 +1,109 @@
+"""The caption engine: greedy at top-p 0, per-key seeding, compaction that changes nothing
+but speed, token limits, the SplitMix64 known answer, and the transformers backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from components.recaption.engine import CaptionEngine, SamplingSettings
+from components.recaption.keyed_random import key_seed, key_seeds, step_uniforms
+from components.sampling.caption_decoding import greedy
+
+KEYS = [f"{i:09d}" for i in range(7)]
+
+
+def test_splitmix64_known_answer() -> None:
+    # SplitMix64 from state 0: the first output is 0xE220A8397B1DCDAF (Vigna's reference code).
+    [u] = step_uniforms(np.array([0], dtype=np.uint64), 0)
+    assert u == (0xE220A8397B1DCDAF >> 11) / 2**53
+    # Draw t of a stream is output t + 1 of a generator at the seed: 0x6E789E6AA1B965F4 second.
+    [u1] = step_uniforms(np.array([0], dtype=np.uint64), 1)
+    assert u1 == (0x6E789E6AA1B965F4 >> 11) / 2**53
+
+
+def test_key_seeds_depend_on_seed_key_and_stream() -> None:
+    seeds = {key_seed(0, "a", "short"), key_seed(0, "a", "long"), key_seed(1, "a", "short"), key_seed(0, "b", "short")}
+    assert len(seeds) == 4
+    assert key_seeds(0, ["a", "b"], "short").tolist() == [key_seed(0, "a", "short"), key_seed(0, "b", "short")]
+    with pytest.raises(ValueError, match="uint64"):
+        step_uniforms(np.array([1, 2]), 0)
+
+
+def test_top_p_zero_is_greedy_for_both_caption_types(captioner, images) -> None:
+    model, tokenizer = captioner
+    settings = SamplingSettings(top_p=0.0, max_short_tokens=12, max_long_tokens=30)
+    pairs = CaptionEngine(model, tokenizer, settings).caption(images, KEYS)
+    for caption_type, limit in (("short", 12), ("long", 30)):
+        want = greedy(model, images, start_token_id=tokenizer.type_id(caption_type), eos_token_id=tokenizer.eos_id,
+                      max_new_tokens=limit)
+        assert [getattr(p, f"{caption_type}_ids") for p in pairs] == want.sequences
+        assert [getattr(p, f"{caption_type}_finished") for p in pairs] == want.finished
+
+
+def test_same_seed_same_captions_at_batch_sizes_1_and_7(captioner, images) -> None:
+    model, tokenizer = captioner
+    engine = CaptionEngine(model, tokenizer, SamplingSettings(seed=3, max_short_tokens=12, max_long_tokens=30))
+    together = engine.caption(images, KEYS)
+    alone = [engine.caption(images[i : i + 1], KEYS[i : i + 1])[0] for i in range(7)]
+    shuffled = engine.caption(images.flip(0), KEYS[::-1])[::-1]
+    assert together == alone == shuffled
+    lengths = {len(p.long_ids) for p in together}
+    assert len(lengths) > 1, "rows should end at different steps for this test to mean anything"
+    other_seed = CaptionEngine(model, tokenizer, SamplingSettings(seed=4, max_short_tokens=12, max_long_tokens=30))
+    assert other_seed.caption(images, KEYS) != together
+
+
+def test_compaction_changes_work_not_captions(captioner, images) -> None:
+    model, tokenizer = captioner
+    settings = SamplingSettings(max_short_tokens=12, max_long_tokens=30)
+    always = CaptionEngine(model, tokenizer, settings, compact_below=1.0)
+    never = CaptionEngine(model, tokenizer, settings, compact_below=0.0)
+    assert always.caption(images, KEYS) == never.caption(images, KEYS)
+    assert always.stats.row_steps < never.stats.row_steps  # finished rows left the batch
+    assert never.stats.row_steps == never.stats.steps * 2 * len(KEYS)
+
+
+def test_token_limits_cut_rows_and_say_so(captioner, images) -> None:
+    model, tokenizer = captioner
+    engine = CaptionEngine(model, tokenizer, SamplingSettings(max_short_tokens=1, max_long_tokens=2))
+    for pair in engine.caption(images, KEYS):
+        assert len(pair.short_ids) <= 1 and len(pair.long_ids) <= 2
+        assert pair.short_finished or len(pair.short_ids) == 1
+        assert pair.long_finished or len(pair.long_ids) == 2
+        assert pair.long == tokenizer.decode(pair.long_ids)
+
+
+def test_settings_and_inputs_are_checked(captioner, images) -> None:
+    model, tokenizer = captioner
+    with pytest.raises(ValueError, match="top_p"):
+        SamplingSettings(top_p=1.5)
+    with pytest.raises(ValueError, match="temperature"):
+        SamplingSettings(temperature=0.0)
+    with pytest.raises(ValueError, match="context_length"):
+        CaptionEngine(model, tokenizer, SamplingSettings(max_long_tokens=model.config.context_length))
+    engine = CaptionEngine(model, tokenizer, SamplingSettings(max_short_tokens=4, max_long_tokens=4))
+    with pytest.raises(ValueError, match="keys"):
+        engine.caption(images, KEYS[:3])
+    with pytest.raises(ValueError, match="images must be"):
+        engine.caption(images[:, :, :32, :32], KEYS)
+    assert engine.caption(images[:0], []) == []
+
+
+def test_transformers_backend_through_the_engine(tmp_path, images) -> None:
+    from components.models.hf_captioner import HFCaptioner
+    from tests.models.test_hf_captioner import _save_vision_encoder_decoder
+
+    _save_vision_encoder_decoder(tmp_path / "hf")
+    torch.manual_seed(0)
+    model = HFCaptioner.from_pretrained(tmp_path / "hf")
+    engine = CaptionEngine(model, model.tokenizer, SamplingSettings(max_short_tokens=6, max_long_tokens=10))
+    together = engine.caption(images[:3], KEYS[:3])
+    alone = [engine.caption(images[i : i + 1], KEYS[i : i + 1])[0] for i in range(3)]
+    assert together == alone
+    assert all(len(p.short_ids) <= 6 and len(p.long_ids) <= 10 for p in together)
+    greedy_pairs = CaptionEngine(model, model.tokenizer, SamplingSettings(top_p=0.0, max_short_tokens=6,
+                                                                          max_long_tokens=10)).caption(images[:3], KEYS[:3])
+    want = model.generate_captions(images[:3], "long", strategy="greedy", max_new_tokens=10)
+    assert [p.long_ids for p in greedy_pairs] == want.sequences
