@@ -18,8 +18,10 @@ Same checkpoint, same images (the first --images of data/web_shards), same sampl
                (generate's cache_implementation="static"), reported beside it;
   (c) engine:  components.recaption.engine: one encoding for both captions, short and long
                rows in one batch, finished rows leave it. Variants: `engine-lockstep`
-               (finished rows kept, compact_below=0) and `engine-compact-X` (--variants)
-               answer the issue's "rows leave, or sort by length: measure which is faster".
+               (finished rows kept, compact_below=0), `engine-compact-X` (--variants) and
+               `lockstep-oracle-sorted` (lockstep over batches sorted by each image's true
+               long-caption length, the best any length sorter could do) answer the
+               issue's "rows leave, or sort by expected length: measure which is faster".
 Prints images/second and generated tokens/second for each, the ratios c/a and c/b, the
 mean caption lengths with their difference from the engine's (target: within 5%), and
 how many captions are identical to the engine's. With --preset (a random model of that
@@ -209,6 +211,14 @@ def main() -> None:
             variant = CaptionEngine(model, tokenizer, settings, compact_below=compact)
             result, seconds = timed(lambda: run_engine(variant, images, keys, args.batch), device)
             record(name, result, seconds, len(keys))
+    # Sorting by expected length, at its best: batches sorted by the long caption's true
+    # length (known only after decoding: an oracle no real sorter beats), run in lockstep.
+    order = np.argsort([len(r) for r in results["engine"]["long"]], kind="stable")
+    lockstep = CaptionEngine(model, tokenizer, settings, compact_below=0.0)
+    sorted_images, sorted_keys = images[torch.from_numpy(order).to(images.device)], [keys[i] for i in order]
+    result, seconds = timed(lambda: run_engine(lockstep, sorted_images, sorted_keys, args.batch), device)
+    unsort = np.argsort(order)
+    record("lockstep-oracle-sorted", {t: [result[t][i] for i in unsort] for t in CAPTION_TYPES}, seconds, len(keys))
     if "hf" not in args.skip:
         result, seconds = timed(lambda: hf_style(model, tokenizer, images, keys, settings, args.batch), device)
         record("hf", result, seconds, len(keys))

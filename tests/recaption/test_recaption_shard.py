@@ -207,3 +207,24 @@ def test_sigkill_mid_shard_then_rerun_gives_every_key_once(tmp_path: Path, capti
         assert sorted(frame["key"]) == [f"{k:09d}" for k in range(8)]
         assert compare_sidecar_keys(sidecar_path(out, f"{i:05d}.tar"), shards / f"{i:05d}.tar").ok
     json.loads(json.dumps([r.to_dict() for r in reports], default=str))  # reports serialise for metadata
+
+
+def test_out_of_memory_mid_shard_halves_the_batch_and_loses_nothing(tmp_path: Path, captioner) -> None:
+    import torch
+
+    write_shard(tmp_path / "00000.tar", n=9)
+    reference = recaption_shard(tmp_path / "00000.tar", tmp_path / "ref", engine_for(captioner),
+                                captioner_version="v1", progress=False, stream=StreamSettings(batch_size=8, num_workers=0))
+    engine = engine_for(captioner)
+    original = engine.caption
+
+    def small_memory(images, keys):  # a device that holds 2 images at a time
+        if len(keys) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return original(images, keys)
+
+    engine.caption = small_memory
+    report = recaption_shard(tmp_path / "00000.tar", tmp_path / "out", engine, captioner_version="v1",
+                             progress=False, stream=StreamSettings(batch_size=8, num_workers=0))
+    assert report.batch_size == 2 and report.counts == {"ok": 9}
+    pd.testing.assert_frame_equal(read_sidecar(report.sidecar), read_sidecar(reference.sidecar))
