@@ -16,12 +16,15 @@ Same checkpoint, same images (the first --images of data/web_shards), same sampl
                (logits processors, stopping criteria, input preparation) is left out, which
                only flatters it. `hf-static-cache` is the same with a preallocated cache
                (generate's cache_implementation="static"), reported beside it;
-  (c) engine:  components.recaption.engine: one encoding for both captions, short and long
-               rows in one batch, finished rows leave it. Variants: `engine-lockstep`
-               (finished rows kept, compact_below=0), `engine-compact-X` (--variants) and
-               `lockstep-oracle-sorted` (lockstep over batches sorted by each image's true
-               long-caption length, the best any length sorter could do) answer the
-               issue's "rows leave, or sort by expected length: measure which is faster".
+  (c) engine:  components.recaption.engine as recaption_shard runs it: one encoding for
+               both captions, 2 x --batch captions in flight with continuous batching
+               (a finished row's slot takes the next caption), calls of 8 x --batch images.
+               Variants: `engine-no-refill` (calls of --batch images whose rows leave as
+               they finish, compacted at --compact), `engine-lockstep` (finished rows
+               kept) and `lockstep-oracle-sorted` (lockstep over batches sorted by each
+               image's true long-caption length, the best any length sorter could do)
+               answer the issue's "rows leave, or sort by expected length: measure which
+               is faster".
 Prints images/second and generated tokens/second for each, the ratios c/a and c/b, the
 mean caption lengths with their difference from the engine's (target: within 5%), and
 how many captions are identical to the engine's. With --preset (a random model of that
@@ -121,10 +124,11 @@ def hf_style(model: CocaModel, tok: CaptionTokenizer, images: torch.Tensor, keys
     return out
 
 
-def run_engine(engine: CaptionEngine, images: torch.Tensor, keys: list[str], batch: int) -> Result:
+def run_engine(engine: CaptionEngine, images: torch.Tensor, keys: list[str], call: int) -> Result:
+    """engine.caption over calls of `call` images (recaption_shard's loader batches)."""
     out: Result = {t: [] for t in CAPTION_TYPES}
-    for start in range(0, len(keys), batch):
-        for pair in engine.caption(images[start : start + batch], keys[start : start + batch]):
+    for start in range(0, len(keys), call):
+        for pair in engine.caption(images[start : start + call], keys[start : start + call]):
             out["short"].append(pair.short_ids)
             out["long"].append(pair.long_ids)
     return out
@@ -157,9 +161,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="the device's dense peak (H100 bf16: 989)")
-    parser.add_argument("--compact", type=float, default=1.0, help="the engine's compact_below")
-    parser.add_argument("--variants", type=float, nargs="*", default=[0.5, 0.0],
-                        help="other compact_below values to time (0: lockstep)")
+    parser.add_argument("--compact", type=float, default=0.75, help="the engine's compact_below")
     parser.add_argument("--skip", nargs="*", default=[], choices=["naive", "hf"])
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -201,16 +203,17 @@ def main() -> None:
               f"{seconds:8.1f} s  mean tokens short {f['mean_short_tokens']:.1f} long {f['mean_long_tokens']:.1f}",
               flush=True)  # fmt: skip
 
-    engine = CaptionEngine(model, tokenizer, settings, compact_below=args.compact)
+    # (c) as recaption_shard runs it: 2 x --batch captions in flight, calls of 8 x --batch images.
+    engine = CaptionEngine(model, tokenizer, settings, max_rows=2 * args.batch, compact_below=args.compact)
     run_engine(engine, images[: args.batch], keys[: args.batch], args.batch)  # warm-up
-    result, seconds = timed(lambda: run_engine(engine, images, keys, args.batch), device)
+    result, seconds = timed(lambda: run_engine(engine, images, keys, 8 * args.batch), device)
     record("engine", result, seconds, len(keys))
-    for compact in args.variants:
-        name = "engine-lockstep" if compact == 0 else f"engine-compact-{compact:g}"
-        if True:
-            variant = CaptionEngine(model, tokenizer, settings, compact_below=compact)
-            result, seconds = timed(lambda: run_engine(variant, images, keys, args.batch), device)
-            record(name, result, seconds, len(keys))
+    # Without refilling: each call is one batch whose rows leave as they finish (compacted
+    # at --compact), or stay until the slowest ends (lockstep).
+    for name, compact in (("engine-no-refill", args.compact), ("engine-lockstep", 0.0)):
+        variant = CaptionEngine(model, tokenizer, settings, compact_below=compact)
+        result, seconds = timed(lambda: run_engine(variant, images, keys, args.batch), device)
+        record(name, result, seconds, len(keys))
     # Sorting by expected length, at its best: batches sorted by the long caption's true
     # length (known only after decoding: an oracle no real sorter beats), run in lockstep.
     order = np.argsort([len(r) for r in results["engine"]["long"]], kind="stable")
@@ -254,7 +257,7 @@ def main() -> None:
     if device.type == "cuda":
         from torch.utils.flop_counter import FlopCounterMode
 
-        probe = CaptionEngine(model, tokenizer, settings)
+        probe = CaptionEngine(model, tokenizer, settings, max_rows=2 * args.batch)
         with FlopCounterMode(display=False) as counter:
             run_engine(probe, images[: args.batch], keys[: args.batch], args.batch)
         flops_per_image = counter.get_total_flops() / args.batch

@@ -169,11 +169,21 @@ class SelfAttention(nn.Module):
         is_causal: bool = False,
         cache: tuple[Tensor, Tensor] | None = None,
         start: int = 0,
+        positions: Tensor | None = None,
     ) -> Tensor:
         """x (B, T, D). With `cache` ((B, H, C, Dh) key and value buffers), this call's
-        keys and values are written at [start, start + T) and attention covers [0, start + T)."""
+        keys and values are written at [start, start + T) and attention covers [0, start + T).
+        With `positions` (B,) too (T = 1, rows at their own positions), row b's key and
+        value go to position positions[b], attention covers [0, start) and `mask` must hide
+        each row's keys past its position."""
         q, k, v = (split_heads(t, self.heads) for t in self.qkv(x).chunk(3, dim=-1))  # (B, H, T, Dh)
-        if cache is not None:
+        if cache is not None and positions is not None:
+            key_buffer, value_buffer = cache
+            rows = torch.arange(x.shape[0], device=x.device)
+            key_buffer[rows, :, positions] = k[:, :, 0]  # (B, H, Dh) into each row's own slot
+            value_buffer[rows, :, positions] = v[:, :, 0]
+            k, v = key_buffer[:, :, :start], value_buffer[:, :, :start]  # (B, H, start, Dh)
+        elif cache is not None:
             key_buffer, value_buffer = cache
             end = start + x.shape[1]
             key_buffer[:, :, start:end] = k
@@ -227,8 +237,10 @@ class Block(nn.Module):
         cache: tuple[Tensor, Tensor] | None = None,
         start: int = 0,
         cross_kv: tuple[Tensor, Tensor] | None = None,
+        positions: Tensor | None = None,
     ) -> Tensor:
-        x = x + self.attn(self.ln_attn(x), mask=mask, is_causal=is_causal, cache=cache, start=start)
+        x = x + self.attn(self.ln_attn(x), mask=mask, is_causal=is_causal, cache=cache, start=start,
+                          positions=positions)
         if self.cross_attn is not None:
             if cross_kv is None:
                 raise ValueError("a cross-attention block needs cross_kv (the image tokens' keys and values)")
@@ -547,3 +559,30 @@ class CocaModel(nn.Module):
             )
         logits = self.multimodal.head(self.multimodal.ln_final(x[:, -1]))  # (B, V)
         return logits, replace(cache, length=end)
+
+    @attention_backends
+    def decode_rows(self, tokens: Tensor, positions: Tensor, cache: DecodeCache) -> tuple[Tensor, DecodeCache]:
+        """One token per row, each row at its own position: continuous batching, where a
+        finished row's slot takes a new caption that starts at position 0 beside rows deep
+        into theirs. tokens, positions (B,) long; row b's keys and values are written at
+        positions[b] and it attends to its own [0, positions[b]] (keys past it, left by the
+        slot's earlier caption, are masked). Returns logits (B, V) and the cache whose length
+        is the span in use, max(positions) + 1."""
+        if tokens.shape != (cache.batch_size,) or positions.shape != tokens.shape:
+            raise ValueError(f"tokens and positions must be ({cache.batch_size},), got {tuple(tokens.shape)} and "
+                             f"{tuple(positions.shape)}")
+        span = int(positions.max()) + 1
+        if span > cache.capacity or int(positions.min()) < 0:
+            raise ValueError(f"positions must lie in [0, capacity={cache.capacity}), got up to {span - 1}")
+        keys = torch.arange(span, device=tokens.device)
+        mask = (keys[None, :] <= positions[:, None])[:, None, None, :]  # (B, 1, 1, span)
+        x = self.text.drop(self.text.token_emb(tokens) + self.text.pos[positions])[:, None]  # (B, 1, Dt)
+        depth = self.config.text_depth
+        for i, block in enumerate(self.text.blocks):
+            x = block(x, mask=mask, cache=(cache.keys[i], cache.values[i]), start=span, positions=positions)
+        x = self.text.ln_final(x)
+        for j, block in enumerate(self.multimodal.blocks):
+            x = block(x, mask=mask, cache=(cache.keys[depth + j], cache.values[depth + j]), start=span,
+                      positions=positions, cross_kv=(cache.cross_keys[j], cache.cross_values[j]))
+        logits = self.multimodal.head(self.multimodal.ln_final(x[:, -1]))  # (B, V)
+        return logits, replace(cache, length=span)

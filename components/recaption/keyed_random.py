@@ -30,14 +30,18 @@ def key_seeds(seed: int, keys: Sequence[str], stream: str) -> np.ndarray:
     return np.array([key_seed(seed, k, stream) for k in keys], dtype=np.uint64)
 
 
-def step_uniforms(seeds: np.ndarray, step: int) -> np.ndarray:
-    """(n,) float64 in [0, 1): draw number `step` (0-based) of each seed's stream."""
+def step_uniforms(seeds: np.ndarray, step: int | np.ndarray) -> np.ndarray:
+    """(n,) float64 in [0, 1): draw number `step` (0-based) of each seed's stream; `step`
+    is one int for every row, or (n,) ints, one per row (rows decoded at their own pace)."""
     if seeds.dtype != np.uint64:
         raise ValueError(f"seeds must be uint64, got {seeds.dtype}")
-    if step < 0:
+    steps = np.asarray(step)
+    if steps.dtype.kind not in "iu" or (steps.ndim and steps.shape != seeds.shape):
+        raise ValueError(f"step must be an int or one int per seed {seeds.shape}, got {steps.dtype} {steps.shape}")
+    if (steps < 0).any():
         raise ValueError(f"step={step} must be >= 0")
     with np.errstate(over="ignore"):  # uint64 arithmetic wraps mod 2^64 by design
-        z = seeds + _GOLDEN * np.uint64(step + 1)
+        z = seeds + _GOLDEN * (steps.astype(np.uint64) + np.uint64(1))
         z = (z ^ (z >> np.uint64(30))) * _MIX1
         z = (z ^ (z >> np.uint64(27))) * _MIX2
         z = z ^ (z >> np.uint64(31))

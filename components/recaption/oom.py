@@ -37,6 +37,28 @@ class HalvingBatcher:
         self.halvings = 0
         self.on_halve = on_halve
 
+    def call(self, fn: Callable[[int], R]) -> R:
+        """fn(batch_size) -> its result, called again at half the size after each OOM (for
+        a function that batches inside, such as the engine's rows in flight)."""
+        while True:
+            try:
+                return fn(self.batch_size)
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                self._halve(error)
+
+    def _halve(self, error: BaseException) -> None:
+        if self.batch_size == 1:
+            raise RuntimeError("out of memory at batch size 1: the model does not fit this device") from error
+        old, self.batch_size = self.batch_size, self.batch_size // 2
+        self.halvings += 1
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        logger.warning("out of memory at batch size %d: retrying at %d", old, self.batch_size)
+        if self.on_halve is not None:
+            self.on_halve(old, self.batch_size)
+
     def map(self, fn: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> list[R]:
         """fn(chunk) -> one result per item of the chunk; results in the items' order."""
         results: list[R] = []
@@ -48,16 +70,7 @@ class HalvingBatcher:
             except Exception as error:
                 if not is_out_of_memory(error):
                     raise
-                if self.batch_size == 1:
-                    raise RuntimeError("out of memory at batch size 1: the model does not fit this device") from error
-                old, self.batch_size = self.batch_size, self.batch_size // 2
-                self.halvings += 1
-                del error
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                logger.warning("out of memory at batch size %d: retrying at %d", old, self.batch_size)
-                if self.on_halve is not None:
-                    self.on_halve(old, self.batch_size)
+                self._halve(error)
                 continue
             if len(out) != len(chunk):
                 raise ValueError(f"batch function returned {len(out)} results for {len(chunk)} items")

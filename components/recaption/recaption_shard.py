@@ -42,19 +42,29 @@ logger = logging.getLogger("recap.recaption")
 
 @dataclass(frozen=True)
 class StreamSettings:
-    """How images reach the engine. batch_size: images per engine call (each makes 2
-    captions), halved on out-of-memory. num_workers: DataLoader processes decoding images
-    beside the model (0 decodes in the main process)."""
+    """How images reach the engine. batch_size: images whose captions decode at once (2 x
+    batch_size rows in flight), halved on out-of-memory. images_per_call: images the loader
+    hands the engine at a time (default 8 x batch_size); a finished caption's slot is
+    refilled from them, so only each call's tail runs below a full batch. num_workers:
+    DataLoader processes decoding images beside the model (0 decodes in the main process)."""
 
     batch_size: int = 64
+    images_per_call: int | None = None
     num_workers: int = 2
     prefetch_factor: int = 4
 
     def __post_init__(self) -> None:
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r} must be a positive int")
+        for name in ("batch_size", "images_per_call"):
+            value = getattr(self, name)
+            if (value is not None or name == "batch_size") and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}={value!r} must be a positive int")
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ValueError(f"num_workers={self.num_workers!r} must be an int >= 0")
+
+    @property
+    def call_size(self) -> int:
+        return self.images_per_call or 8 * self.batch_size
 
 
 @dataclass
@@ -130,14 +140,15 @@ def recaption_shard(
     limits = (settings.max_tokens("short"), settings.max_tokens("long"))
     image_size = engine.input_size
     loader = DataLoader(
-        ShardImages(tar_path, image_size), batch_size=stream.batch_size, collate_fn=keep_records,
+        ShardImages(tar_path, image_size), batch_size=stream.call_size, collate_fn=keep_records,
         num_workers=stream.num_workers, prefetch_factor=stream.prefetch_factor if stream.num_workers else None,
         persistent_workers=False,
     )  # fmt: skip
 
-    def caption_chunk(chunk: Sequence[ShardRecord]) -> list[CaptionPair]:
-        images = torch.from_numpy(np.stack([r.image for r in chunk])).permute(0, 3, 1, 2).float().div_(255.0)
-        return engine.caption(images, [r.key for r in chunk])  # (B, 3, S, S) in [0, 1]
+    def caption_call(records: Sequence[ShardRecord]) -> list[CaptionPair]:
+        images = torch.from_numpy(np.stack([r.image for r in records])).permute(0, 3, 1, 2).float().div_(255.0)
+        keys = [r.key for r in records]  # images (N, 3, S, S) in [0, 1]
+        return batcher.call(lambda batch_size: engine.caption(images, keys, max_rows=2 * batch_size))
 
     rows: list[dict[str, Any]] = []
     problems: list[tuple[str, str]] = []
@@ -151,7 +162,7 @@ def recaption_shard(
             bad = [r for r in batch if r.status == "error"]
             problems += [(r.key, r.reason) for r in batch if r.status == "shard_problem"]
             resized += sum(r.resized_from is not None for r in good)
-            pairs = batcher.map(caption_chunk, good) if good else []
+            pairs = caption_call(good) if good else []
             rows += _rows_for(good, pairs, fixed, limits) + _rows_for(bad, [None] * len(bad), fixed, limits)
             bar.update(len(good) + len(bad))
             elapsed = time.perf_counter() - start

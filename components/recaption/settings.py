@@ -16,9 +16,10 @@ class RecaptionSettings:
     temperature: float = 0.7
     max_short_tokens: int | None = None  # None: min(64, the captioner's context - 1)
     max_long_tokens: int | None = None  # None: the captioner's context - 1
-    batch_size: int = 64  # images per engine call (2 captions each); halved on out-of-memory
+    batch_size: int = 64  # images whose 2 captions decode at once; halved on out-of-memory
+    images_per_call: int | None = None  # images handed to the engine at a time; None: 8 x batch_size
     num_workers: int = 1  # DataLoader processes decoding images beside the model
-    compact_below: float = 0.75  # drop finished rows once the live share falls below this (benchmarks/recaption.py)
+    compact_below: float = 0.75  # once no caption waits, drop finished rows when the live share falls below this
     device: str = "auto"  # auto: a free GPU if any, else cpu; or cuda, cuda:N, cpu
     torch_threads: int = 0  # CPU threads for the model; 0 leaves torch's default
 
@@ -45,7 +46,8 @@ class RecaptionSettings:
                                 max_short_tokens=self.max_short_tokens, max_long_tokens=self.max_long_tokens)
 
     def stream(self) -> StreamSettings:
-        return StreamSettings(batch_size=self.batch_size, num_workers=self.num_workers)
+        return StreamSettings(batch_size=self.batch_size, images_per_call=self.images_per_call,
+                              num_workers=self.num_workers)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

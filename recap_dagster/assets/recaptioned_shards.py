@@ -39,7 +39,7 @@ class RecaptionConfig(Config):
 
     seed: int = PARAMS.seed
     force: bool = False  # recaption shards whose sidecar is already current
-    batch_size: int | None = None
+    batch_size: int | None = None  # images whose two captions decode at once (2 x batch_size rows)
     device: str | None = None  # auto | cuda | cuda:N | cpu
     top_p: float | None = None
     temperature: float | None = None

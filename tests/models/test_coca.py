@@ -142,3 +142,31 @@ def test_cache_grows_keeping_what_it_holds(tiny_model: CocaModel, images: torch.
         with pytest.raises(ValueError, match="below the current"):
             cache.grown(3)
     torch.testing.assert_close(logits, full[:, -1], atol=1e-5, rtol=1e-5)
+
+
+def test_rows_at_their_own_positions_equal_the_full_recomputation(tiny_model: CocaModel, images: torch.Tensor) -> None:
+    # Continuous batching: row 0 decodes from the start; row 1's slot first holds another
+    # caption (3 junk tokens) and then restarts at position 0 beside row 0; row 2 starts
+    # two steps late. Every row's logits must equal its own caption's full recomputation:
+    # the stale keys left in a restarted slot are masked.
+    tokens = torch.randint(4, tiny_model.config.vocab_size, (3, 8), generator=torch.Generator().manual_seed(4))
+    junk = torch.randint(4, tiny_model.config.vocab_size, (3,), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        image_tokens = tiny_model.encode_image(images).tokens
+        full = tiny_model.caption_logits(image_tokens, tokens)  # (3, 8, V)
+        cache = tiny_model.init_cache(image_tokens, capacity=12)
+        starts = [0, 3, 2]  # the step at which each row's caption starts at position 0
+        for step in range(11):
+            live = [r for r, s in enumerate(starts) if s <= step < s + 8]
+            # Before its start a row feeds junk at position `step`; after its end it idles at 0.
+            positions = torch.tensor([step - s if r in live else (step if step < s else 0)
+                                      for r, s in enumerate(starts)])
+            fed = torch.stack([tokens[r, step - s] if r in live else junk[r] for r, s in enumerate(starts)])
+            logits, cache = tiny_model.decode_rows(fed, positions, cache)
+            assert cache.length == int(positions.max()) + 1
+            for r in live:
+                torch.testing.assert_close(logits[r], full[r, step - starts[r]], atol=1e-5, rtol=1e-5)
+        with pytest.raises(ValueError, match="capacity=12"):
+            tiny_model.decode_rows(fed, torch.tensor([0, 12, 0]), cache)
+        with pytest.raises(ValueError, match=r"must be \(3,\)"):
+            tiny_model.decode_rows(fed[:2], positions[:2], cache)

@@ -107,3 +107,30 @@ def test_transformers_backend_through_the_engine(tmp_path, images) -> None:
                                                                           max_long_tokens=10)).caption(images[:3], KEYS[:3])
     want = model.generate_captions(images[:3], "long", strategy="greedy", max_new_tokens=10)
     assert [p.long_ids for p in greedy_pairs] == want.sequences
+
+
+def test_per_row_steps_draw_each_rows_own_stream() -> None:
+    seeds = key_seeds(0, ["a", "b", "c"], "long")
+    ragged = step_uniforms(seeds, np.array([0, 5, 2]))
+    assert ragged.tolist() == [step_uniforms(seeds[i : i + 1], s)[0] for i, s in enumerate([0, 5, 2])]
+    with pytest.raises(ValueError, match="one int per seed"):
+        step_uniforms(seeds, np.array([0, 1]))
+
+
+@pytest.mark.parametrize("max_rows", [1, 3, 4])
+def test_continuous_batching_changes_work_not_captions(captioner, images, max_rows) -> None:
+    # Few slots for 14 captions: finished rows are refilled with waiting ones mid-decoding,
+    # each row at its own position; the captions must equal decoding all 14 at once.
+    model, tokenizer = captioner
+    settings = SamplingSettings(seed=2, max_short_tokens=12, max_long_tokens=30)
+    everything = CaptionEngine(model, tokenizer, settings).caption(images, KEYS)
+    engine = CaptionEngine(model, tokenizer, settings, max_rows=max_rows)
+    assert engine.caption(images, KEYS) == everything
+    assert engine.stats.row_steps <= max_rows * engine.stats.steps  # never more than max_rows in flight
+    # Work done is what the captions need: each row runs once per token it writes (<eos>
+    # included), plus idle slots at the tail only.
+    needed = sum(len(p.short_ids) + p.short_finished + len(p.long_ids) + p.long_finished for p in everything)
+    assert needed <= engine.stats.row_steps <= needed + max_rows * max(len(p.long_ids) + 1 for p in everything)
+    assert CaptionEngine(model, tokenizer, settings).caption(images, KEYS, max_rows=max_rows) == everything
+    with pytest.raises(ValueError, match="max_rows"):
+        CaptionEngine(model, tokenizer, settings, max_rows=0)

@@ -33,6 +33,22 @@ def test_out_of_memory_halves_the_batch_and_keeps_order() -> None:
     assert calls == [4, 4]
 
 
+def test_call_retries_at_half_the_size() -> None:
+    sizes: list[int] = []
+
+    def rows_in_flight(size: int) -> str:
+        sizes.append(size)
+        if size > 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return f"done at {size}"
+
+    batcher = HalvingBatcher(16)
+    assert batcher.call(rows_in_flight) == "done at 2"
+    assert sizes == [16, 8, 4, 2] and batcher.batch_size == 2 and batcher.halvings == 3
+    with pytest.raises(RuntimeError, match="batch size 1"):
+        HalvingBatcher(2).call(lambda size: rows_in_flight(9))
+
+
 def test_out_of_memory_at_batch_size_one_and_other_errors_propagate() -> None:
     with pytest.raises(RuntimeError, match="batch size 1"):
         HalvingBatcher(4).map(fits_at_most(0, []), [1, 2])

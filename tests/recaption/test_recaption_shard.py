@@ -162,14 +162,14 @@ from components.recaption.recaption_shard import StreamSettings, recaption_shard
 model, tokenizer = load_trained_captioner(sys.argv[1])
 engine = CaptionEngine(model, tokenizer, SamplingSettings(max_short_tokens=8, max_long_tokens=16))
 original = engine.caption
-def slow_caption(images, keys):
+def slow_caption(images, keys, **kwargs):
     Path(sys.argv[3], "calls").open("a").write(keys[0] + "\\n")
     time.sleep(0.3)
-    return original(images, keys)
+    return original(images, keys, **kwargs)
 engine.caption = slow_caption
 tars = sorted(Path(sys.argv[2]).glob("*.tar"))
 recaption_shards(tars, sys.argv[3], engine, captioner_version="v1", progress=False,
-                 stream=StreamSettings(batch_size=2, num_workers=0))
+                 stream=StreamSettings(batch_size=2, images_per_call=2, num_workers=0))
 """
 
 
@@ -218,10 +218,10 @@ def test_out_of_memory_mid_shard_halves_the_batch_and_loses_nothing(tmp_path: Pa
     engine = engine_for(captioner)
     original = engine.caption
 
-    def small_memory(images, keys):  # a device that holds 2 images at a time
-        if len(keys) > 2:
+    def small_memory(images, keys, *, max_rows=None):  # a device that holds 4 captions in flight
+        if max_rows is None or max_rows > 4:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return original(images, keys)
+        return original(images, keys, max_rows=max_rows)
 
     engine.caption = small_memory
     report = recaption_shard(tmp_path / "00000.tar", tmp_path / "out", engine, captioner_version="v1",
