@@ -41,6 +41,7 @@ VARIANTS: dict[str, dict] = {
     "lr3e-3": {"lr": 3e-3},
     "patch4": {"model": {"patch_size": 4, "stem_channels": 32}},
     "plain": {"augment": False, "contrastive_weight": 0.0, "model": {"caption_tokens": "patches"}},
+    "patches_lr2e-3": {"lr": 2e-3, "model": {"caption_tokens": "patches"}},
 }
 
 
