@@ -36,6 +36,9 @@ class CocaConfig:
     `attentional_pool`). At initialisation a pooler's queries attend almost uniformly, so
     every pooled token is close to the image's mean: the decoder sees the background
     colour long before it sees an object, and a short budget ends before it does.
+    Measured (experiments/grounding_probe.py, small preset, 3,200 curated images, 600
+    steps of 32 short captions): held-out object recall 0.05 pooled, 0.22 patches, with
+    nothing else changed; so the `small` and `base` presets use `patches`.
     """
 
     # Image tower.

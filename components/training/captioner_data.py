@@ -89,6 +89,7 @@ class CuratedCaptions(Dataset):
         self.settings = settings
         self.seed = seed
         self.draws = 0
+        self.long_share = settings.long_share  # a curriculum may change it mid-run (caption_curriculum.py)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -101,7 +102,7 @@ class CuratedCaptions(Dataset):
         image, (short, long) = item.image, (item.short, item.long)
         if self.settings.augment:
             image, (short, long) = augment(image, [short, long], rng)
-        if rng.random() < self.settings.long_share:
+        if rng.random() < self.long_share:
             return to_tensor(image), long, "long"
         return to_tensor(image), short, "short"
 

@@ -24,6 +24,7 @@ from components.data.shards import read_shard
 from components.models.checkpoint import load_captioner, save_captioner
 from components.models.coca_config import CocaConfig
 from components.models.hf_captioner import HFCaptioner, HFCaptionerConfig
+from components.training.caption_curriculum import ShortCaptionsFirst
 from components.training.captioner_data import CaptionerDataModule, CaptionerDataSettings, load_curated
 from components.training.captioner_eval import DecodeSettings, evaluate_captioner
 from components.training.captioner_module import CaptionerModule, OptimizerSettings
@@ -122,7 +123,9 @@ def finetune(
                                        augment=stage.augment),
         curated_shards=curated_shards, seed=seed,
     )
-    result = fit(module, data, trainer_settings(stage, seed, **(trainer_kwargs or {})), work_dir, logger=logger)
+    curriculum = [ShortCaptionsFirst(stage.short_first, stage.long_share)] if stage.short_first > 0 else []
+    result = fit(module, data, trainer_settings(stage, seed, **(trainer_kwargs or {})), work_dir, logger=logger,
+                 callbacks=curriculum)
     heldout = data.val_items[: recipe.eval_images]
     metrics, written = evaluate_captioner(module.model, tokenizer, heldout, decode) if heldout else ({}, {})
     save({"stage": "finetune", "steps": result.steps, "minutes": result.minutes, "recipe": recipe.to_dict(),

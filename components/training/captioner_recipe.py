@@ -18,6 +18,7 @@ class StageRecipe:
     caption_weight: float = 2.0
     long_share: float = 0.7  # curated stage: share of examples that train the long caption
     augment: bool = True  # curated stage: truth-keeping colour permutations and flips
+    short_first: float = 0.0  # curated stage: share of the budget trained on short captions only, before long_share
 
 
 @dataclass(frozen=True)

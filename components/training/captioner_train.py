@@ -4,7 +4,7 @@ and resume where a killed run left off."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +63,7 @@ def fit(
     *,
     logger: Logger | bool = False,
     resume: bool = True,
+    callbacks: Sequence[L.Callback] = (),
 ) -> FitResult:
     """Fits `module`; with `resume`, continues from work_dir/checkpoints/last.ckpt when present."""
     L.seed_everything(settings.seed, workers=True, verbose=False)
@@ -83,7 +84,7 @@ def fit(
         devices=1,
         precision=settings.precision,
         plugins=[SafetensorsCheckpointIO()],
-        callbacks=[checkpoints],
+        callbacks=[checkpoints, *callbacks],
         logger=logger,
         log_every_n_steps=settings.log_every_n_steps,
         enable_progress_bar=settings.progress_bar,

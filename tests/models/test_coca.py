@@ -16,9 +16,11 @@ def _captions(tokenizer: CaptionTokenizer, length: int = 24) -> torch.Tensor:
     return tokenizer.encode_batch(texts, ["long", "short", "long"], length).tokens
 
 
-@pytest.mark.parametrize("stem", ["patch", "conv"])
-def test_block_shapes(tiny_config: CocaConfig, tokenizer: CaptionTokenizer, images: torch.Tensor, stem: str) -> None:
-    config = CocaConfig.from_dict({**tiny_config.to_dict(), "stem": stem, "patch_size": 8})
+@pytest.mark.parametrize("stem,caption_tokens", [("patch", "pooled"), ("conv", "pooled"), ("conv", "patches")])
+def test_block_shapes(tiny_config: CocaConfig, tokenizer: CaptionTokenizer, images: torch.Tensor, stem: str,
+                      caption_tokens: str) -> None:
+    config = CocaConfig.from_dict({**tiny_config.to_dict(), "stem": stem, "patch_size": 8,
+                                   "caption_tokens": caption_tokens})
     model = CocaModel(config)
     c = config
     b, tokens = 3, _captions(tokenizer)
@@ -28,6 +30,7 @@ def test_block_shapes(tiny_config: CocaConfig, tokenizer: CaptionTokenizer, imag
     assert visual.shape == (b, 64, c.vision_width)
     assert model.contrastive_pooler(visual).shape == (b, 1, c.embed_dim)
     assert model.caption_pooler(visual).shape == (b, c.n_caption_tokens, c.text_width)
+    assert c.n_caption_tokens == (64 if caption_tokens == "patches" else c.n_caption_queries)
     states, cls = model.text(tokens, tokens != c.pad_token_id)
     assert states.shape == (b, t, c.text_width) and cls.shape == (b, c.text_width)
     image = model.encode_image(images)

@@ -127,3 +127,36 @@ def test_time_budget_anneals_the_schedule() -> None:
     assert s.lr_factor(50) == pytest.approx(1.0, abs=1e-6)  # steps alone: barely started
     assert s.lr_factor(50, time_fraction=0.5) == pytest.approx(0.5)
     assert s.lr_factor(50, time_fraction=1.0) == pytest.approx(0.0)
+
+
+def test_short_captions_first_then_the_recipes_mix(shards, tmp_path: Path) -> None:
+    # 8 steps, short_first 0.5: steps 0-3 draw short captions only, steps 4-7 the recipe's
+    # long_share (1.0 here, so every caption of those batches is long).
+    import lightning as L
+
+    from components.models.coca_config import CocaConfig
+    from components.training.caption_curriculum import ShortCaptionsFirst
+    from components.training.captioner_data import CaptionerDataModule
+    from components.training.captioner_pipeline import build_module
+    from components.training.captioner_recipe import StageRecipe
+    from components.training.captioner_train import TrainerSettings, fit
+
+    (web,), (curated,) = shards
+    tokenizer = train_tokenizer(tokenizer_texts([web], [curated]), 400)
+    config = CocaConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
+    module = build_module(config, StageRecipe(max_steps=8, max_minutes=None, batch_size=4))
+    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64,
+                               settings=CaptionerDataSettings(batch_size=4, long_share=1.0), curated_shards=[curated])
+    types: list[set[int]] = []
+
+    class CaptionTypes(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            types.append(set(batch["tokens"][:, 0].tolist()))
+
+    fit(module, data, TrainerSettings(max_steps=8, progress_bar=False), tmp_path / "work",
+        callbacks=[ShortCaptionsFirst(0.5, long_share=1.0), CaptionTypes()])
+    short, long = tokenizer.type_id("short"), tokenizer.type_id("long")
+    # The loader fetches one batch ahead of the step that trains it: the switch shows one batch late.
+    assert types[:4] == [{short}] * 4 and types[5:] == [{long}] * 3
+    with pytest.raises(ValueError, match="share"):
+        ShortCaptionsFirst(1.5, long_share=0.7)
