@@ -1,11 +1,11 @@
 """Why does the captioner not ground objects? Short, controlled fine-tuning runs.
 
 A plain torch loop (no Lightning, no checkpoints) trains the CoCa model from scratch on the
-curated set for --steps steps and judges greedy captions of held-out images every
---eval-every steps: object recall, hallucination, background, and the held-out caption
-loss with each image's own encoding against a rolled (wrong) one, the gap that says how
-much the decoder reads the image. Variants differ by one setting each, so each result
-names its cause.
+curated set for --steps steps and judges greedy and nucleus (top-p 0.9, temperature
+0.7) captions of held-out images every --eval-every steps: object recall, hallucination,
+background, and the held-out caption loss with each image's own encoding against a
+rolled (wrong) one, the gap that says how much the decoder reads the image. Variants
+differ by one setting each, so each result names its cause.
 
     python experiments/grounding_probe.py --curated experiments/out/work/long40/curated_3200 \
         --tokenizer-from experiments/out/work/long40/model_3200_scratch --variant base --variant no_aug
@@ -30,7 +30,10 @@ from components.training.captioner_data import CaptionCollator, CaptionerDataSet
 from components.training.captioner_eval import DecodeSettings, score_against_truth, write_captions
 from components.training.captioner_module import OptimizerSettings
 
-# Each variant: model overrides, and training settings that differ from the base.
+# Each variant: model overrides, and training settings that differ from the base: the
+# quick recipe as it stood when the probe was written, with CoCa's attentional pooler
+# (BASE_MODEL; the small preset has since moved to the patch tokens this probe chose).
+BASE_MODEL = {"caption_tokens": "pooled"}
 VARIANTS: dict[str, dict] = {
     "base": {},
     "no_aug": {"augment": False},
@@ -60,7 +63,7 @@ def image_gap(model: CocaModel, tokenizer: CaptionTokenizer, items, kind: str) -
 def run(variant: str, args, tokenizer: CaptionTokenizer, train_items, heldout, emit) -> None:
     spec = VARIANTS[variant]
     config = CocaConfig.from_preset(args.preset, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id,
-                                    **spec.get("model", {}))
+                                    **{**BASE_MODEL, **spec.get("model", {})})
     torch.manual_seed(0)
     model = CocaModel(config)
     loss_fn = CocaLoss(contrastive_weight=spec.get("contrastive_weight", 1.0), caption_weight=2.0,
@@ -87,16 +90,21 @@ def run(variant: str, args, tokenizer: CaptionTokenizer, train_items, heldout, e
             step += 1
             if step % args.eval_every == 0 or step == args.steps:
                 model.eval()
+                refs = [i.short if kind == "short" else i.long for i in heldout]
+                sampled = write_captions(model, tokenizer, [i.image for i in heldout], kind,
+                                         DecodeSettings(max_new_tokens=args.max_new_tokens))  # top-p 0.9, T 0.7
+                nucleus_scores = score_against_truth(sampled, heldout, refs)
                 captions = write_captions(model, tokenizer, [i.image for i in heldout], kind,
                                           DecodeSettings(strategy="greedy", max_new_tokens=args.max_new_tokens))
-                refs = [i.short if kind == "short" else i.long for i in heldout]
                 scores = score_against_truth(captions, heldout, refs)
                 matched, rolled = image_gap(model, tokenizer, heldout[:64], kind)
                 emit({"variant": variant, "step": step, "minutes": round((time.perf_counter() - start) / 60, 2),
                       "train_caption": round(out.caption.item(), 4), "val_matched": round(matched, 4),
                       "val_rolled": round(rolled, 4), "recall": round(scores["object_recall"], 3),
                       "halluc": round(scores["hallucination_rate"], 3),
-                      "background": round(scores["background_accuracy"], 3), "sample": captions[0],
+                      "background": round(scores["background_accuracy"], 3),
+                      "nucleus_recall": round(nucleus_scores["object_recall"], 3),
+                      "nucleus_halluc": round(nucleus_scores["hallucination_rate"], 3), "sample": captions[0],
                       "truth": refs[0]})
             if step >= args.steps:
                 break

@@ -29,6 +29,7 @@ class TrainerSettings:
     val_every_n_steps: int | None = None  # None: validate once, at the end
     val_batches: int = 8
     precision: str = "32-true"  # "bf16-mixed" on a GPU
+    gradient_clip_val: float | None = 1.0  # global gradient norm cap (open_clip's default 1.0); None: no clipping
     accelerator: str = "auto"
     seed: int = 0
     progress_bar: bool = True
@@ -83,6 +84,7 @@ def fit(
         accelerator=settings.accelerator,
         devices=1,
         precision=settings.precision,
+        gradient_clip_val=settings.gradient_clip_val,
         plugins=[SafetensorsCheckpointIO()],
         callbacks=[checkpoints, *callbacks],
         logger=logger,
