@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--eval-images", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-every", type=float, default=1.0, help="minutes between held-out judgements")
+    parser.add_argument("--seed", type=int, default=0, help="the training seed (initialisation, batch order, augmentation)")
     parser.add_argument("--tag", default="", help="names this variant in the records and its work folder")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help='a recipe override, e.g. finetune.lr=2e-3 or model_overrides={"caption_tokens": "patches"}')
@@ -115,7 +116,7 @@ def main() -> None:
         start = time.perf_counter()
         result = pretrain(replace(recipe, pretrain=stage), web_shards=web, curated_shards=curated_by_size[800],
                           work_dir=args.work / f"pre_{init}", out_dir=args.work / f"model_pre_{init}",
-                          trainer_kwargs={"progress_bar": False})
+                          seed=args.seed, trainer_kwargs={"progress_bar": False})
         log({"event": "pretrain", "init": init, "tag": args.tag, "steps": result.fit.steps, "minutes": result.fit.minutes,
              "wall_minutes": (time.perf_counter() - start) / 60})
         pretrained[init] = result.model_dir
@@ -126,7 +127,7 @@ def main() -> None:
         for init in args.inits:
             if init != "scratch" and size != 800 and init != "coca":
                 continue  # the caption-only ablation runs at the quick size only
-            run = {"event": "eval", "size": size, "init": init, "tag": args.tag, "overrides": overrides}
+            run = {"event": "eval", "size": size, "init": init, "tag": args.tag, "seed": args.seed, "overrides": overrides}
             original = train_module.L.Trainer
 
             def trainer_with(*a, callbacks=(), **kw):
@@ -137,7 +138,7 @@ def main() -> None:
                 result = finetune(replace(recipe, eval_images=200), init_dir=pretrained.get(init),
                                   curated_shards=curated_by_size[size], web_shards=web,
                                   work_dir=args.work / f"ft_{size}_{init}", out_dir=args.work / f"model_{size}_{init}",
-                                  trainer_kwargs={"progress_bar": False})
+                                  seed=args.seed, trainer_kwargs={"progress_bar": False})
             finally:
                 train_module.L.Trainer = original
             log({**run, "event": "final", "steps": result.fit.steps, "minutes": result.fit.minutes,

@@ -29,8 +29,7 @@ TINY_CAPTIONER = {
     "preset": "tiny",
     "vocab_size": 400,
     "eval_images": 4,
-    "pretrain.max_steps": 2,
-    "pretrain.batch_size": 4,
+    "pretrain": {"max_steps": 2, "max_minutes": None, "batch_size": 4},  # quick has none: add it
     "finetune.max_steps": 2,
     "finetune.batch_size": 4,
 }

@@ -131,7 +131,9 @@ class DecodeCache:
         if capacity < self.capacity:
             raise ValueError(f"capacity {capacity} is below the current {self.capacity}")
         shape = (*self.keys.shape[:3], capacity, self.keys.shape[4])
-        keys, values = self.keys.new_empty(shape), self.values.new_empty(shape)  # (L, B, H, C', Dh)
+        # Zeros, not empty: continuous batching masks positions a slot never wrote, and a masked
+        # NaN still poisons the attention sum (0 * NaN = NaN).
+        keys, values = self.keys.new_zeros(shape), self.values.new_zeros(shape)  # (L, B, H, C', Dh)
         keys[:, :, :, : self.length] = self.keys[:, :, :, : self.length]
         values[:, :, :, : self.length] = self.values[:, :, :, : self.length]
         return replace(self, keys=keys, values=values)
@@ -522,8 +524,8 @@ class CocaModel(nn.Module):
         shape = (c.text_depth + c.multimodal_depth, b, h, capacity, c.text_width // h)
         cross = self.multimodal.cross_kv(image_tokens)
         return DecodeCache(
-            keys=image_tokens.new_empty(shape),  # positions >= length are written before they are read
-            values=image_tokens.new_empty(shape),
+            keys=image_tokens.new_zeros(shape),  # zeros: decode_rows masks positions a row never wrote,
+            values=image_tokens.new_zeros(shape),  # and uninitialised memory there could hold NaN
             cross_keys=torch.stack([k for k, _ in cross]),  # (M, B, H, Q, Dh)
             cross_values=torch.stack([v for _, v in cross]),
             length=0,

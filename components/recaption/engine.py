@@ -224,7 +224,9 @@ class CaptionEngine:
         c = model.config
         shape = (c.text_depth + c.multimodal_depth, slots, c.text_heads, min(INITIAL_CAPACITY, most),
                  c.text_width // c.text_heads)  # (L, P, H, C, Dh): capacity starts small and doubles
-        cache = DecodeCache(keys=cross_keys.new_empty(shape), values=cross_keys.new_empty(shape),
+        # Zeros: a refilled slot masks keys its earlier caption never wrote; in uninitialised
+        # memory they could be NaN, and 0 * NaN = NaN in the attention sum.
+        cache = DecodeCache(keys=cross_keys.new_zeros(shape), values=cross_keys.new_zeros(shape),
                             cross_keys=cross_keys, cross_values=cross_values, length=0)
         next_row = slots
         fed = start_ids[:slots].clone()  # (P,) the token each slot runs next

@@ -134,3 +134,23 @@ def test_continuous_batching_changes_work_not_captions(captioner, images, max_ro
     assert CaptionEngine(model, tokenizer, settings).caption(images, KEYS, max_rows=max_rows) == everything
     with pytest.raises(ValueError, match="max_rows"):
         CaptionEngine(model, tokenizer, settings, max_rows=0)
+
+
+def test_caches_never_read_uninitialised_memory(captioner, images, monkeypatch) -> None:
+    # A refilled slot masks the keys its earlier caption never wrote, but a masked NaN still
+    # poisons attention (0 * NaN = NaN). Reused memory can hold NaN: here every tensor made
+    # with new_empty is NaN-filled, and the captions must not change.
+    model, tokenizer = captioner
+    settings = SamplingSettings(seed=2, max_short_tokens=12, max_long_tokens=30)
+    clean = CaptionEngine(model, tokenizer, settings, max_rows=3).caption(images, KEYS)
+    new_empty = torch.Tensor.new_empty
+
+    def nan_filled(self, *args, **kwargs):
+        out = new_empty(self, *args, **kwargs)
+        return out.fill_(float("nan")) if out.is_floating_point() else out
+
+    monkeypatch.setattr(torch.Tensor, "new_empty", nan_filled)
+    assert CaptionEngine(model, tokenizer, settings, max_rows=3).caption(images, KEYS) == clean
+    with torch.no_grad():
+        cache = model.init_cache(model.encode_image(images).tokens, capacity=4)
+    assert not cache.grown(9).keys.isnan().any() and not cache.grown(9).values.isnan().any()
