@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 800, 3200])
     parser.add_argument("--inits", nargs="+", default=["scratch", "coca", "caption_only"])
     parser.add_argument("--pretrain-minutes", type=float, default=3.0)
-    parser.add_argument("--finetune-minutes", type=float, default=5.0)
+    parser.add_argument("--finetune-minutes", type=float, default=8.0, help="the quick recipe's budget")
     parser.add_argument("--eval-images", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-every", type=float, default=1.0, help="minutes between held-out judgements")
@@ -96,7 +96,7 @@ def main() -> None:
     web_profile = resolve_profile("quick")
     web = [build_web_shard(args.work / "web", i, profile=web_profile, world=world, seed=0).tar_path
            for i in range(web_profile.web_shards)]
-    recipe = resolve_recipe("quick", **{"pretrain.max_minutes": args.pretrain_minutes, "pretrain.max_steps": 100000,
+    recipe = resolve_recipe("quick", **{"pretrain": {"max_minutes": args.pretrain_minutes, "max_steps": 100000},
                                         "finetune.max_minutes": args.finetune_minutes, "finetune.max_steps": 100000,
                                         **overrides})
     curated_by_size = {}
