@@ -86,5 +86,6 @@ def main() -> None:
           f"{len(after)} {after[-1]:.0f} MiB: growth {after[-1] - after[half - 1]:+.0f} MiB over the second half "
           f"({len(after) - half} shards; the first half includes the allocator's warm-up); peak {peak:.0f} MiB")
 
+
 if __name__ == "__main__":
     main()

@@ -45,7 +45,7 @@ VARIANTS: dict[str, dict] = {
     "patch4": {"model": {"patch_size": 4, "stem_channels": 32}},
     "plain": {"augment": False, "contrastive_weight": 0.0, "model": {"caption_tokens": "patches"}},
     "patches_lr2e-3": {"lr": 2e-3, "model": {"caption_tokens": "patches"}},
-    "patch4": {"model": {"caption_tokens": "patches", "patch_size": 4}},  # a 16x16 grid, 256 image tokens
+    "patches_patch4": {"model": {"caption_tokens": "patches", "patch_size": 4}},  # a 16x16 grid, 256 image tokens
 }
 
 

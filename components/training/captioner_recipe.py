@@ -21,6 +21,9 @@ class StageRecipe:
     short_first: float = 0.0  # curated stage: share of the budget trained on short captions only, before long_share
 
 
+STAGE_FIELDS = frozenset(f.name for f in fields(StageRecipe))
+
+
 @dataclass(frozen=True)
 class CaptionerRecipe:
     preset: str
@@ -75,12 +78,11 @@ def resolve_recipe(name: str, **overrides: Any) -> CaptionerRecipe:
     if top.get("finetune", recipe.finetune) is None:
         raise ValueError("the finetune stage cannot be removed: every captioner is fine-tuned on the curated set")
     recipe = replace(recipe, **top)
-    stage_fields = {f.name for f in fields(StageRecipe)}
     for key, value in overrides.items():
         if "." not in key:
             continue
         stage, name_ = key.split(".", 1)
-        if stage not in ("pretrain", "finetune") or name_ not in stage_fields:
+        if stage not in ("pretrain", "finetune") or name_ not in STAGE_FIELDS:
             raise ValueError(f"unknown captioner setting {key!r}")
         current = getattr(recipe, stage)
         if current is None:
@@ -90,9 +92,8 @@ def resolve_recipe(name: str, **overrides: Any) -> CaptionerRecipe:
 
 
 def _stage_from_mapping(stage: str, values: dict[str, Any]) -> StageRecipe:
-    known = {f.name for f in fields(StageRecipe)}
-    if unknown := sorted(set(values) - known):
-        raise ValueError(f"unknown {stage} setting(s) {unknown}; known: {sorted(known)}")
+    if unknown := sorted(set(values) - STAGE_FIELDS):
+        raise ValueError(f"unknown {stage} setting(s) {unknown}; known: {sorted(STAGE_FIELDS)}")
     if missing := sorted({"max_steps", "max_minutes"} - set(values)):
         raise ValueError(f"{stage} given whole needs {missing} (max_minutes may be null: steps alone)")
     return StageRecipe(**values)

@@ -56,7 +56,8 @@ def captioner_pretrained(
 ) -> MaterializeResult:
     recipe = config.resolve("pretrain")
     if recipe.pretrain is None or recipe.hf_model is not None:
-        reason = "the recipe fine-tunes a transformers model" if recipe.hf_model else ("the recipe has no pretraining stage (the quick recipe spends its budget on fine-tuning; "
+        reason = ("the recipe fine-tunes a transformers model" if recipe.hf_model else
+                  "the recipe has no pretraining stage (the quick recipe spends its budget on fine-tuning; "
                   "captioner: {pretrain: {max_steps: ..., max_minutes: ...}} adds one)")
         context.log.info(f"no pretraining: {reason}")
         return MaterializeResult(metadata={"skipped": MetadataValue.text(reason)})

@@ -153,4 +153,5 @@ def test_caches_never_read_uninitialised_memory(captioner, images, monkeypatch) 
     assert CaptionEngine(model, tokenizer, settings, max_rows=3).caption(images, KEYS) == clean
     with torch.no_grad():
         cache = model.init_cache(model.encode_image(images).tokens, capacity=4)
-    assert not cache.grown(9).keys.isnan().any() and not cache.grown(9).values.isnan().any()
+    grown = cache.grown(9)
+    assert not grown.keys.isnan().any() and not grown.values.isnan().any()
