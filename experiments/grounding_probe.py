@@ -46,6 +46,19 @@ VARIANTS: dict[str, dict] = {
     "plain": {"augment": False, "contrastive_weight": 0.0, "model": {"caption_tokens": "patches"}},
     "patches_lr2e-3": {"lr": 2e-3, "model": {"caption_tokens": "patches"}},
     "patches_patch4": {"model": {"caption_tokens": "patches", "patch_size": 4}},  # a 16x16 grid, 256 image tokens
+    "patches_stem2": {"model": {"caption_tokens": "patches", "stem_depth": 2}},  # a residual conv per stem stage
+    "patches_stem3": {"model": {"caption_tokens": "patches", "stem_depth": 3}},
+    "bn_stem2": {"model": {"caption_tokens": "patches", "stem_depth": 2, "stem_norm": "batch"}},
+    "bn_stem2_nopost": {"model": {"caption_tokens": "patches", "stem_depth": 2, "stem_norm": "batch",
+                                  "vision_post_norm": False}},
+    "nopost": {"model": {"caption_tokens": "patches", "vision_post_norm": False}},
+    "words": {"word_weight": 1.0, "model": {"caption_tokens": "patches", "word_head": True}},
+    "words_bce": {"word_weight": 1.0, "model": {"caption_tokens": "patches", "word_head": True}},
+    "words_bce_w3": {"word_weight": 3.0, "model": {"caption_tokens": "patches", "word_head": True}},
+    "words_bce_bn": {"word_weight": 1.0, "model": {"caption_tokens": "patches", "word_head": True, "stem_depth": 2,
+                                                    "stem_norm": "batch", "vision_post_norm": False}},
+    "words_bn": {"word_weight": 1.0, "model": {"caption_tokens": "patches", "word_head": True, "stem_depth": 2,
+                                                "stem_norm": "batch", "vision_post_norm": False}},
 }
 
 
@@ -68,7 +81,7 @@ def run(variant: str, args, tokenizer: CaptionTokenizer, train_items, heldout, e
     torch.manual_seed(0)
     model = CocaModel(config)
     loss_fn = CocaLoss(contrastive_weight=spec.get("contrastive_weight", 1.0), caption_weight=2.0,
-                       pad_token_id=config.pad_token_id)
+                       pad_token_id=config.pad_token_id, word_weight=spec.get("word_weight", 0.0))
     settings = OptimizerSettings(lr=spec.get("lr", 1e-3), warmup_steps=50, total_steps=args.steps)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=settings.betas,
                                   weight_decay=settings.weight_decay)
@@ -100,7 +113,7 @@ def run(variant: str, args, tokenizer: CaptionTokenizer, train_items, heldout, e
                 scores = score_against_truth(captions, heldout, refs)
                 matched, rolled = image_gap(model, tokenizer, heldout[:64], kind)
                 emit({"variant": variant, "step": step, "minutes": round((time.perf_counter() - start) / 60, 2),
-                      "train_caption": round(out.caption.item(), 4), "val_matched": round(matched, 4),
+                      "train_caption": round(out.caption.item(), 4), "train_word": round(out.word.item(), 4), "val_matched": round(matched, 4),
                       "val_rolled": round(rolled, 4), "recall": round(scores["object_recall"], 3),
                       "halluc": round(scores["hallucination_rate"], 3),
                       "background": round(scores["background_accuracy"], 3),

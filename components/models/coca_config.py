@@ -14,6 +14,7 @@ from typing import Any
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 STEMS = ("patch", "conv")
+STEM_NORMS = ("group", "batch")
 CAPTION_TOKENS = ("pooled", "patches")
 
 
@@ -47,6 +48,9 @@ class CocaConfig:
     patch_size: int = 8
     stem: str = "conv"
     stem_channels: int = 32  # channels after the first conv of the `conv` stem, doubled per stage
+    stem_depth: int = 1  # convs per stage of the `conv` stem: one stride-2, then residual stride-1 ones
+    stem_norm: str = "group"  # the `conv` stem's normalisation: `group` (one group) or `batch`
+    vision_post_norm: bool = True  # a final LayerNorm on the image tokens (ViT's ln_post)
     vision_width: int = 192
     vision_depth: int = 4
     vision_heads: int = 4
@@ -61,6 +65,7 @@ class CocaConfig:
     # Heads and regularisation.
     embed_dim: int = 192
     n_caption_queries: int = 64
+    word_head: bool = False  # an auxiliary head: which caption words each image token shows (coca_loss.word_loss)
     caption_tokens: str = "pooled"
     mlp_ratio: float = 4.0
     dropout: float = 0.0
@@ -88,7 +93,7 @@ class CocaConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first offending field and its value."""
         positive = (
-            "image_size", "channels", "patch_size", "stem_channels", "vision_width", "vision_depth",
+            "image_size", "channels", "patch_size", "stem_channels", "stem_depth", "vision_width", "vision_depth",
             "vision_heads", "vocab_size", "context_length", "text_width", "text_depth", "text_heads",
             "multimodal_depth", "embed_dim", "n_caption_queries",
         )  # fmt: skip
@@ -98,6 +103,11 @@ class CocaConfig:
                 raise ValueError(f"{name}={value!r} must be a positive int")
         if self.caption_tokens not in CAPTION_TOKENS:
             raise ValueError(f"caption_tokens={self.caption_tokens!r} must be one of {CAPTION_TOKENS}")
+        for flag in ("vision_post_norm", "word_head"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag}={getattr(self, flag)!r} must be a bool")
+        if self.stem_norm not in STEM_NORMS:
+            raise ValueError(f"stem_norm={self.stem_norm!r} must be one of {STEM_NORMS}")
         if self.stem not in STEMS:
             raise ValueError(f"stem={self.stem!r} must be one of {STEMS}")
         if self.image_size % self.patch_size:

@@ -1,5 +1,6 @@
 """CoCa's loss: symmetric InfoNCE between image and text embeddings plus captioning
-cross-entropy (open_clip's CoCaLoss, single process: negatives are the local batch)."""
+cross-entropy (open_clip's CoCaLoss, single process: negatives are the local batch), and
+optionally the word loss of the model's word head."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class CocaLossOutput:
     total: Tensor  # () contrastive_weight * contrastive + caption_weight * caption
     contrastive: Tensor  # () symmetric InfoNCE; 0 when its weight is 0
     caption: Tensor  # () mean next-token cross-entropy over non-pad targets
+    word: Tensor  # () the word head's loss; 0 when its weight is 0
 
 
 def contrastive_loss(image_embeds: Tensor, text_embeds: Tensor, logit_scale: Tensor | float) -> Tensor:
@@ -52,13 +54,40 @@ def caption_loss(logits: Tensor, tokens: Tensor, pad_token_id: int) -> Tensor:
     )
 
 
+def word_loss(word_logits: Tensor, tokens: Tensor, pad_token_id: int) -> Tensor:
+    """Which vocabulary tokens the caption uses, predicted from the image alone.
+
+    word_logits (B, V); tokens (B, T) right-padded captions. Each vocabulary token is a
+    binary label of row i, set where the caption uses it after its type token (<eos>
+    included: a constant the bias learns). The loss is the binary cross-entropy summed over
+    the vocabulary and divided by the row's count of set labels, so that it reads as a cost
+    per word of the caption, in the range of a cross-entropy (CocaModel starts the head's
+    bias at -log V, a prior of 1 / V per token).
+    """
+    if word_logits.ndim != 2 or word_logits.shape[0] != tokens.shape[0]:
+        raise ValueError(f"word_logits {tuple(word_logits.shape)} must be (B, V) for tokens {tuple(tokens.shape)}")
+    targets = torch.zeros_like(word_logits, dtype=torch.float32)
+    words = tokens[:, 1:]
+    targets.scatter_(1, words, (words != pad_token_id).float())  # a repeated token is set, not summed
+    targets[:, pad_token_id] = 0.0
+    counts = targets.sum(dim=1)
+    if not (counts > 0).all():
+        raise ValueError("a caption holds no token after its type token: no words to predict")
+    per_label = F.binary_cross_entropy_with_logits(word_logits.float(), targets, reduction="none")  # (B, V)
+    return (per_label.sum(dim=1) / counts).mean()
+
+
 class CocaLoss(nn.Module):
-    def __init__(self, *, contrastive_weight: float = 1.0, caption_weight: float = 2.0, pad_token_id: int) -> None:
+    def __init__(self, *, contrastive_weight: float = 1.0, caption_weight: float = 2.0, pad_token_id: int,
+                 word_weight: float = 0.0) -> None:
         super().__init__()
         if contrastive_weight < 0 or caption_weight < 0 or contrastive_weight + caption_weight == 0:
             raise ValueError(
                 f"weights contrastive={contrastive_weight}, caption={caption_weight} must be >= 0, not both 0"
             )
+        if word_weight < 0:
+            raise ValueError(f"word_weight={word_weight} must be >= 0")
+        self.word_weight = word_weight
         self.contrastive_weight = contrastive_weight
         self.caption_weight = caption_weight
         self.pad_token_id = pad_token_id
@@ -72,5 +101,11 @@ class CocaLoss(nn.Module):
             )
         else:
             contrastive = caption.new_zeros(())
-        total = self.contrastive_weight * contrastive + self.caption_weight * caption
-        return CocaLossOutput(total=total, contrastive=contrastive, caption=caption)
+        if self.word_weight > 0:
+            if output.word_logits is None:
+                raise ValueError("word_weight > 0 needs a model with a word head (CocaConfig.word_head=True)")
+            word = word_loss(output.word_logits, tokens, self.pad_token_id)
+        else:
+            word = caption.new_zeros(())
+        total = self.contrastive_weight * contrastive + self.caption_weight * caption + self.word_weight * word
+        return CocaLossOutput(total=total, contrastive=contrastive, caption=caption, word=word)

@@ -128,6 +128,7 @@ class CaptionOutput:
     image_embeds: Tensor | None = None
     text_embeds: Tensor | None = None
     logit_scale: Tensor | None = None
+    word_logits: Tensor | None = None  # no word head either: run CocaLoss with word_weight=0
     has_contrastive: bool = False
 
 

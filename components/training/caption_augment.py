@@ -38,6 +38,24 @@ def _replace_words(pattern: re.Pattern[str], mapping: dict[str, str], text: str)
     return pattern.sub(lambda m: _same_case(m.group(0), mapping[m.group(0).lower()]), text)
 
 
+def _rgb_codes(pixels: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 -> (...) int32, one integer per colour."""
+    p = pixels.astype(np.int32)
+    return (p[..., 0] << 16) | (p[..., 1] << 8) | p[..., 2]
+
+
+PALETTE_CODES = _rgb_codes(PALETTE)  # (8,)
+CODE_ORDER = np.argsort(PALETTE_CODES)
+
+
+def palette_index(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H, W) int: which of the 8 object colours each pixel is exactly, -1 for none."""
+    codes = _rgb_codes(image)
+    sorted_codes = PALETTE_CODES[CODE_ORDER]
+    position = np.searchsorted(sorted_codes, codes).clip(max=len(sorted_codes) - 1)
+    return np.where(sorted_codes[position] == codes, CODE_ORDER[position], -1)
+
+
 def permute_colors(
     image: np.ndarray, captions: Sequence[str], permutation: Sequence[int]
 ) -> tuple[np.ndarray, list[str]]:
@@ -45,10 +63,9 @@ def permute_colors(
     if sorted(permutation) != list(range(len(COLOR_NAMES))):
         raise ValueError(f"not a permutation of {len(COLOR_NAMES)} colours: {list(permutation)}")
     out = image.copy()
-    for source, target in enumerate(permutation):
-        if source != target:
-            mask = (image == PALETTE[source]).all(axis=-1)  # (H, W): read the original, write the copy
-            out[mask] = PALETTE[target]
+    index = palette_index(image)  # (H, W): one lookup for all 8 colours, not 8 masks
+    objects = index >= 0
+    out[objects] = PALETTE[np.asarray(permutation)[index[objects]]]
     mapping = {COLOR_NAMES[s]: COLOR_NAMES[t] for s, t in enumerate(permutation)}
     return out, [_replace_words(COLOR_PATTERN, mapping, text) for text in captions]
 

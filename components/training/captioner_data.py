@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 from components.data.shards import ReadStats, read_shard
 from components.text.tokenizer import CaptionTokenizer
 from components.training.caption_augment import augment
+from components.training.caption_batches import CaptionKey, CaptionTypeBatches, word_counts
 
 log = logging.getLogger("recap.captioner_data")
 
@@ -31,6 +32,7 @@ class CaptionerDataSettings:
     batch_size: int = 32
     long_share: float = 0.5  # share of curated examples that train the long caption
     augment: bool = True  # colour permutation and flips that keep captions true
+    grouped_batches: bool = True  # curated batches of one caption type, long ones grouped by length
     shuffle_buffer: int = 2000  # web samples held for shuffling
     num_workers: int = 0
     image_size: int = 64
@@ -80,7 +82,9 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
 
 
 class CuratedCaptions(Dataset):
-    """Each item draws a caption type and a truth-keeping augmentation afresh."""
+    """Each item draws a truth-keeping augmentation afresh, and its caption type too unless
+    the key names one: `data[i]` draws the type, `data[(i, "long")]` (what
+    CaptionTypeBatches hands out) takes it."""
 
     def __init__(self, items: Sequence[CuratedItem], settings: CaptionerDataSettings, seed: int = 0) -> None:
         if not items:
@@ -94,7 +98,8 @@ class CuratedCaptions(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, str, str]:
+    def __getitem__(self, key: int | CaptionKey) -> tuple[torch.Tensor, str, str]:
+        index, kind = key if isinstance(key, tuple) else (key, None)
         # A fresh stream per draw: reproducible for a seed, different every epoch.
         self.draws += 1
         rng = np.random.default_rng([self.seed, index, self.draws, torch.initial_seed() % (2**32)])
@@ -102,7 +107,11 @@ class CuratedCaptions(Dataset):
         image, (short, long) = item.image, (item.short, item.long)
         if self.settings.augment:
             image, (short, long) = augment(image, [short, long], rng)
-        if rng.random() < self.long_share:
+        if kind is None:
+            kind = "long" if rng.random() < self.long_share else "short"
+        if kind not in ("short", "long"):
+            raise ValueError(f"caption type {kind!r} for item {index}: 'short' or 'long'")
+        if kind == "long":
             return to_tensor(image), long, "long"
         return to_tensor(image), short, "short"
 
@@ -199,6 +208,11 @@ class CaptionerDataModule(L.LightningDataModule):
             log.warning("skipped %d corrupt samples: %s", self.read_stats.total_skipped, dict(self.read_stats.skipped))
 
     def train_dataloader(self) -> DataLoader:
+        if isinstance(self.train_data, CuratedCaptions) and self.settings.grouped_batches:
+            long_lengths = word_counts([item.long for item in self.train_data.items])
+            batches = CaptionTypeBatches(self.train_data, self.settings.batch_size, long_lengths, seed=self.seed)
+            return DataLoader(self.train_data, batch_sampler=batches, num_workers=self.settings.num_workers,
+                              collate_fn=self.collate, persistent_workers=self.settings.num_workers > 0)
         shuffle = not isinstance(self.train_data, IterableDataset)
         return DataLoader(
             self.train_data, batch_size=self.settings.batch_size, shuffle=shuffle, drop_last=True,

@@ -52,13 +52,14 @@ class CaptionerModule(L.LightningModule):
         *,
         contrastive_weight: float = 1.0,
         caption_weight: float = 2.0,
+        word_weight: float = 0.0,
         model: nn.Module | None = None,
     ) -> None:
         """`model`: a ready backend (an HFCaptioner); None builds a CocaModel from `config`."""
         super().__init__()
         self.save_hyperparameters({
             "model": config.to_dict(), "optimizer": asdict(optimizer),
-            "contrastive_weight": contrastive_weight, "caption_weight": caption_weight,
+            "contrastive_weight": contrastive_weight, "caption_weight": caption_weight, "word_weight": word_weight,
         })
         self.config = config
         self.optimizer_settings = optimizer
@@ -67,14 +68,16 @@ class CaptionerModule(L.LightningModule):
         if contrastive_weight > 0 and not getattr(self.model, "has_contrastive", True):
             raise ValueError(f"{type(self.model).__name__} has no contrastive head: contrastive_weight must be 0, "
                              f"got {contrastive_weight}")
-        self.loss = CocaLoss(
-            contrastive_weight=contrastive_weight, caption_weight=caption_weight, pad_token_id=config.pad_token_id
-        )
+        if word_weight > 0 and getattr(self.model, "word_head", None) is None:
+            raise ValueError(f"{type(self.model).__name__} has no word head (CocaConfig.word_head=True): "
+                             f"word_weight must be 0, got {word_weight}")
+        self.loss = CocaLoss(contrastive_weight=contrastive_weight, caption_weight=caption_weight,
+                             word_weight=word_weight, pad_token_id=config.pad_token_id)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.loss(self.model(batch["images"], batch["tokens"], batch["attention_mask"]), batch["tokens"])
-        self.log_dict({"train/loss": loss.total, "train/caption": loss.caption, "train/contrastive": loss.contrastive},
-                      prog_bar=True, batch_size=len(batch["tokens"]))
+        self.log_dict({"train/loss": loss.total, "train/caption": loss.caption, "train/contrastive": loss.contrastive,
+                       "train/word": loss.word}, prog_bar=True, batch_size=len(batch["tokens"]))
         self.log("train/truncated", batch["n_truncated"].float(), reduce_fx="sum", batch_size=len(batch["tokens"]))
         return loss.total
 

@@ -54,8 +54,9 @@ def build_module(config: CocaConfig | HFCaptionerConfig, stage: StageRecipe,
     """A module for `stage`; a backend without a contrastive head trains on captioning alone."""
     optimizer = OptimizerSettings(lr=stage.lr, warmup_steps=stage.warmup_steps, total_steps=stage.max_steps)
     contrastive = stage.contrastive_weight if model is None or model.has_contrastive else 0.0
+    word = stage.word_weight if model is None else 0.0  # a transformers backend has no word head
     return CaptionerModule(config, optimizer, contrastive_weight=contrastive, caption_weight=stage.caption_weight,
-                           model=model)
+                           word_weight=word, model=model)
 
 
 def trainer_settings(stage: StageRecipe, seed: int, **kwargs: Any) -> TrainerSettings:
@@ -120,7 +121,7 @@ def finetune(
     data = CaptionerDataModule(
         stage="finetune", tokenizer=tokenizer, max_length=context_length,
         settings=CaptionerDataSettings(batch_size=stage.batch_size, long_share=stage.long_share,
-                                       augment=stage.augment),
+                                       augment=stage.augment, grouped_batches=stage.grouped_batches),
         curated_shards=curated_shards, seed=seed,
     )
     curriculum = [ShortCaptionsFirst(stage.short_first, stage.long_share)] if stage.short_first > 0 else []

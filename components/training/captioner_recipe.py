@@ -16,9 +16,11 @@ class StageRecipe:
     batch_size: int = 32
     contrastive_weight: float = 1.0  # 0: captioning-only
     caption_weight: float = 2.0
+    word_weight: float = 0.0  # the word head's loss (coca_loss.word_loss); needs model word_head=True
     long_share: float = 0.7  # curated stage: share of examples that train the long caption
     augment: bool = True  # curated stage: truth-keeping colour permutations and flips
     short_first: float = 0.0  # curated stage: share of the budget trained on short captions only, before long_share
+    grouped_batches: bool = True  # curated stage: batches of one caption type, long ones grouped by length
 
 
 STAGE_FIELDS = frozenset(f.name for f in fields(StageRecipe))

@@ -40,6 +40,22 @@ def test_round_trip_gives_identical_outputs(
     assert sorted(p.name for p in saved.parent.iterdir()) == ["captioner"]  # no temporary left behind
 
 
+def test_batch_norm_statistics_and_word_head_survive_the_round_trip(
+    tmp_path: Path, tiny_config: CocaConfig, tokenizer: CaptionTokenizer, images: torch.Tensor
+) -> None:
+    config = CocaConfig.from_dict({**tiny_config.to_dict(), "stem": "conv", "patch_size": 8, "stem_norm": "batch",
+                                   "stem_depth": 2, "word_head": True})
+    model = CocaModel(config).train()
+    model.encode_image(torch.rand(4, 3, 64, 64))  # running statistics move off their initial values
+    model.eval()
+    loaded, _, _ = load_captioner(save_captioner(tmp_path / "bn", model, config, tokenizer, {}))
+    assert torch.equal(loaded.visual.stem.net[1].running_mean, model.visual.stem.net[1].running_mean)
+    tokens = tokenizer.encode_batch(["A red circle.", "vibes", "x"], "short", 8).tokens
+    with torch.no_grad():
+        before, after = model(images, tokens), loaded(images, tokens)
+    assert torch.equal(before.logits, after.logits) and torch.equal(before.word_logits, after.word_logits)
+
+
 def test_nothing_is_pickled(saved: Path) -> None:
     assert sorted(p.name for p in saved.iterdir()) == [
         "caption_tokenizer.json", "captioner.json", "config.json", "model.safetensors", "tokenizer.json",

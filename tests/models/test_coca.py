@@ -16,11 +16,14 @@ def _captions(tokenizer: CaptionTokenizer, length: int = 24) -> torch.Tensor:
     return tokenizer.encode_batch(texts, ["long", "short", "long"], length).tokens
 
 
-@pytest.mark.parametrize("stem,caption_tokens", [("patch", "pooled"), ("conv", "pooled"), ("conv", "patches")])
+@pytest.mark.parametrize("stem,caption_tokens,stem_extra", [
+    ("patch", "pooled", {}), ("conv", "pooled", {}), ("conv", "patches", {}),
+    ("conv", "patches", {"stem_norm": "batch", "stem_depth": 2, "vision_post_norm": False, "word_head": True}),
+])
 def test_block_shapes(tiny_config: CocaConfig, tokenizer: CaptionTokenizer, images: torch.Tensor, stem: str,
-                      caption_tokens: str) -> None:
+                      caption_tokens: str, stem_extra: dict) -> None:
     config = CocaConfig.from_dict({**tiny_config.to_dict(), "stem": stem, "patch_size": 8,
-                                   "caption_tokens": caption_tokens})
+                                   "caption_tokens": caption_tokens, **stem_extra})
     model = CocaModel(config)
     c = config
     b, tokens = 3, _captions(tokenizer)
@@ -38,6 +41,10 @@ def test_block_shapes(tiny_config: CocaConfig, tokenizer: CaptionTokenizer, imag
     assert model.caption_logits(image.tokens, tokens).shape == (b, t, c.vocab_size)
     out = model(images, tokens)
     assert out.logits.shape == (b, t, c.vocab_size)
+    if c.word_head:
+        assert out.word_logits.shape == (b, c.vocab_size)
+    else:
+        assert out.word_logits is None and model.word_head is None
     assert out.image_embeds.shape == out.text_embeds.shape == (b, c.embed_dim)
     torch.testing.assert_close(out.image_embeds.norm(dim=-1), torch.ones(b))
     torch.testing.assert_close(out.text_embeds.norm(dim=-1), torch.ones(b))
@@ -173,3 +180,21 @@ def test_rows_at_their_own_positions_equal_the_full_recomputation(tiny_model: Co
             tiny_model.decode_rows(fed, torch.tensor([0, 12, 0]), cache)
         with pytest.raises(ValueError, match=r"must be \(3,\)"):
             tiny_model.decode_rows(fed[:2], positions[:2], cache)
+
+
+def test_batch_norm_stem_in_eval_mode_does_not_depend_on_the_batch(tiny_config: CocaConfig,
+                                                                    images: torch.Tensor) -> None:
+    config = CocaConfig.from_dict({**tiny_config.to_dict(), "stem": "conv", "patch_size": 8, "stem_norm": "batch",
+                                   "stem_depth": 2})
+    torch.manual_seed(0)
+    model = CocaModel(config)
+    model.train()
+    for _ in range(3):  # move the running statistics off their initial values
+        model.encode_image(torch.rand(4, 3, 64, 64))
+    assert model.visual.stem.net[1].num_batches_tracked.item() == 3
+    model.eval()
+    alone = model.encode_image(images[:1]).tokens
+    with_others = model.encode_image(torch.cat([images[:1], torch.rand(5, 3, 64, 64)])).tokens[:1]
+    torch.testing.assert_close(alone, with_others, rtol=1e-5, atol=1e-5)
+    model.train()  # in training, batch statistics: the same image's tokens move with its batch
+    assert not torch.allclose(model.encode_image(images[:2]).tokens[:1], with_others, atol=1e-3)

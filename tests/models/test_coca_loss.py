@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from components.models.coca import CocaOutput
-from components.models.coca_loss import CocaLoss, caption_loss, contrastive_loss
+from components.models.coca_loss import CocaLoss, caption_loss, contrastive_loss, word_loss
 
 
 def _softplus(x: float) -> float:
@@ -79,3 +79,33 @@ def test_loss_trains_the_temperature(tiny_model, tokenizer, images) -> None:
     loss = CocaLoss(pad_token_id=tokenizer.pad_id)(tiny_model(images, tokens), tokens)
     loss.total.backward()
     assert tiny_model.logit_scale.grad is not None and tiny_model.logit_scale.grad.abs().item() > 0
+
+
+def test_word_loss_known_answers() -> None:
+    tokens = torch.tensor([[3, 5, 5, 6, 1, 0, 0], [2, 7, 1, 0, 0, 0, 0]])  # type, words, <eos>=1, pad=0
+    sure = torch.full((2, 8), -1e4)
+    sure[0, [5, 6, 1]] = 1e4  # row 0's distinct words after its type token, and nothing else
+    sure[1, [7, 1]] = 1e4
+    assert word_loss(sure, tokens, 0).item() == pytest.approx(0.0, abs=1e-6)
+    # Undecided logits: ln 2 per vocabulary label, over the row's count of words (3 and 2).
+    expected = (8 * math.log(2) / 3 + 8 * math.log(2) / 2) / 2
+    assert word_loss(torch.zeros(2, 8), tokens, 0).item() == pytest.approx(expected)
+    # The type token (position 0) is never a target: claiming it costs.
+    sure[0, 3] = 10.0
+    assert word_loss(sure, tokens, 0).item() == pytest.approx(10.0 / 3 / 2, rel=1e-3)
+    with pytest.raises(ValueError, match="no words to predict"):
+        word_loss(torch.zeros(1, 8), torch.tensor([[3, 0, 0]]), 0)
+
+
+def test_word_loss_joins_the_total_only_with_a_word_head() -> None:
+    out, tokens = _output()
+    with pytest.raises(ValueError, match="needs a model with a word head"):
+        CocaLoss(pad_token_id=0, word_weight=1.0)(out, tokens)
+    out.word_logits = torch.zeros(2, 4)
+    plain = CocaLoss(pad_token_id=0)(out, tokens)
+    with_words = CocaLoss(pad_token_id=0, word_weight=0.5)(out, tokens)
+    expected = word_loss(out.word_logits, tokens, 0).item()
+    assert plain.word.item() == 0.0 and with_words.word.item() == pytest.approx(expected)
+    assert with_words.total.item() == pytest.approx(plain.total.item() + 0.5 * expected)
+    with pytest.raises(ValueError, match="word_weight=-1"):
+        CocaLoss(pad_token_id=0, word_weight=-1)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from components.metrics.caption_truth import score_captions
-from components.training.caption_augment import augment, can_flip, flip_horizontal, permute_colors
+from components.training.caption_augment import (PALETTE, augment, can_flip, flip_horizontal, palette_index,
+                                                 permute_colors)
 from components.world import WorldConfig, parse_image, render, sample_scene, write_captions
 
 
@@ -28,6 +29,16 @@ def test_colour_permutation_known_answer() -> None:
     assert tuple(out[0, 0]) == (30, 70, 220) and tuple(out[1, 1]) == (220, 30, 30)
     assert tuple(out[0, 1]) == (0, 0, 0)
     assert text == "Blue circle, red square; redder"
+
+
+def test_palette_index_matches_one_mask_per_colour() -> None:
+    for _, image, _ in scenes_with_captions(20):
+        expected = np.full(image.shape[:2], -1)
+        for i, colour in enumerate(PALETTE):
+            expected[(image == colour).all(axis=-1)] = i
+        assert (palette_index(image) == expected).all()
+    near = np.array([[[220, 30, 31], [0, 0, 0], [255, 255, 255], [130, 80, 30]]], dtype=np.uint8)
+    assert palette_index(near).tolist() == [[-1, -1, -1, 7]]  # exact palette pixels only (brown is 7)
 
 
 def test_flip_known_answer_and_refusal() -> None:

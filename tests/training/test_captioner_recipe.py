@@ -42,3 +42,14 @@ def test_a_bad_override_names_itself(overrides, message):
 def test_an_unknown_recipe_names_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown captioner recipe 'fast'; known: \['paper', 'quick'\]"):
         resolve_recipe("fast")
+
+
+def test_a_word_weight_needs_a_word_head():
+    from components.models.coca_config import CocaConfig
+    from components.training.captioner_pipeline import build_module
+
+    stage = resolve_recipe("quick", **{"finetune.word_weight": 1.0}).finetune
+    with pytest.raises(ValueError, match="CocaModel has no word head .* word_weight must be 0, got 1.0"):
+        build_module(CocaConfig.from_preset("tiny"), stage)
+    module = build_module(CocaConfig.from_preset("tiny", word_head=True), stage)
+    assert module.loss.word_weight == 1.0 and module.model.word_head is not None

@@ -14,7 +14,8 @@ import torch
 
 from components.data.build_world import build_curated_shard, build_web_shard
 from components.data.profiles import resolve_profile
-from components.training.captioner_data import CaptionCollator, CaptionerDataSettings, CuratedCaptions, load_curated
+from components.training.captioner_data import (CaptionCollator, CaptionerDataModule, CaptionerDataSettings,
+                                                CuratedCaptions, load_curated)
 from components.training.captioner_module import OptimizerSettings
 from components.training.captioner_pipeline import tokenizer_texts
 from components.training.captioner_train import train_tokenizer
@@ -52,6 +53,23 @@ def test_curated_split_and_caption_types(shards) -> None:
     assert 0.0 <= image.min() and image.max() <= 1.0
     only_short = CuratedCaptions(train, CaptionerDataSettings(long_share=0.0, augment=False))
     assert only_short[3][1:] == (train[3].short, "short")
+    assert only_short[(3, "long")][1:] == (train[3].long, "long")  # a key naming its type overrides the share
+    with pytest.raises(ValueError, match="caption type 'medium' for item 3"):
+        only_short[(3, "medium")]
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_finetune_batches_hold_one_caption_type_when_grouped(shards, grouped: bool) -> None:
+    web, curated = shards
+    tokenizer = train_tokenizer(tokenizer_texts(web, curated), 400)
+    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=256, curated_shards=curated,
+                               settings=CaptionerDataSettings(batch_size=4, long_share=0.5, grouped_batches=grouped))
+    data.setup()
+    type_ids = {tokenizer.type_id("short"), tokenizer.type_id("long")}
+    firsts = [set(batch["tokens"][:, 0].tolist()) for _ in range(30) for batch in data.train_dataloader()]
+    assert all(first <= type_ids for first in firsts)
+    mixed = sum(len(first) == 2 for first in firsts)
+    assert (mixed == 0) if grouped else (mixed > 10)  # mixed batches of 4 at p = 0.5: 7 in 8 hold both
 
 
 def test_collator_pads_and_counts_truncation(shards) -> None:

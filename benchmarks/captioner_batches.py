@@ -1,0 +1,98 @@
+"""Captioner fine-tuning throughput: batches of one caption type grouped by length, against
+mixed batches, in the same run.
+
+    python benchmarks/captioner_batches.py --curated data/curated_shards [--steps 40] [--long-share 0.7]
+
+Trains the `small` preset (tokenizer trained on the curated captions here) for --steps
+optimiser steps with each batching scheme, after --warmup untimed steps, and prints the
+curated examples per second, the long captions per second, the mean padded length per
+batch, and the ratios. Both schemes train the same share of long captions; only how they
+share batches differs. The model restarts from the same initial weights for each scheme.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from components.data.shards import list_shards  # noqa: E402
+from components.models.coca import CocaModel  # noqa: E402
+from components.models.coca_config import CocaConfig  # noqa: E402
+from components.models.coca_loss import CocaLoss  # noqa: E402
+from components.training.captioner_train import train_tokenizer  # noqa: E402
+from components.training.captioner_data import (  # noqa: E402
+    CaptionerDataModule, CaptionerDataSettings, load_curated)
+
+
+def measure(model: CocaModel, loss_fn: CocaLoss, loader, steps: int, warmup: int) -> dict[str, float]:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    batches = iter(loader)
+    examples = long_rows = padded = 0
+    start = 0.0
+    for step in range(warmup + steps):
+        if step == warmup:
+            start = time.perf_counter()
+            examples = long_rows = padded = 0
+        try:
+            batch = next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            batch = next(batches)
+        out = loss_fn(model(batch["images"], batch["tokens"], batch["attention_mask"]), batch["tokens"])
+        optimizer.zero_grad(set_to_none=True)
+        out.total.backward()
+        optimizer.step()
+        examples += batch["tokens"].shape[0]
+        padded += batch["tokens"].shape[1]
+        long_rows += int((batch["tokens"][:, 0] == loader.collate_fn.tokenizer.type_id("long")).sum())
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "examples_per_s": examples / seconds, "long_per_s": long_rows / seconds,
+            "long_share": long_rows / examples, "mean_padded_length": padded / steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--curated", type=Path, default=Path("data/curated_shards"))
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--long-share", type=float, default=0.7)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    shards = list_shards(args.curated)
+    train = load_curated(shards, "train")
+    tokenizer = train_tokenizer([t for i in train for t in (i.short, i.long)], 2048)
+    config = CocaConfig.from_preset("small", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
+    torch.manual_seed(0)
+    initial = CocaModel(config).state_dict()
+    loss_fn = CocaLoss(pad_token_id=config.pad_token_id)
+    figures = {}
+    for name, grouped in (("mixed", False), ("grouped", True)):
+        data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=config.context_length,
+                                   settings=CaptionerDataSettings(batch_size=args.batch, long_share=args.long_share,
+                                                                  grouped_batches=grouped), curated_shards=shards)
+        data.setup()
+        model = CocaModel(config)
+        model.load_state_dict(initial)
+        model.train()
+        figures[name] = measure(model, loss_fn, data.train_dataloader(), args.steps, args.warmup)
+        print(name, json.dumps({k: round(v, 3) for k, v in figures[name].items()}), flush=True)
+    ratio = figures["grouped"]["examples_per_s"] / figures["mixed"]["examples_per_s"]
+    long_ratio = figures["grouped"]["long_per_s"] / max(figures["mixed"]["long_per_s"], 1e-9)
+    print(f"grouped / mixed: {ratio:.2f}x examples per second, {long_ratio:.2f}x long captions per second")
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, **figures,
+                                         "ratio_examples": ratio, "ratio_long": long_ratio}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
