@@ -46,14 +46,14 @@ def _rgb_codes(pixels: np.ndarray) -> np.ndarray:
 
 PALETTE_CODES = _rgb_codes(PALETTE)  # (8,)
 CODE_ORDER = np.argsort(PALETTE_CODES)
+SORTED_CODES = PALETTE_CODES[CODE_ORDER]  # what searchsorted looks each pixel up in
 
 
 def palette_index(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 -> (H, W) int: which of the 8 object colours each pixel is exactly, -1 for none."""
     codes = _rgb_codes(image)
-    sorted_codes = PALETTE_CODES[CODE_ORDER]
-    position = np.searchsorted(sorted_codes, codes).clip(max=len(sorted_codes) - 1)
-    return np.where(sorted_codes[position] == codes, CODE_ORDER[position], -1)
+    position = np.searchsorted(SORTED_CODES, codes).clip(max=len(SORTED_CODES) - 1)
+    return np.where(SORTED_CODES[position] == codes, CODE_ORDER[position], -1)
 
 
 def permute_colors(

@@ -208,17 +208,15 @@ class CaptionerDataModule(L.LightningDataModule):
             log.warning("skipped %d corrupt samples: %s", self.read_stats.total_skipped, dict(self.read_stats.skipped))
 
     def train_dataloader(self) -> DataLoader:
+        workers = {"num_workers": self.settings.num_workers, "persistent_workers": self.settings.num_workers > 0,
+                   "collate_fn": self.collate}
         if isinstance(self.train_data, CuratedCaptions) and self.settings.grouped_batches:
             long_lengths = word_counts([item.long for item in self.train_data.items])
             batches = CaptionTypeBatches(self.train_data, self.settings.batch_size, long_lengths, seed=self.seed)
-            return DataLoader(self.train_data, batch_sampler=batches, num_workers=self.settings.num_workers,
-                              collate_fn=self.collate, persistent_workers=self.settings.num_workers > 0)
+            return DataLoader(self.train_data, batch_sampler=batches, **workers)
         shuffle = not isinstance(self.train_data, IterableDataset)
-        return DataLoader(
-            self.train_data, batch_size=self.settings.batch_size, shuffle=shuffle, drop_last=True,
-            num_workers=self.settings.num_workers, collate_fn=self.collate,
-            persistent_workers=self.settings.num_workers > 0,
-        )
+        return DataLoader(self.train_data, batch_size=self.settings.batch_size, shuffle=shuffle, drop_last=True,
+                          **workers)
 
     def val_dataloader(self) -> DataLoader:
         items = [(to_tensor(i.image), text, kind) for i in self.val_items for text, kind in
