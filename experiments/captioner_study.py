@@ -1,13 +1,20 @@
 """The captioner study of issue 3: held-out quality against curated-set size, training
-minutes and pretraining, on this machine's CPU. Appends one JSON line per evaluation.
+minutes and pretraining. Appends one JSON line per evaluation.
 
     python experiments/captioner_study.py --out experiments/out/captioner_study.jsonl
 
 Every run fine-tunes for --finetune-minutes (the quick recipe's budget) and is judged on
---eval-images held-out curated images at each whole minute (long captions, nucleus top-p
-0.9, temperature 0.7: the recaptioning setting) and fully at the end; judging time is given back to the budget, so minutes are training
-minutes. Pretraining (CoCa,
-and captioning-only for the ablation) runs once on the quick web shards and is shared.
+--eval-images held-out curated images at each --eval-every minutes (long captions, nucleus
+top-p 0.9, temperature 0.7: the recaptioning setting) and fully at the end; judging time is
+given back to the budget, so minutes are training minutes. Pretraining (CoCa, and
+captioning-only for the ablation) runs once on the profile's web shards and is shared.
+
+`--profile paper` runs the paper recipe (its steps; minutes only as a cap) on the paper
+profile's 50 web shards and `--heldout` held-out images; `--runs 5000:coca 800:scratch`
+names (curated size, initialisation) pairs instead of every size with every init.
+Several studies can share one `--data` folder (built once with `--build-only`) and one
+pretrained model: `--wait-pretrained` waits for another process's pretraining instead of
+repeating it. `--accelerator gpu --workers 2` trains on a GPU with image loading in workers.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,29 +70,92 @@ class MinuteEval(L.Callback):
                   "long/cider_d": scores["cider_d"]})
 
 
+def parse_runs(args: argparse.Namespace) -> list[tuple[int, str]]:
+    """(curated size, init) pairs: --runs when given, else every size with every init, the
+    caption-only ablation at size 800 only."""
+    if args.runs:
+        runs = []
+        for item in args.runs:
+            size, _, init = item.partition(":")
+            if init not in ("scratch", "coca", "caption_only") or not size.isdigit():
+                raise SystemExit(f"--runs {item!r}: SIZE:INIT with INIT scratch, coca or caption_only")
+            runs.append((int(size), init))
+        return runs
+    return [(size, init) for size in args.sizes for init in args.inits
+            if init in ("scratch", "coca") or size == 800]
+
+
+def build_data(args: argparse.Namespace, sizes: list[int]) -> tuple[list[Path], dict[int, list[Path]]]:
+    """The profile's web shards and one curated shard per size (size + --heldout images), built
+    in --build-jobs processes; shards already in --data are kept (same seed, same bytes)."""
+    world = WorldConfig()
+    web_profile = resolve_profile(args.profile)
+    web_dir = args.data / "web"
+    jobs = [(build_web_shard, web_dir, i, web_profile) for i in range(web_profile.web_shards)]
+    curated_dirs = {}
+    for size in sizes:
+        profile = resolve_profile(args.profile, {"curated_train": size, "curated_heldout": args.heldout,
+                                                 "curated_shard_size": size + args.heldout})
+        curated_dirs[size] = args.data / f"curated_{size}"
+        jobs.append((build_curated_shard, curated_dirs[size], 0, profile))
+    todo = [job for job in jobs if not (job[1] / f"{job[2]:05d}.parquet").exists()]
+    with ProcessPoolExecutor(max(1, args.build_jobs)) as pool:
+        for future in [pool.submit(fn, out, index, profile=profile, world=world, seed=0)
+                       for fn, out, index, profile in todo]:
+            future.result()
+    web = sorted(web_dir.glob("*.tar"))[: web_profile.web_shards]
+    return web, {size: [d / "00000.tar"] for size, d in curated_dirs.items()}
+
+
+def wait_for(model_dir: Path, minutes: float) -> Path:
+    deadline = time.monotonic() + minutes * 60
+    while not (model_dir / "config.json").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no pretrained model at {model_dir} after {minutes} minutes")
+        time.sleep(5)
+    return model_dir
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("experiments/out/captioner_study.jsonl"))
     parser.add_argument("--work", type=Path, default=Path("experiments/out/work"))
+    parser.add_argument("--data", type=Path, default=None, help="where the shards are built (default: --work)")
+    parser.add_argument("--profile", choices=["quick", "paper"], default="quick",
+                        help="the web shards and captioner recipe (paper: the recipe's steps, minutes as a cap)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 800, 3200])
     parser.add_argument("--inits", nargs="+", default=["scratch", "coca", "caption_only"])
+    parser.add_argument("--runs", nargs="+", default=None, metavar="SIZE:INIT",
+                        help="(curated size, init) pairs to run, instead of --sizes x --inits")
+    parser.add_argument("--heldout", type=int, default=200, help="held-out curated images per size")
     parser.add_argument("--pretrain-minutes", type=float, default=3.0)
     parser.add_argument("--finetune-minutes", type=float, default=8.0, help="the quick recipe's budget")
-    parser.add_argument("--eval-images", type=int, default=100)
+    parser.add_argument("--eval-images", type=int, default=100, help="held-out images judged along the way")
+    parser.add_argument("--final-eval-images", type=int, default=200, help="held-out images judged at the end")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-every", type=float, default=1.0, help="minutes between held-out judgements")
     parser.add_argument("--seed", type=int, default=0, help="the training seed (initialisation, batch order, augmentation)")
     parser.add_argument("--tag", default="", help="names this variant in the records and its work folder")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help='a recipe override, e.g. finetune.lr=2e-3 or model_overrides={"caption_tokens": "patches"}')
+    parser.add_argument("--accelerator", default="cpu", help="Lightning's accelerator: cpu, gpu or auto")
+    parser.add_argument("--precision", default="32-true")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between resumable checkpoints")
+    parser.add_argument("--build-jobs", type=int, default=1, help="processes that build the shards")
+    parser.add_argument("--build-only", action="store_true", help="build the shards, then stop")
+    parser.add_argument("--wait-pretrained", type=float, default=0.0, metavar="MINUTES",
+                        help="wait up to MINUTES for another process to write the pretrained model")
     args = parser.parse_args()
     overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")
         overrides[key] = json.loads(value)
+    args.data = args.data or args.work
     if args.tag:
         args.work = args.work / args.tag
     torch.set_num_threads(args.threads)
+    torch.backends.cuda.matmul.allow_tf32 = True  # a GPU's fp32 matrix products in TF32; no effect on a CPU
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def log(record: dict) -> None:
@@ -92,57 +163,63 @@ def main() -> None:
         with open(args.out, "a") as f:
             f.write(json.dumps(record) + "\n")
 
-    world = WorldConfig()
-    web_profile = resolve_profile("quick")
-    web = [build_web_shard(args.work / "web", i, profile=web_profile, world=world, seed=0).tar_path
-           for i in range(web_profile.web_shards)]
-    recipe = resolve_recipe("quick", **{"pretrain": {"max_minutes": args.pretrain_minutes, "max_steps": 100000},
-                                        "finetune.max_minutes": args.finetune_minutes, "finetune.max_steps": 100000,
-                                        **overrides})
-    curated_by_size = {}
-    for size in args.sizes:
-        profile = resolve_profile("quick", {"curated_train": size, "curated_heldout": 200,
-                                            "curated_shard_size": size + 200})
-        curated_by_size[size] = [build_curated_shard(args.work / f"curated_{size}", 0, profile=profile,
-                                                     world=world, seed=0).tar_path]
+    runs = parse_runs(args)
+    # The pretraining tokenizer also reads the curated training captions: 800 of them on quick
+    # (as the quick profile), the profile's own count on paper.
+    tokenizer_size = 800 if args.profile == "quick" else resolve_profile(args.profile).curated_train
+    web, curated_by_size = build_data(args, sorted({size for size, _ in runs} | {tokenizer_size}))
+    if args.build_only:
+        return
+    if args.profile == "quick":  # minutes are the budget; steps only a ceiling
+        budget = {"pretrain": {"max_minutes": args.pretrain_minutes, "max_steps": 100000},
+                  "finetune.max_minutes": args.finetune_minutes, "finetune.max_steps": 100000}
+    else:  # the recipe's steps; minutes a cap that keeps a lent machine's time. The paper recipe
+        # trains from scratch; its pretraining stage, for the ablation, was 6,000 steps at 1e-3.
+        budget = {"pretrain": {"max_minutes": args.pretrain_minutes, "max_steps": 6000, "lr": 1e-3,
+                               "warmup_steps": 200},
+                  "finetune.max_minutes": args.finetune_minutes}
+    recipe = resolve_recipe(args.profile, **{**budget, **overrides})
+    trainer_kwargs = {"progress_bar": False, "accelerator": args.accelerator, "precision": args.precision,
+                      "checkpoint_every_n_steps": args.checkpoint_every}
     pretrained = {}
-    for init in args.inits:
-        if init == "scratch":
+    for init in sorted({init for _, init in runs} - {"scratch"}):
+        model_dir = args.data / f"model_pre_{init}_{args.profile}_s{args.seed}"
+        if (model_dir / "config.json").exists():  # made by an earlier study or another process
+            pretrained[init] = model_dir
             continue
-        if (args.work / f"model_pre_{init}").is_dir():  # made by an earlier, interrupted study
-            pretrained[init] = args.work / f"model_pre_{init}"
+        if args.wait_pretrained:
+            pretrained[init] = wait_for(model_dir, args.wait_pretrained)
             continue
         stage = replace(recipe.pretrain, contrastive_weight=1.0 if init == "coca" else 0.0)
         start = time.perf_counter()
-        result = pretrain(replace(recipe, pretrain=stage), web_shards=web, curated_shards=curated_by_size[800],
-                          work_dir=args.work / f"pre_{init}", out_dir=args.work / f"model_pre_{init}",
-                          seed=args.seed, trainer_kwargs={"progress_bar": False})
-        log({"event": "pretrain", "init": init, "tag": args.tag, "steps": result.fit.steps, "minutes": result.fit.minutes,
-             "wall_minutes": (time.perf_counter() - start) / 60})
+        result = pretrain(replace(recipe, pretrain=stage), web_shards=web, curated_shards=curated_by_size[tokenizer_size],
+                          work_dir=args.work / f"pre_{init}", out_dir=model_dir, seed=args.seed,
+                          trainer_kwargs=trainer_kwargs, data_workers=args.workers)
+        log({"event": "pretrain", "init": init, "tag": args.tag, "profile": args.profile, "steps": result.fit.steps,
+             "minutes": result.fit.minutes, "wall_minutes": (time.perf_counter() - start) / 60,
+             "web_images": len(web) * resolve_profile(args.profile).web_shard_size})
         pretrained[init] = result.model_dir
 
     import components.training.captioner_train as train_module
-    for size in args.sizes:
+    for size, init in runs:
         heldout = load_curated(curated_by_size[size], "heldout")[: args.eval_images]
-        for init in args.inits:
-            if init != "scratch" and size != 800 and init != "coca":
-                continue  # the caption-only ablation runs at the quick size only
-            run = {"event": "eval", "size": size, "init": init, "tag": args.tag, "seed": args.seed, "overrides": overrides}
-            original = train_module.L.Trainer
+        run = {"event": "eval", "size": size, "init": init, "tag": args.tag, "seed": args.seed,
+               "profile": args.profile, "overrides": overrides}
+        original = train_module.L.Trainer
 
-            def trainer_with(*a, callbacks=(), **kw):
-                return original(*a, callbacks=[*callbacks, MinuteEval(heldout, log, run, args.eval_every)], **kw)
+        def trainer_with(*a, callbacks=(), **kw):
+            return original(*a, callbacks=[*callbacks, MinuteEval(heldout, log, run, args.eval_every)], **kw)
 
-            train_module.L.Trainer = trainer_with
-            try:
-                result = finetune(replace(recipe, eval_images=200), init_dir=pretrained.get(init),
-                                  curated_shards=curated_by_size[size], web_shards=web,
-                                  work_dir=args.work / f"ft_{size}_{init}", out_dir=args.work / f"model_{size}_{init}",
-                                  seed=args.seed, trainer_kwargs={"progress_bar": False})
-            finally:
-                train_module.L.Trainer = original
-            log({**run, "event": "final", "steps": result.fit.steps, "minutes": result.fit.minutes,
-                 **{k: v for k, v in result.metrics.items()}})
+        train_module.L.Trainer = trainer_with
+        try:
+            result = finetune(replace(recipe, eval_images=args.final_eval_images), init_dir=pretrained.get(init),
+                              curated_shards=curated_by_size[size], web_shards=web,
+                              work_dir=args.work / f"ft_{size}_{init}", out_dir=args.work / f"model_{size}_{init}",
+                              seed=args.seed, trainer_kwargs=trainer_kwargs, data_workers=args.workers)
+        finally:
+            train_module.L.Trainer = original
+        log({**run, "event": "final", "steps": result.fit.steps, "minutes": result.fit.minutes,
+             "eval_images": len(result.keys), **{k: v for k, v in result.metrics.items()}})
 
 
 if __name__ == "__main__":

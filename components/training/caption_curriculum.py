@@ -5,8 +5,11 @@ of short captions costs a fraction of a mixed step (whose batch pads to its long
 caption) and carries nearly the same grounding signal: which colours and shapes are where.
 For the first `share` of the run (steps or wall-clock budget, whichever is further along)
 every curated example trains its short caption; after that the recipe's long_share
-applies. The switch acts on the dataset object, so it needs the DataLoader to build
-batches in the training process (num_workers 0, the curated stage's default).
+applies. The switch acts on the dataset object in the training process, so the caption
+type must be drawn there: by the grouped batch sampler (`grouped_batches`, which runs in
+the training process whatever the workers; the switch then reaches the batches that
+workers have not yet been handed, a few batches late), or, without grouped batches, by
+the items themselves with num_workers 0 (workers would hold their own copy).
 """
 
 from __future__ import annotations
@@ -28,13 +31,21 @@ class ShortCaptionsFirst(L.Callback):
         time_fraction = module.time_fraction() if hasattr(module, "time_fraction") else 0.0
         return max(steps, time_fraction)
 
-    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+    def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
+        # Before the loader exists: with workers, its first batches are drawn at creation.
+        if stage != "fit":
+            return
         data = trainer.datamodule.train_data
         if not isinstance(data, CuratedCaptions):
             raise ValueError("short captions first applies to the curated fine-tuning stage only")
-        if trainer.datamodule.settings.num_workers:
-            raise ValueError("short captions first needs num_workers=0: workers hold their own copy of the dataset")
+        settings = trainer.datamodule.settings
+        if settings.num_workers and not settings.grouped_batches:
+            raise ValueError("short captions first without grouped batches needs num_workers=0: workers hold "
+                             "their own copy of the dataset, so the caption type must be drawn in this process")
         self.on_train_batch_start(trainer, module)
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.on_train_batch_start(trainer, module)  # a resumed run's step is known only now
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, *args) -> None:
         short_phase = self.progress(trainer, module) < self.share

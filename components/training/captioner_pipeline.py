@@ -66,7 +66,11 @@ def trainer_settings(stage: StageRecipe, seed: int, **kwargs: Any) -> TrainerSet
 def pretrain(
     recipe: CaptionerRecipe, *, web_shards: Sequence[Path], curated_shards: Sequence[Path], work_dir: Path,
     out_dir: Path, seed: int = 0, logger: Logger | bool = False, trainer_kwargs: dict[str, Any] | None = None,
+    data_workers: int = 0, resume: bool = True,
 ) -> StageResult:
+    """`data_workers`: DataLoader worker processes (a machine setting, not the recipe's: on a GPU
+    the images' decoding and augmentation need them to keep up). `resume`: continue from
+    work_dir's last checkpoint when there is one; False trains afresh."""
     if recipe.pretrain is None:
         raise ValueError("this recipe has no pretraining stage (pretrain=None)")
     tokenizer = train_tokenizer(tokenizer_texts(web_shards, curated_shards), recipe.vocab_size)
@@ -75,11 +79,12 @@ def pretrain(
     module = build_module(config, recipe.pretrain)
     data = CaptionerDataModule(
         stage="pretrain", tokenizer=tokenizer, max_length=config.context_length,
-        settings=CaptionerDataSettings(batch_size=recipe.pretrain.batch_size), web_shards=web_shards,
+        settings=CaptionerDataSettings(batch_size=recipe.pretrain.batch_size, num_workers=data_workers),
+        web_shards=web_shards,
         curated_shards=curated_shards, seed=seed,
     )
     result = fit(module, data, trainer_settings(recipe.pretrain, seed, **(trainer_kwargs or {})), work_dir,
-                 logger=logger)
+                 logger=logger, resume=resume)
     extra = {"stage": "pretrain", "steps": result.steps, "minutes": result.minutes, "recipe": recipe.to_dict()}
     save_captioner(out_dir, module.model, config, tokenizer, extra, overwrite=True)
     shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
@@ -90,10 +95,12 @@ def finetune(
     recipe: CaptionerRecipe, *, init_dir: Path | None, curated_shards: Sequence[Path], work_dir: Path,
     out_dir: Path, seed: int = 0, logger: Logger | bool = False, web_shards: Sequence[Path] = (),
     decode: DecodeSettings = DecodeSettings(), trainer_kwargs: dict[str, Any] | None = None,
+    data_workers: int = 0, resume: bool = True,
 ) -> StageResult:
     """Fine-tunes from `init_dir` (a pretrained captioner) or, when None, from scratch with a
     tokenizer trained here, or, when the recipe names `hf_model`, that transformers model
-    (captioning loss only: it has no contrastive head); then judges the held-out images."""
+    (captioning loss only: it has no contrastive head); then judges the held-out images.
+    `data_workers` and `resume` as in `pretrain`."""
     stage = recipe.finetune
     if recipe.hf_model is not None:
         captioner = HFCaptioner.from_pretrained(recipe.hf_model)
@@ -121,12 +128,13 @@ def finetune(
     data = CaptionerDataModule(
         stage="finetune", tokenizer=tokenizer, max_length=context_length,
         settings=CaptionerDataSettings(batch_size=stage.batch_size, long_share=stage.long_share,
-                                       augment=stage.augment, grouped_batches=stage.grouped_batches),
+                                       augment=stage.augment, grouped_batches=stage.grouped_batches,
+                                       num_workers=data_workers),
         curated_shards=curated_shards, seed=seed,
     )
     curriculum = [ShortCaptionsFirst(stage.short_first, stage.long_share)] if stage.short_first > 0 else []
     result = fit(module, data, trainer_settings(stage, seed, **(trainer_kwargs or {})), work_dir, logger=logger,
-                 callbacks=curriculum)
+                 callbacks=curriculum, resume=resume)
     heldout = data.val_items[: recipe.eval_images]
     metrics, written = evaluate_captioner(module.model, tokenizer, heldout, decode) if heldout else ({}, {})
     save({"stage": "finetune", "steps": result.steps, "minutes": result.minutes, "recipe": recipe.to_dict(),

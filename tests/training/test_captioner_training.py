@@ -178,3 +178,65 @@ def test_short_captions_first_then_the_recipes_mix(shards, tmp_path: Path) -> No
     assert types[:4] == [{short}] * 4 and types[5:] == [{long}] * 3
     with pytest.raises(ValueError, match="share"):
         ShortCaptionsFirst(1.5, long_share=0.7)
+
+
+def test_short_captions_first_with_workers_needs_grouped_batches(shards, tmp_path: Path) -> None:
+    # Grouped batches draw the caption type in the training process, so workers may load the
+    # images: the switch still happens, a few batches late (the batches already handed out).
+    # Without grouped batches each worker draws the type from its own copy: refused by name.
+    import lightning as L
+
+    from components.models.coca_config import CocaConfig
+    from components.training.caption_curriculum import ShortCaptionsFirst
+    from components.training.captioner_data import CaptionerDataModule
+    from components.training.captioner_pipeline import build_module
+    from components.training.captioner_recipe import StageRecipe
+    from components.training.captioner_train import TrainerSettings, fit
+
+    (web,), (curated,) = shards
+    tokenizer = train_tokenizer(tokenizer_texts([web], [curated]), 400)
+    config = CocaConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
+    types: list[set[int]] = []
+
+    class CaptionTypes(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            types.append(set(batch["tokens"][:, 0].tolist()))
+
+    def run(grouped: bool, steps: int, work: str) -> None:
+        module = build_module(config, StageRecipe(max_steps=steps, max_minutes=None, batch_size=4))
+        settings = CaptionerDataSettings(batch_size=4, long_share=1.0, num_workers=1, grouped_batches=grouped)
+        data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64, settings=settings,
+                                   curated_shards=[curated])
+        fit(module, data, TrainerSettings(max_steps=steps, progress_bar=False), tmp_path / work,
+            callbacks=[ShortCaptionsFirst(0.5, long_share=1.0), CaptionTypes()])
+
+    run(grouped=True, steps=16, work="grouped")
+    short, long = tokenizer.type_id("short"), tokenizer.type_id("long")
+    # Steps 0-7 are the short phase; one worker with prefetch 2 holds at most 3 batches ahead.
+    assert types[:8] == [{short}] * 8 and types[12:] == [{long}] * 4
+    with pytest.raises(ValueError, match="grouped batches needs num_workers=0"):
+        run(grouped=False, steps=2, work="mixed")
+
+
+def test_finetune_without_resume_ignores_a_killed_runs_checkpoint(shards, tmp_path: Path) -> None:
+    # A checkpoint left at step 2 (what a killed run leaves); resume=False (the asset's
+    # `resume: false`) trains afresh to the recipe's 3 steps instead of continuing from it.
+    from components.models.coca_config import CocaConfig
+    from components.training.captioner_pipeline import build_module, finetune
+    from components.training.captioner_recipe import resolve_recipe
+    from components.training.captioner_train import TrainerSettings, fit
+
+    (web,), (curated,) = shards
+    recipe = resolve_recipe("quick", preset="tiny", vocab_size=400, eval_images=2,
+                            **{"finetune.max_steps": 3, "finetune.batch_size": 4, "finetune.max_minutes": None,
+                               "finetune.short_first": 0.0})
+    tokenizer = train_tokenizer(tokenizer_texts([web], [curated]), recipe.vocab_size)
+    config = CocaConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
+    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=config.context_length,
+                               settings=CaptionerDataSettings(batch_size=4), curated_shards=[curated])
+    left = fit(build_module(config, recipe.finetune), data, TrainerSettings(max_steps=2, progress_bar=False),
+               tmp_path / "work")
+    assert left.steps == 2 and (left.checkpoint_dir / "last.ckpt").is_dir()
+    result = finetune(recipe, init_dir=None, curated_shards=[curated], web_shards=[web], work_dir=tmp_path / "work",
+                      out_dir=tmp_path / "out", trainer_kwargs={"progress_bar": False}, resume=False)
+    assert result.fit.resumed_from is None and result.fit.steps == 3
