@@ -33,6 +33,7 @@ import torch
 
 from components.data.build_world import build_curated_shard, build_web_shard
 from components.data.profiles import resolve_profile
+from components.data.shards import shard_name
 from components.training.captioner_data import load_curated
 from components.training.captioner_eval import DecodeSettings, evaluate_captioner, write_captions, score_against_truth
 from components.training.captioner_pipeline import finetune, pretrain
@@ -98,13 +99,13 @@ def build_data(args: argparse.Namespace, sizes: list[int]) -> tuple[list[Path], 
                                                  "curated_shard_size": size + args.heldout})
         curated_dirs[size] = args.data / f"curated_{size}"
         jobs.append((build_curated_shard, curated_dirs[size], 0, profile))
-    todo = [job for job in jobs if not (job[1] / f"{job[2]:05d}.parquet").exists()]
+    todo = [job for job in jobs if not (job[1] / f"{shard_name(job[2])}.parquet").exists()]
     with ProcessPoolExecutor(max(1, args.build_jobs)) as pool:
         for future in [pool.submit(fn, out, index, profile=profile, world=world, seed=0)
                        for fn, out, index, profile in todo]:
             future.result()
     web = sorted(web_dir.glob("*.tar"))[: web_profile.web_shards]
-    return web, {size: [d / "00000.tar"] for size, d in curated_dirs.items()}
+    return web, {size: [d / f"{shard_name(0)}.tar"] for size, d in curated_dirs.items()}
 
 
 def wait_for(model_dir: Path, minutes: float) -> Path:

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The captioner study on one lent GPU: the paper recipe (CoCa pretraining on the paper
-# profile's 50,000 web images, fine-tuning on 5,000 curated) and its ablations, as parallel
-# processes that share the GPU, the shards and the pretrained models.
+# The captioner study on one lent GPU: the paper scale's pretraining ablation (CoCa or
+# captioning-only pretraining on the paper profile's 50,000 web images, or none, then
+# fine-tuning on 5,000 curated), as parallel processes that share the GPU, the shards and
+# the pretrained models. (The paper recipe itself trains from scratch: the 5000:scratch run.)
 #
 #   bash experiments/gpu_captioner_study.sh OUT_DIR [PRETRAIN_MINUTES] [FINETUNE_MINUTES]
 #
-# Runs (curated size:init): 5000:coca (the paper recipe), 5000:caption_only, 5000:scratch,
+# Runs (curated size:init): 5000:coca, 5000:caption_only, 5000:scratch (the paper recipe),
 # 800:coca (waits for the CoCa pretraining), 800:scratch. Each stage stops at the recipe's
 # steps or its minutes cap, whichever comes first; the records (experiments/captioner_study.py's
 # JSON lines, one file for all) say how many steps each reached. Summarise with
