@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 from lightning.pytorch.loggers import Logger
 
@@ -85,7 +86,8 @@ def pretrain(
     )
     result = fit(module, data, trainer_settings(recipe.pretrain, seed, **(trainer_kwargs or {})), work_dir,
                  logger=logger, resume=resume)
-    extra = {"stage": "pretrain", "steps": result.steps, "minutes": result.minutes, "recipe": recipe.to_dict()}
+    extra = {"stage": "pretrain", "steps": result.steps, "minutes": result.minutes, "precision": result.precision,
+             "recipe": recipe.to_dict()}
     save_captioner(out_dir, module.model, config, tokenizer, extra, overwrite=True)
     shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
     return StageResult(out_dir, result, {}, {}, [], [])
@@ -95,14 +97,20 @@ def finetune(
     recipe: CaptionerRecipe, *, init_dir: Path | None, curated_shards: Sequence[Path], work_dir: Path,
     out_dir: Path, seed: int = 0, logger: Logger | bool = False, web_shards: Sequence[Path] = (),
     decode: DecodeSettings = DecodeSettings(), trainer_kwargs: dict[str, Any] | None = None,
-    data_workers: int = 0, resume: bool = True,
+    data_workers: int = 0, resume: bool = True, callbacks: Sequence[L.Callback] = (),
 ) -> StageResult:
     """Fine-tunes from `init_dir` (a pretrained captioner) or, when None, from scratch with a
     tokenizer trained here, or, when the recipe names `hf_model`, that transformers model
     (captioning loss only: it has no contrastive head); then judges the held-out images.
-    `data_workers` and `resume` as in `pretrain`."""
+    `data_workers` and `resume` as in `pretrain`; `callbacks` join the trainer's (a study's
+    judge along the way)."""
     stage = recipe.finetune
+    trainer_kwargs = dict(trainer_kwargs or {})
     if recipe.hf_model is not None:
+        if trainer_kwargs.get("precision", "auto") == "auto":
+            # `auto` picks bf16 on an AMX CPU for CoCa, whose attention runs its backward in fp32
+            # there (coca.attend); a transformers model's bf16 attention backward is slow on a CPU.
+            trainer_kwargs["precision"] = "32-true"
         captioner = HFCaptioner.from_pretrained(recipe.hf_model)
         module = build_module(captioner.config, stage, model=captioner)
         tokenizer, context_length, initialised_from = captioner.tokenizer, captioner.config.context_length, \
@@ -133,11 +141,12 @@ def finetune(
         curated_shards=curated_shards, seed=seed,
     )
     curriculum = [ShortCaptionsFirst(stage.short_first, stage.long_share)] if stage.short_first > 0 else []
-    result = fit(module, data, trainer_settings(stage, seed, **(trainer_kwargs or {})), work_dir, logger=logger,
-                 callbacks=curriculum, resume=resume)
+    result = fit(module, data, trainer_settings(stage, seed, **trainer_kwargs), work_dir, logger=logger,
+                 callbacks=[*curriculum, *callbacks], resume=resume)
     heldout = data.val_items[: recipe.eval_images]
     metrics, written = evaluate_captioner(module.model, tokenizer, heldout, decode) if heldout else ({}, {})
-    save({"stage": "finetune", "steps": result.steps, "minutes": result.minutes, "recipe": recipe.to_dict(),
+    save({"stage": "finetune", "steps": result.steps, "minutes": result.minutes, "precision": result.precision,
+          "recipe": recipe.to_dict(),
           "initialised_from": initialised_from, "metrics": metrics})
     shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
     return StageResult(out_dir, result, metrics, written, [i.image for i in heldout], [i.key for i in heldout])

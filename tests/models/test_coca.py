@@ -6,7 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from components.models.coca import CocaModel, offset_causal_mask
+import torch.nn.functional as F
+
+from components.models.coca import CocaModel, attend, offset_causal_mask
+from components.models.coca_loss import CocaLoss
 from components.models.coca_config import CocaConfig
 from components.text.tokenizer import CaptionTokenizer
 
@@ -198,3 +201,35 @@ def test_batch_norm_stem_in_eval_mode_does_not_depend_on_the_batch(tiny_config: 
     torch.testing.assert_close(alone, with_others, rtol=1e-5, atol=1e-5)
     model.train()  # in training, batch statistics: the same image's tokens move with its batch
     assert not torch.allclose(model.encode_image(images[:2]).tokens[:1], with_others, atol=1e-3)
+
+
+def test_attend_runs_a_bf16_training_pass_in_fp32() -> None:
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 5, 8) for _ in range(3))
+    reference = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    low = [t.to(torch.bfloat16).requires_grad_() for t in (q, k, v)]
+    out = attend(*low, is_causal=True)
+    assert out.dtype == torch.bfloat16  # the caller's dtype back, computed from fp32 copies
+    expected = F.scaled_dot_product_attention(*(t.detach().float() for t in low), is_causal=True)
+    assert torch.equal(out, expected.to(torch.bfloat16))
+    torch.testing.assert_close(out.float(), reference, atol=0.03, rtol=0.03)
+    out.float().sum().backward()
+    assert all(t.grad is not None and t.grad.dtype == torch.bfloat16 for t in low)
+    with torch.no_grad():  # decoding keeps bf16 (its forward is as fast)
+        assert attend(*(t.detach() for t in low)).dtype == torch.bfloat16
+
+
+def test_bf16_autocast_training_step_matches_fp32(tiny_config: CocaConfig, tokenizer: CaptionTokenizer,
+                                                  images: torch.Tensor) -> None:
+    tokens = _captions(tokenizer)
+    torch.manual_seed(0)
+    model = CocaModel(tiny_config).train()
+    loss_fn = CocaLoss(pad_token_id=tiny_config.pad_token_id)
+    full = loss_fn(model(images, tokens), tokens).total
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = loss_fn(model(images, tokens), tokens).total
+    assert torch.isfinite(mixed) and abs(mixed.item() - full.item()) < 0.02 * full.item()
+    mixed.backward()
+    grads = dict(model.named_parameters())
+    assert all(torch.isfinite(p.grad).all() for p in grads.values() if p.grad is not None)
+    assert grads["visual.stem.conv.weight"].grad.abs().sum() > 0  # the image tower trains through it

@@ -112,12 +112,8 @@ KILLED_RUN = textwrap.dedent("""
     module = build_module(config, stage)
     data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64,
                                settings=CaptionerDataSettings(batch_size=4), curated_shards=curated)
-    import components.training.captioner_train as ct
-    original = ct.L.Trainer
-    def trainer_with(*args, callbacks=(), **kwargs):
-        return original(*args, callbacks=[*callbacks, KillAt(), FirstStep()], **kwargs)
-    ct.L.Trainer = trainer_with
-    result = fit(module, data, TrainerSettings(max_steps=10, checkpoint_every_n_steps=3, progress_bar=False), work)
+    result = fit(module, data, TrainerSettings(max_steps=10, checkpoint_every_n_steps=3, progress_bar=False), work,
+                 callbacks=[KillAt(), FirstStep()])
     state = module.trainer.optimizers[0].state_dict()["state"]
     print("DONE", result.steps, result.resumed_from is not None, int(next(iter(state.values()))["step"]), flush=True)
 """)
@@ -240,3 +236,41 @@ def test_finetune_without_resume_ignores_a_killed_runs_checkpoint(shards, tmp_pa
     result = finetune(recipe, init_dir=None, curated_shards=[curated], web_shards=[web], work_dir=tmp_path / "work",
                       out_dir=tmp_path / "out", trainer_kwargs={"progress_bar": False}, resume=False)
     assert result.fit.resumed_from is None and result.fit.steps == 3
+
+
+def test_precision_auto_is_bf16_on_a_cpu_with_amx_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import components.training.captioner_train as ct
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(ct, "cpu_has_bf16_matmul", lambda: True)
+    assert ct.resolve_precision("auto", "cpu") == "bf16-mixed"
+    assert ct.resolve_precision("auto", "auto") == "bf16-mixed"
+    assert ct.resolve_precision("auto", "gpu") == "32-true"  # measured on a GPU in fp32 (TF32) only
+    assert ct.resolve_precision("32-true", "cpu") == "32-true"  # an explicit choice is kept
+    monkeypatch.setattr(ct, "cpu_has_bf16_matmul", lambda: False)
+    assert ct.resolve_precision("auto", "cpu") == "32-true"  # no AMX: bf16 would be emulated
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(ct, "cpu_has_bf16_matmul", lambda: True)
+    assert ct.resolve_precision("auto", "auto") == "32-true"  # auto picks the GPU
+
+
+def test_bf16_mixed_fit_trains_fp32_weights(shards, tmp_path: Path) -> None:
+    from components.models.coca_config import CocaConfig
+    from components.training.captioner_pipeline import build_module
+    from components.training.captioner_recipe import StageRecipe
+    from components.training.captioner_train import TrainerSettings, fit
+
+    (web,), (curated,) = shards
+    tokenizer = train_tokenizer(tokenizer_texts([web], [curated]), 400)
+    config = CocaConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
+    module = build_module(config, StageRecipe(max_steps=4, max_minutes=None, batch_size=4))
+    before = {k: v.clone() for k, v in module.model.state_dict().items()}
+    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64,
+                               settings=CaptionerDataSettings(batch_size=4), curated_shards=[curated])
+    result = fit(module, data, TrainerSettings(max_steps=4, precision="bf16-mixed", progress_bar=False),
+                 tmp_path / "work")
+    assert result.precision == "bf16-mixed" and result.steps == 4
+    after = module.model.state_dict()
+    assert all(v.dtype == before[k].dtype for k, v in after.items())  # master weights stay fp32
+    assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
+    assert not torch.equal(after["visual.stem.conv.weight"], before["visual.stem.conv.weight"])

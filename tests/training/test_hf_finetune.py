@@ -23,6 +23,7 @@ def test_a_transformers_model_fine_tunes_and_captions_through_the_pipeline(tmp_p
     result = finetune(recipe, init_dir=None, curated_shards=[curated.tar_path], work_dir=tmp_path / "work",
                       out_dir=tmp_path / "out", trainer_kwargs={"progress_bar": False})
     assert result.fit.steps == 3
+    assert result.fit.precision == "32-true"  # `auto` keeps a transformers backend in fp32
     assert result.metrics["long/n"] == 3 and len(result.captions["short"]) == 3
     assert not (tmp_path / "work" / "checkpoints").exists()  # complete: nothing left to resume
     reloaded = HFCaptioner.from_pretrained(tmp_path / "out")

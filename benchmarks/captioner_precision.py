@@ -1,0 +1,107 @@
+"""Captioner training step in bf16 autocast against fp32, in the same run, on this machine.
+
+    python benchmarks/captioner_precision.py --curated data/curated_shards [--steps 30] [--long-share 0.7]
+
+Trains the `small` preset (tokenizer trained on the curated captions here) for --steps
+optimiser steps in each precision, after --warmup untimed steps, on the same batches from
+the same initial weights, and prints seconds per step, examples per second and the ratio.
+`bf16` is what Lightning's `bf16-mixed` runs: fp32 weights and optimiser, the forward pass
+under torch.autocast(bfloat16); `bf16, attention bf16` also keeps the attention kernels in
+bf16 (components.models.coca.attend upcasts them in a training pass), to show why it does.
+On a CPU without AMX bf16 is emulated and slower; the ratio says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from components.data.shards import list_shards  # noqa: E402
+from components.models import coca  # noqa: E402
+from components.models.coca import CocaModel  # noqa: E402
+from components.models.coca_config import CocaConfig  # noqa: E402
+from components.models.coca_loss import CocaLoss  # noqa: E402
+from components.training.captioner_data import (  # noqa: E402
+    CaptionerDataModule, CaptionerDataSettings, load_curated)
+from components.training.captioner_train import cpu_has_bf16_matmul, train_tokenizer  # noqa: E402
+
+SCHEMES = {  # name -> (autocast to bf16, keep attention in bf16)
+    "fp32": (False, False),
+    "bf16": (True, False),
+    "bf16, attention bf16": (True, True),
+}
+
+
+def measure(model: CocaModel, loss_fn: CocaLoss, batches: list[dict], warmup: int, bf16: bool) -> dict[str, float]:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    start, examples, losses = 0.0, 0, []
+    for step, batch in enumerate(batches):
+        if step == warmup:
+            start, examples = time.perf_counter(), 0
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = loss_fn(model(batch["images"], batch["tokens"], batch["attention_mask"]), batch["tokens"])
+        optimizer.zero_grad(set_to_none=True)
+        out.total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        examples += batch["tokens"].shape[0]
+        losses.append(out.caption.item())
+    seconds = time.perf_counter() - start
+    timed = len(batches) - warmup
+    return {"s_per_step": seconds / timed, "examples_per_s": examples / seconds, "last_caption_loss": losses[-1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--curated", type=Path, default=Path("data/curated_shards"))
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--long-share", type=float, default=0.7)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    shards = list_shards(args.curated)
+    train = load_curated(shards, "train")
+    tokenizer = train_tokenizer([t for i in train for t in (i.short, i.long)], 2048)
+    config = CocaConfig.from_preset("small", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
+    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=config.context_length,
+                               settings=CaptionerDataSettings(batch_size=args.batch, long_share=args.long_share),
+                               curated_shards=shards)
+    data.setup()
+    loader = iter(data.train_dataloader())
+    batches = [next(loader) for _ in range(args.warmup + args.steps)]  # the same batches for every scheme
+    torch.manual_seed(0)
+    initial = CocaModel(config).state_dict()
+    loss_fn = CocaLoss(pad_token_id=config.pad_token_id)
+    print(f"AMX bf16 matrix units: {cpu_has_bf16_matmul()}; torch {torch.__version__}; {args.threads} threads")
+    figures = {}
+    for name, (bf16, attention_bf16) in SCHEMES.items():
+        model = CocaModel(config)
+        model.load_state_dict(initial)
+        model.train()
+        raw = mock.patch.object(coca, "attend", F.scaled_dot_product_attention) if attention_bf16 \
+            else contextlib.nullcontext()
+        with raw:
+            figures[name] = measure(model, loss_fn, batches, args.warmup, bf16)
+        print(name, json.dumps({k: round(v, 3) for k, v in figures[name].items()}), flush=True)
+    for name in ("bf16", "bf16, attention bf16"):
+        print(f"{name} / fp32: {figures[name]['examples_per_s'] / figures['fp32']['examples_per_s']:.2f}x "
+              "examples per second")
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, **figures}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
