@@ -80,8 +80,10 @@ def main() -> None:
                                settings=CaptionerDataSettings(batch_size=args.batch, long_share=args.long_share),
                                curated_shards=shards)
     data.setup()
-    loader = iter(data.train_dataloader())
-    batches = [next(loader) for _ in range(args.warmup + args.steps)]  # the same batches for every scheme
+    batches = []  # the same batches for every scheme, over as many epochs as it takes
+    while len(batches) < args.warmup + args.steps:
+        batches.extend(data.train_dataloader())
+    batches = batches[: args.warmup + args.steps]
     torch.manual_seed(0)
     initial = CocaModel(config).state_dict()
     loss_fn = CocaLoss(pad_token_id=config.pad_token_id)

@@ -52,8 +52,8 @@ def cpu_has_bf16_matmul() -> bool:
 
 def resolve_precision(precision: str, accelerator: str) -> str:
     """Lightning's precision for `precision`, resolving `auto`: bf16-mixed on a CPU with AMX,
-    where the `small` captioner trains 1.4-1.6x faster than in fp32 at the same held-out
-    quality (benchmarks/captioner_precision.py, docs/results.md); 32-true elsewhere: a CPU
+    where the `small` captioner trains 1.22x the examples per second of fp32 and learns as
+    much per step (benchmarks/captioner_precision.py, docs/results.md); 32-true elsewhere: a CPU
     without AMX emulates bf16, and on a GPU the small model is launch-bound (fp32 with TF32
     products is what was measured there)."""
     if precision != "auto":
