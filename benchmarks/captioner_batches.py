@@ -12,7 +12,6 @@ share batches differs. The model restarts from the same initial weights for each
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -22,13 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from components.data.shards import list_shards  # noqa: E402
+from captioner_setup import small_captioner, training_arguments  # noqa: E402
 from components.models.coca import CocaModel  # noqa: E402
-from components.models.coca_config import CocaConfig  # noqa: E402
 from components.models.coca_loss import CocaLoss  # noqa: E402
-from components.training.captioner_train import train_tokenizer  # noqa: E402
-from components.training.captioner_data import (  # noqa: E402
-    CaptionerDataModule, CaptionerDataSettings, load_curated)
+from components.training.captioner_data import CaptionerDataModule, CaptionerDataSettings  # noqa: E402
 
 
 def measure(model: CocaModel, loss_fn: CocaLoss, loader, steps: int, warmup: int) -> dict[str, float]:
@@ -58,20 +54,8 @@ def measure(model: CocaModel, loss_fn: CocaLoss, loader, steps: int, warmup: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--curated", type=Path, default=Path("data/curated_shards"))
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--long-share", type=float, default=0.7)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    shards = list_shards(args.curated)
-    train = load_curated(shards, "train")
-    tokenizer = train_tokenizer([t for i in train for t in (i.short, i.long)], 2048)
-    config = CocaConfig.from_preset("small", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
+    args = training_arguments(__doc__.splitlines()[0], steps=40)
+    shards, tokenizer, config = small_captioner(args.curated)
     torch.manual_seed(0)
     initial = CocaModel(config).state_dict()
     loss_fn = CocaLoss(pad_token_id=config.pad_token_id)

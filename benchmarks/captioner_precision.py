@@ -13,7 +13,6 @@ On a CPU without AMX bf16 is emulated and slower; the ratio says so.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import sys
@@ -26,14 +25,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from components.data.shards import list_shards  # noqa: E402
+from captioner_setup import small_captioner, training_arguments  # noqa: E402
 from components.models import coca  # noqa: E402
 from components.models.coca import CocaModel  # noqa: E402
-from components.models.coca_config import CocaConfig  # noqa: E402
 from components.models.coca_loss import CocaLoss  # noqa: E402
-from components.training.captioner_data import (  # noqa: E402
-    CaptionerDataModule, CaptionerDataSettings, load_curated)
-from components.training.captioner_train import cpu_has_bf16_matmul, train_tokenizer  # noqa: E402
+from components.training.captioner_data import CaptionerDataModule, CaptionerDataSettings  # noqa: E402
+from components.training.captioner_train import cpu_has_bf16_matmul  # noqa: E402
 
 SCHEMES = {  # name -> (autocast to bf16, keep attention in bf16)
     "fp32": (False, False),
@@ -62,20 +59,8 @@ def measure(model: CocaModel, loss_fn: CocaLoss, batches: list[dict], warmup: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--curated", type=Path, default=Path("data/curated_shards"))
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--long-share", type=float, default=0.7)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    shards = list_shards(args.curated)
-    train = load_curated(shards, "train")
-    tokenizer = train_tokenizer([t for i in train for t in (i.short, i.long)], 2048)
-    config = CocaConfig.from_preset("small", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
+    args = training_arguments(__doc__.splitlines()[0], steps=30)
+    shards, tokenizer, config = small_captioner(args.curated)
     data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=config.context_length,
                                settings=CaptionerDataSettings(batch_size=args.batch, long_share=args.long_share),
                                curated_shards=shards)

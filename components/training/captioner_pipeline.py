@@ -105,12 +105,7 @@ def finetune(
     `data_workers` and `resume` as in `pretrain`; `callbacks` join the trainer's (a study's
     judge along the way)."""
     stage = recipe.finetune
-    trainer_kwargs = dict(trainer_kwargs or {})
     if recipe.hf_model is not None:
-        if trainer_kwargs.get("precision", "auto") == "auto":
-            # `auto` picks bf16 on an AMX CPU for CoCa, whose attention runs its backward in fp32
-            # there (coca.attend); a transformers model's bf16 attention backward is slow on a CPU.
-            trainer_kwargs["precision"] = "32-true"
         captioner = HFCaptioner.from_pretrained(recipe.hf_model)
         module = build_module(captioner.config, stage, model=captioner)
         tokenizer, context_length, initialised_from = captioner.tokenizer, captioner.config.context_length, \
@@ -141,12 +136,11 @@ def finetune(
         curated_shards=curated_shards, seed=seed,
     )
     curriculum = [ShortCaptionsFirst(stage.short_first, stage.long_share)] if stage.short_first > 0 else []
-    result = fit(module, data, trainer_settings(stage, seed, **trainer_kwargs), work_dir, logger=logger,
+    result = fit(module, data, trainer_settings(stage, seed, **(trainer_kwargs or {})), work_dir, logger=logger,
                  callbacks=[*curriculum, *callbacks], resume=resume)
     heldout = data.val_items[: recipe.eval_images]
     metrics, written = evaluate_captioner(module.model, tokenizer, heldout, decode) if heldout else ({}, {})
     save({"stage": "finetune", "steps": result.steps, "minutes": result.minutes, "precision": result.precision,
-          "recipe": recipe.to_dict(),
-          "initialised_from": initialised_from, "metrics": metrics})
+          "recipe": recipe.to_dict(), "initialised_from": initialised_from, "metrics": metrics})
     shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
     return StageResult(out_dir, result, metrics, written, [i.image for i in heldout], [i.key for i in heldout])

@@ -50,16 +50,17 @@ def cpu_has_bf16_matmul() -> bool:
     return bool(probe and probe())
 
 
-def resolve_precision(precision: str, accelerator: str) -> str:
-    """Lightning's precision for `precision`, resolving `auto`: bf16-mixed on a CPU with AMX,
-    where the `small` captioner trains 1.22x the examples per second of fp32 and learns as
-    much per step (benchmarks/captioner_precision.py, docs/results.md); 32-true elsewhere: a CPU
-    without AMX emulates bf16, and on a GPU the small model is launch-bound (fp32 with TF32
-    products is what was measured there)."""
+def resolve_precision(precision: str, accelerator: str, *, cpu_bf16_ready: bool) -> str:
+    """Lightning's precision for `precision`, resolving `auto`: bf16-mixed on a CPU with AMX
+    for a model that is `cpu_bf16_ready` (CocaModel: the `small` captioner trains 1.22x the
+    examples per second of fp32 and learns as much per step, benchmarks/captioner_precision.py,
+    docs/results.md); 32-true elsewhere: a CPU without AMX emulates bf16, a transformers
+    model's bf16 attention backward is slow on a CPU, and on a GPU the small model is
+    launch-bound (fp32 with TF32 products is what was measured there)."""
     if precision != "auto":
         return precision
     on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
-    return "bf16-mixed" if on_cpu and cpu_has_bf16_matmul() else "32-true"
+    return "bf16-mixed" if on_cpu and cpu_bf16_ready and cpu_has_bf16_matmul() else "32-true"
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def fit(
         max_time={"minutes": settings.max_minutes} if settings.max_minutes else None,
         accelerator=settings.accelerator,
         devices=1,
-        precision=resolve_precision(settings.precision, settings.accelerator),
+        precision=resolve_precision(settings.precision, settings.accelerator,
+                                    cpu_bf16_ready=getattr(module.model, "cpu_bf16_ready", False)),
         gradient_clip_val=settings.gradient_clip_val,
         plugins=[SafetensorsCheckpointIO()],
         callbacks=[checkpoints, *callbacks],

@@ -241,17 +241,22 @@ def test_finetune_without_resume_ignores_a_killed_runs_checkpoint(shards, tmp_pa
 def test_precision_auto_is_bf16_on_a_cpu_with_amx_only(monkeypatch: pytest.MonkeyPatch) -> None:
     import components.training.captioner_train as ct
 
+    def resolve(precision: str, accelerator: str, ready: bool = True) -> str:
+        return ct.resolve_precision(precision, accelerator, cpu_bf16_ready=ready)
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(ct, "cpu_has_bf16_matmul", lambda: True)
-    assert ct.resolve_precision("auto", "cpu") == "bf16-mixed"
-    assert ct.resolve_precision("auto", "auto") == "bf16-mixed"
-    assert ct.resolve_precision("auto", "gpu") == "32-true"  # measured on a GPU in fp32 (TF32) only
-    assert ct.resolve_precision("32-true", "cpu") == "32-true"  # an explicit choice is kept
+    assert resolve("auto", "cpu") == "bf16-mixed"
+    assert resolve("auto", "auto") == "bf16-mixed"
+    assert resolve("auto", "gpu") == "32-true"  # measured on a GPU in fp32 (TF32) only
+    assert resolve("32-true", "cpu") == "32-true"  # an explicit choice is kept
+    assert resolve("auto", "cpu", ready=False) == "32-true"  # a model whose bf16 attention is slow here
+    assert resolve("bf16-mixed", "cpu", ready=False) == "bf16-mixed"
     monkeypatch.setattr(ct, "cpu_has_bf16_matmul", lambda: False)
-    assert ct.resolve_precision("auto", "cpu") == "32-true"  # no AMX: bf16 would be emulated
+    assert resolve("auto", "cpu") == "32-true"  # no AMX: bf16 would be emulated
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(ct, "cpu_has_bf16_matmul", lambda: True)
-    assert ct.resolve_precision("auto", "auto") == "32-true"  # auto picks the GPU
+    assert resolve("auto", "auto") == "32-true"  # auto picks the GPU
 
 
 def test_bf16_mixed_fit_trains_fp32_weights(shards, tmp_path: Path) -> None:
