@@ -22,9 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from captioner_setup import small_captioner, training_arguments  # noqa: E402
-from components.models.coca import CocaModel  # noqa: E402
-from components.models.coca_loss import CocaLoss  # noqa: E402
-from components.training.captioner_data import CaptionerDataModule, CaptionerDataSettings  # noqa: E402
+from components.captioner.model import CocaModel  # noqa: E402
+from components.captioner.loss import CocaLoss  # noqa: E402
+from components.captioner.train.data import CaptionerDataModule, CaptionerDataSettings  # noqa: E402
 
 
 def measure(model: CocaModel, loss_fn: CocaLoss, loader, steps: int, warmup: int) -> dict[str, float]:

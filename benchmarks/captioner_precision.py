@@ -7,7 +7,7 @@ optimiser steps in each precision, after --warmup untimed steps, on the same bat
 the same initial weights, and prints seconds per step, examples per second and the ratio.
 `bf16` is what Lightning's `bf16-mixed` runs: fp32 weights and optimiser, the forward pass
 under torch.autocast(bfloat16); `bf16, attention bf16` also keeps the attention kernels in
-bf16 (components.models.coca.attend upcasts them in a training pass), to show why it does.
+bf16 (components.captioner.model.attend upcasts them in a training pass), to show why it does.
 On a CPU without AMX bf16 is emulated and slower; the ratio says so.
 """
 
@@ -26,11 +26,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from captioner_setup import small_captioner, training_arguments  # noqa: E402
-from components.models import coca  # noqa: E402
-from components.models.coca import CocaModel  # noqa: E402
-from components.models.coca_loss import CocaLoss  # noqa: E402
-from components.training.captioner_data import CaptionerDataModule, CaptionerDataSettings  # noqa: E402
-from components.training.captioner_train import cpu_has_bf16_matmul  # noqa: E402
+from components.captioner import model as coca  # noqa: E402
+from components.captioner.model import CocaModel  # noqa: E402
+from components.captioner.loss import CocaLoss  # noqa: E402
+from components.captioner.train.data import CaptionerDataModule, CaptionerDataSettings  # noqa: E402
+from components.training.fit import cpu_has_bf16_matmul  # noqa: E402
 
 SCHEMES = {  # name -> (autocast to bf16, keep attention in bf16)
     "fp32": (False, False),

@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 
 from components.data.shards import list_shards
-from components.models.coca_config import CocaConfig
+from components.captioner.config import CocaConfig
 from components.text.tokenizer import CaptionTokenizer
-from components.training.captioner_data import load_curated
-from components.training.captioner_train import train_tokenizer
+from components.captioner.train.data import load_curated
+from components.training.fit import train_tokenizer
 
 
 def training_arguments(description: str, steps: int) -> argparse.Namespace:

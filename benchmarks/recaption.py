@@ -48,13 +48,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from components.data.shards import list_shards, read_shard  # noqa: E402
-from components.models.coca import CocaModel  # noqa: E402
-from components.models.coca_config import CocaConfig  # noqa: E402
+from components.captioner.model import CocaModel  # noqa: E402
+from components.captioner.config import CocaConfig  # noqa: E402
 from components.recaption.engine import CAPTION_TYPES, CaptionEngine, SamplingSettings  # noqa: E402
 from components.recaption.keyed_random import key_seed, key_seeds, step_uniforms  # noqa: E402
 from components.recaption.load import load_trained_captioner  # noqa: E402
 from components.recaption.shard_stream import decode_image  # noqa: E402
-from components.sampling.caption_decoding import nucleus_choice  # noqa: E402
+from components.captioner.decoding import nucleus_choice  # noqa: E402
 from components.text.tokenizer import CaptionTokenizer  # noqa: E402
 
 Result = dict[str, list[list[int]]]  # caption type -> token ids per image

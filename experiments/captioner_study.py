@@ -34,10 +34,10 @@ import torch
 from components.data.build_world import build_curated_shard, build_web_shard
 from components.data.profiles import resolve_profile
 from components.data.shards import shard_name
-from components.training.captioner_data import load_curated
-from components.training.captioner_eval import DecodeSettings, evaluate_captioner, write_captions, score_against_truth
-from components.training.captioner_pipeline import finetune, pretrain
-from components.training.captioner_recipe import resolve_recipe
+from components.captioner.train.data import load_curated
+from components.evaluation.captioner import DecodeSettings, evaluate_captioner, write_captions, score_against_truth
+from components.captioner.train.stages import finetune, pretrain
+from components.captioner.train.recipe import resolve_recipe
 from components.world import WorldConfig
 
 

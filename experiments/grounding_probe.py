@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from components.models.coca import CocaModel
-from components.models.coca_config import CocaConfig
-from components.models.coca_loss import CocaLoss, caption_loss
+from components.captioner.model import CocaModel
+from components.captioner.config import CocaConfig
+from components.captioner.loss import CocaLoss, caption_loss
 from components.text.tokenizer import CaptionTokenizer
-from components.training.captioner_data import CaptionCollator, CaptionerDataSettings, CuratedCaptions, load_curated, \
+from components.captioner.train.data import CaptionCollator, CaptionerDataSettings, CuratedCaptions, load_curated, \
     to_tensor
-from components.training.captioner_eval import DecodeSettings, score_against_truth, write_captions
-from components.training.captioner_module import OptimizerSettings
+from components.evaluation.captioner import DecodeSettings, score_against_truth, write_captions
+from components.captioner.train.module import OptimizerSettings
 
 # Each variant: model overrides, and training settings that differ from the base: the
 # quick recipe as it stood when the probe was written, with CoCa's attentional pooler

@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from components.models.coca import ImageEncoder
-from components.models.coca_config import CocaConfig
-from components.training.captioner_data import load_curated, to_tensor
+from components.captioner.model import ImageEncoder
+from components.captioner.config import CocaConfig
+from components.captioner.train.data import load_curated, to_tensor
 from components.world.palette import COLORS
 
 SHAPES = ("circle", "square", "triangle", "cross")

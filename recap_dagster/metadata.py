@@ -9,7 +9,7 @@ from typing import Any
 from dagster import MetadataValue
 from PIL import Image
 
-from components.data.dvc_hash import dir_md5, file_md5
+from components.io.hashing import dir_md5, file_md5
 from components.data.preview import png_bytes, sample_grid
 from components.data.shard_summary import ShardSummary
 

@@ -16,7 +16,7 @@ import yaml
 
 from components.data.profiles import DatasetProfile, resolve_profile
 from components.recaption.settings import RecaptionSettings
-from components.training.captioner_recipe import CaptionerRecipe, resolve_recipe
+from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
 from components.world import WorldConfig
 
 PARAMS_FILE = "params.yaml"

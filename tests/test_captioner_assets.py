@@ -7,7 +7,7 @@ from pathlib import Path
 from dagster import DagsterInstance, materialize
 from mlflow import MlflowClient
 
-from components.models.checkpoint import load_captioner, read_extra
+from components.captioner.checkpoint import load_captioner, read_extra
 from recap_dagster.definitions import RESOURCES, captioner, captioner_pretrained, curated_captions, web_shards
 
 

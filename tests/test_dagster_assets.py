@@ -11,7 +11,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from mlflow import MlflowClient
 
-from components.data.dvc_hash import dir_md5
+from components.io.hashing import dir_md5
 from components.data.profiles import PROFILES
 from components.data.shards import read_index, tar_keys
 from recap_dagster.config import check_partitions_match

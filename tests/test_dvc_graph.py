@@ -11,7 +11,7 @@ import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance
 
-from components.data.dvc_hash import dir_md5
+from components.io.hashing import dir_md5
 from recap_dagster.definitions import defs
 
 from tests.conftest import TINY_CAPTIONER, TINY_DATASET

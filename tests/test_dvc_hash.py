@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from components.data.dvc_hash import dir_md5, file_md5
+from components.io.hashing import dir_md5, file_md5
 
 from tests.helpers import dvc_command
 

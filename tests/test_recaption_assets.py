@@ -11,7 +11,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from mlflow import MlflowClient
 
 from components.recaption.sidecar import compare_sidecar_keys, read_sidecar
-from recap_dagster.assets.recaptioned_shards import POOL, SHARDS_PER_RUN, SIDECAR_KEYS_MATCH_SHARD
+from recap_dagster.defs.recaption import POOL, SHARDS_PER_RUN, SIDECAR_KEYS_MATCH_SHARD
 from recap_dagster.cli import run_groups
 from recap_dagster.definitions import RESOURCES, recaptioned_shards, web_shards
 from tests.recaption.conftest import make_captioner

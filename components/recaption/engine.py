@@ -32,11 +32,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from components.models.coca import CocaModel, DecodeCache
-from components.models.hf_captioner import HFCaptioner
-from components.models.image_inputs import check_images
+from components.captioner.model import CocaModel, DecodeCache
+from components.captioner.hf_backend import HFCaptioner
+from components.captioner.image_inputs import check_images
 from components.recaption.keyed_random import key_seed, key_seeds, step_uniforms
-from components.sampling.caption_decoding import nucleus_choice
+from components.captioner.decoding import nucleus_choice
 from components.text.tokenizer import CaptionTokenizer
 
 CAPTION_TYPES = ("short", "long")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from components.models.checkpoint import load_captioner
-from components.models.hf_captioner import MANIFEST_FILE, HFCaptioner
-from components.models.coca import CocaModel
+from components.captioner.checkpoint import load_captioner
+from components.captioner.hf_backend import MANIFEST_FILE, HFCaptioner
+from components.captioner.model import CocaModel
 from components.text.tokenizer import CaptionTokenizer
 
 

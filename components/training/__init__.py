@@ -1,0 +1,1 @@
+"""Model-agnostic training plumbing: fit and resume, checkpoint IO, precision, schedules."""

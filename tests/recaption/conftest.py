@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from components.models.checkpoint import save_captioner
-from components.models.coca import CocaModel
-from components.models.coca_config import CocaConfig
+from components.captioner.checkpoint import save_captioner
+from components.captioner.model import CocaModel
+from components.captioner.config import CocaConfig
 from components.recaption.load import load_trained_captioner
 from components.text.tokenizer import CaptionTokenizer
-from tests.models.conftest import CAPTIONS
+from tests.captioner.conftest import CAPTIONS
 
 
 @pytest.fixture(autouse=True)

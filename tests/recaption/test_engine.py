@@ -9,7 +9,7 @@ import torch
 
 from components.recaption.engine import CaptionEngine, SamplingSettings
 from components.recaption.keyed_random import key_seed, key_seeds, step_uniforms
-from components.sampling.caption_decoding import greedy
+from components.captioner.decoding import greedy
 
 KEYS = [f"{i:09d}" for i in range(7)]
 
@@ -92,8 +92,8 @@ def test_settings_and_inputs_are_checked(captioner, images) -> None:
 
 
 def test_transformers_backend_through_the_engine(tmp_path, images) -> None:
-    from components.models.hf_captioner import HFCaptioner
-    from tests.models.test_hf_captioner import _save_vision_encoder_decoder
+    from components.captioner.hf_backend import HFCaptioner
+    from tests.captioner.test_hf_captioner import _save_vision_encoder_decoder
 
     _save_vision_encoder_decoder(tmp_path / "hf")
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from components.training.safetensors_checkpoint_io import STATE_FILE, TENSORS_FILE, load_tree, save_tree
+from components.training.checkpoint_io import STATE_FILE, TENSORS_FILE, load_tree, save_tree
 
 
 def test_round_trip_keeps_tensors_tuples_and_int_keys(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Fine-tuning the captioner with Lightning: data, augmentation, batches, curriculum, module, recipe, stages."""

@@ -1,0 +1,224 @@
+"""Captioner training data: the web alt-text (pretraining) and the curated set (fine-tuning).
+
+Both come from img2dataset-layout shards. Images go to the model as (B, 3, H, W) floats
+in [0, 1]; captions as right-padded token ids that start with their type token (<short>
+or <long>). Web alt-text trains the <short> type: it is the only caption a web image has.
+The curated set is small, so it is held in memory and re-augmented every epoch; the web
+set streams, shards split across DataLoader workers, through a shuffle buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+
+from components.data.shards import ReadStats, read_shard
+from components.text.tokenizer import CaptionTokenizer
+from components.captioner.train.augment import augment
+from components.captioner.train.batches import CaptionKey, CaptionTypeBatches, word_counts
+
+log = logging.getLogger("recap.captioner_data")
+
+
+@dataclass(frozen=True)
+class CaptionerDataSettings:
+    batch_size: int = 32
+    long_share: float = 0.5  # share of curated examples that train the long caption
+    augment: bool = True  # colour permutation and flips that keep captions true
+    grouped_batches: bool = True  # curated batches of one caption type, long ones grouped by length
+    shuffle_buffer: int = 2000  # web samples held for shuffling
+    num_workers: int = 0
+    image_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0.0 <= self.long_share <= 1.0:
+            raise ValueError(f"long_share must be in [0, 1], got {self.long_share}")
+        if self.shuffle_buffer < 1 or self.num_workers < 0:
+            raise ValueError(f"shuffle_buffer ({self.shuffle_buffer}) must be >= 1 and num_workers "
+                             f"({self.num_workers}) >= 0")
+
+
+@dataclass(frozen=True)
+class CuratedItem:
+    key: str
+    image: np.ndarray  # (H, W, 3) uint8
+    short: str
+    long: str
+    scene: dict | None = None  # the world's truth: read by evaluation only, never by training
+
+
+def load_curated(tar_paths: Sequence[Path], split: str, *, image_size: int = 64,
+                 stats: ReadStats | None = None) -> list[CuratedItem]:
+    """The curated samples of `split` ("train" or "heldout"); corrupt samples skipped and counted."""
+    if split not in ("train", "heldout"):
+        raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+    items = []
+    for path in tar_paths:
+        for sample in read_shard(path, stats=stats, expected_size=(image_size, image_size)):
+            if sample.meta.get("split") != split:
+                continue
+            short, long = sample.meta.get("short_caption"), sample.meta.get("descriptive_caption", sample.caption)
+            if not isinstance(short, str) or not isinstance(long, str):
+                if stats is not None:
+                    stats.skip(sample.key, "missing_curated_caption")
+                continue
+            items.append(CuratedItem(sample.key, sample.image, short, long, sample.meta.get("world_scene")))
+    return items
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, H, W) float in [0, 1]."""
+    # A copy: decoded shard images are read-only views of PIL's buffer.
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
+
+
+class CuratedCaptions(Dataset):
+    """Each item draws a truth-keeping augmentation afresh, and its caption type too unless
+    the key names one: `data[i]` draws the type, `data[(i, "long")]` (what
+    CaptionTypeBatches hands out) takes it."""
+
+    def __init__(self, items: Sequence[CuratedItem], settings: CaptionerDataSettings, seed: int = 0) -> None:
+        if not items:
+            raise ValueError("the curated split is empty: nothing to fine-tune on")
+        self.items = list(items)
+        self.settings = settings
+        self.seed = seed
+        self.draws = 0
+        self.long_share = settings.long_share  # a curriculum may change it mid-run (caption_curriculum.py)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: int | CaptionKey) -> tuple[torch.Tensor, str, str]:
+        index, kind = key if isinstance(key, tuple) else (key, None)
+        # A fresh stream per draw: reproducible for a seed, different every epoch.
+        self.draws += 1
+        rng = np.random.default_rng([self.seed, index, self.draws, torch.initial_seed() % (2**32)])
+        item = self.items[index]
+        image, (short, long) = item.image, (item.short, item.long)
+        if self.settings.augment:
+            image, (short, long) = augment(image, [short, long], rng)
+        if kind is None:
+            kind = "long" if rng.random() < self.long_share else "short"
+        if kind not in ("short", "long"):
+            raise ValueError(f"caption type {kind!r} for item {index}: 'short' or 'long'")
+        if kind == "long":
+            return to_tensor(image), long, "long"
+        return to_tensor(image), short, "short"
+
+
+class WebAltText(IterableDataset):
+    """Streams (image, alt-text, "short") from web shards, shuffled through a buffer."""
+
+    def __init__(self, tar_paths: Sequence[Path], settings: CaptionerDataSettings, seed: int = 0) -> None:
+        if not tar_paths:
+            raise ValueError("no web shards to pretrain on")
+        self.tar_paths = list(tar_paths)
+        self.settings = settings
+        self.seed = seed
+        self.epoch = 0
+        self.stats = ReadStats()
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, str, str]]:
+        worker = get_worker_info()
+        worker_id, workers = (worker.id, worker.num_workers) if worker else (0, 1)
+        self.epoch += 1
+        rng = np.random.default_rng([self.seed, self.epoch, worker_id])
+        paths = [self.tar_paths[i] for i in rng.permutation(len(self.tar_paths)) if i % workers == worker_id]
+        size = self.settings.image_size
+        buffer: list[tuple[torch.Tensor, str, str]] = []
+        for path in paths:
+            for sample in read_shard(path, stats=self.stats, expected_size=(size, size)):
+                buffer.append((to_tensor(sample.image), sample.caption, "short"))
+                if len(buffer) >= self.settings.shuffle_buffer:
+                    yield buffer.pop(int(rng.integers(len(buffer))))
+        rng.shuffle(buffer)
+        yield from buffer
+
+
+class CaptionCollator:
+    """(image, text, type) items -> {"images": (B, 3, H, W), "tokens": (B, T), "attention_mask"}."""
+
+    def __init__(self, tokenizer: CaptionTokenizer, max_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.truncated = 0  # captions cut to fit the context, over the run (per process)
+
+    def __call__(self, items: Sequence[tuple[torch.Tensor, str, str]]) -> dict[str, torch.Tensor]:
+        images, texts, types = zip(*items)
+        batch = self.tokenizer.encode_batch(list(texts), list(types), self.max_length)
+        self.truncated += batch.n_truncated
+        return {
+            "images": torch.stack(images),
+            "tokens": batch.tokens,
+            "attention_mask": batch.attention_mask,
+            "n_truncated": torch.tensor(batch.n_truncated),
+        }
+
+
+class CaptionerDataModule(L.LightningDataModule):
+    """stage "pretrain": web alt-text; stage "finetune": the curated train split. Validation
+    is always the curated held-out split (both caption types, no augmentation)."""
+
+    def __init__(
+        self,
+        *,
+        stage: str,
+        tokenizer: CaptionTokenizer,
+        max_length: int,
+        settings: CaptionerDataSettings,
+        web_shards: Sequence[Path] = (),
+        curated_shards: Sequence[Path] = (),
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if stage not in ("pretrain", "finetune"):
+            raise ValueError(f"stage must be 'pretrain' or 'finetune', got {stage!r}")
+        self.stage = stage
+        self.settings = settings
+        self.collate = CaptionCollator(tokenizer, max_length)
+        self.web_shards = list(web_shards)
+        self.curated_shards = list(curated_shards)
+        self.seed = seed
+        self.read_stats = ReadStats()
+        self.train_data: Dataset | IterableDataset | None = None
+        self.val_items: list[CuratedItem] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        size = self.settings.image_size
+        if self.train_data is not None:
+            return
+        if self.stage == "pretrain":
+            self.train_data = WebAltText(self.web_shards, self.settings, self.seed)
+        else:
+            train = load_curated(self.curated_shards, "train", image_size=size, stats=self.read_stats)
+            self.train_data = CuratedCaptions(train, self.settings, self.seed)
+        if self.curated_shards:
+            self.val_items = load_curated(self.curated_shards, "heldout", image_size=size, stats=self.read_stats)
+        if self.read_stats.total_skipped:
+            log.warning("skipped %d corrupt samples: %s", self.read_stats.total_skipped, dict(self.read_stats.skipped))
+
+    def train_dataloader(self) -> DataLoader:
+        workers = {"num_workers": self.settings.num_workers, "persistent_workers": self.settings.num_workers > 0,
+                   "collate_fn": self.collate}
+        if isinstance(self.train_data, CuratedCaptions) and self.settings.grouped_batches:
+            long_lengths = word_counts([item.long for item in self.train_data.items])
+            batches = CaptionTypeBatches(self.train_data, self.settings.batch_size, long_lengths, seed=self.seed)
+            return DataLoader(self.train_data, batch_sampler=batches, **workers)
+        shuffle = not isinstance(self.train_data, IterableDataset)
+        return DataLoader(self.train_data, batch_size=self.settings.batch_size, shuffle=shuffle, drop_last=True,
+                          **workers)
+
+    def val_dataloader(self) -> DataLoader:
+        items = [(to_tensor(i.image), text, kind) for i in self.val_items for text, kind in
+                 ((i.short, "short"), (i.long, "long"))]
+        return DataLoader(items, batch_size=self.settings.batch_size, collate_fn=self.collate)

@@ -1,0 +1,1 @@
+"""Atomic writes and content hashes, shared by every artifact writer."""

@@ -1,1 +1,0 @@
-"""Model architectures (plain torch), their configs, losses and checkpoints."""

@@ -1,1 +1,0 @@
-"""Decoding captions and images from trained models."""
