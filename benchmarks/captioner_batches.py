@@ -21,13 +21,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from captioner_setup import small_captioner, training_arguments  # noqa: E402
-from components.captioner.model import CocaModel  # noqa: E402
+from captioner_setup import new_captioner, small_captioner, training_arguments  # noqa: E402
+
+from components.captioner.coca_captioner import CocaCaptioner  # noqa: E402
 from components.captioner.loss import CocaLoss  # noqa: E402
 from components.captioner.train.data import CaptionerDataModule, CaptionerDataSettings  # noqa: E402
 
 
-def measure(model: CocaModel, loss_fn: CocaLoss, loader, steps: int, warmup: int) -> dict[str, float]:
+def measure(model: CocaCaptioner, loss_fn: CocaLoss, loader, steps: int, warmup: int) -> dict[str, float]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     batches = iter(loader)
     examples = long_rows = padded = 0
@@ -49,23 +50,33 @@ def measure(model: CocaModel, loss_fn: CocaLoss, loader, steps: int, warmup: int
         padded += batch["tokens"].shape[1]
         long_rows += int((batch["tokens"][:, 0] == loader.collate_fn.tokenizer.type_id("long")).sum())
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "examples_per_s": examples / seconds, "long_per_s": long_rows / seconds,
-            "long_share": long_rows / examples, "mean_padded_length": padded / steps}
+    return {
+        "seconds": seconds,
+        "examples_per_s": examples / seconds,
+        "long_per_s": long_rows / seconds,
+        "long_share": long_rows / examples,
+        "mean_padded_length": padded / steps,
+    }
 
 
 def main() -> None:
     args = training_arguments(__doc__.splitlines()[0], steps=40)
     shards, tokenizer, config = small_captioner(args.curated)
     torch.manual_seed(0)
-    initial = CocaModel(config).state_dict()
+    initial = new_captioner(config, tokenizer).state_dict()
     loss_fn = CocaLoss(pad_token_id=config.pad_token_id)
     figures = {}
     for name, grouped in (("mixed", False), ("grouped", True)):
-        data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=config.context_length,
-                                   settings=CaptionerDataSettings(batch_size=args.batch, long_share=args.long_share,
-                                                                  grouped_batches=grouped), curated_shards=shards)
+        data = CaptionerDataModule(
+            stage="finetune",
+            tokenizer=tokenizer,
+            max_length=config.context_length,
+            image_size=config.image_size,
+            settings=CaptionerDataSettings(batch_size=args.batch, long_share=args.long_share, grouped_batches=grouped),
+            curated_shards=shards,
+        )
         data.setup()
-        model = CocaModel(config)
+        model = new_captioner(config, tokenizer)
         model.load_state_dict(initial)
         model.train()
         figures[name] = measure(model, loss_fn, data.train_dataloader(), args.steps, args.warmup)
@@ -74,8 +85,17 @@ def main() -> None:
     long_ratio = figures["grouped"]["long_per_s"] / max(figures["mixed"]["long_per_s"], 1e-9)
     print(f"grouped / mixed: {ratio:.2f}x examples per second, {long_ratio:.2f}x long captions per second")
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, **figures,
-                                         "ratio_examples": ratio, "ratio_long": long_ratio}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                    **figures,
+                    "ratio_examples": ratio,
+                    "ratio_long": long_ratio,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ optimiser steps in each precision, after --warmup untimed steps, on the same bat
 the same initial weights, and prints seconds per step, examples per second and the ratio.
 `bf16` is what Lightning's `bf16-mixed` runs: fp32 weights and optimiser, the forward pass
 under torch.autocast(bfloat16); `bf16, attention bf16` also keeps the attention kernels in
-bf16 (components.captioner.model.attend upcasts them in a training pass), to show why it does.
+bf16 (components.captioner.model.attend upcasts them in a training pass; the scheme patches
+that module's `attend`, which its attention layers call), to show why it does.
 On a CPU without AMX bf16 is emulated and slower; the ratio says so.
 """
 
@@ -25,12 +26,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from captioner_setup import small_captioner, training_arguments  # noqa: E402
+from captioner_setup import new_captioner, small_captioner, training_arguments  # noqa: E402
+
 from components.captioner import model as coca  # noqa: E402
-from components.captioner.model import CocaModel  # noqa: E402
+from components.captioner.coca_captioner import CocaCaptioner  # noqa: E402
 from components.captioner.loss import CocaLoss  # noqa: E402
 from components.captioner.train.data import CaptionerDataModule, CaptionerDataSettings  # noqa: E402
-from components.training.fit import cpu_has_bf16_matmul  # noqa: E402
+from components.training.precision import cpu_has_bf16_matmul  # noqa: E402
 
 SCHEMES = {  # name -> (autocast to bf16, keep attention in bf16)
     "fp32": (False, False),
@@ -39,7 +41,7 @@ SCHEMES = {  # name -> (autocast to bf16, keep attention in bf16)
 }
 
 
-def measure(model: CocaModel, loss_fn: CocaLoss, batches: list[dict], warmup: int, bf16: bool) -> dict[str, float]:
+def measure(model: CocaCaptioner, loss_fn: CocaLoss, batches: list[dict], warmup: int, bf16: bool) -> dict[str, float]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     start, examples, losses = 0.0, 0, []
     for step, batch in enumerate(batches):
@@ -61,31 +63,41 @@ def measure(model: CocaModel, loss_fn: CocaLoss, batches: list[dict], warmup: in
 def main() -> None:
     args = training_arguments(__doc__.splitlines()[0], steps=30)
     shards, tokenizer, config = small_captioner(args.curated)
-    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=config.context_length,
-                               settings=CaptionerDataSettings(batch_size=args.batch, long_share=args.long_share),
-                               curated_shards=shards)
+    data = CaptionerDataModule(
+        stage="finetune",
+        tokenizer=tokenizer,
+        max_length=config.context_length,
+        image_size=config.image_size,
+        settings=CaptionerDataSettings(batch_size=args.batch, long_share=args.long_share),
+        curated_shards=shards,
+    )
     data.setup()
     batches = []  # the same batches for every scheme, over as many epochs as it takes
     while len(batches) < args.warmup + args.steps:
         batches.extend(data.train_dataloader())
     batches = batches[: args.warmup + args.steps]
     torch.manual_seed(0)
-    initial = CocaModel(config).state_dict()
+    initial = new_captioner(config, tokenizer).state_dict()
     loss_fn = CocaLoss(pad_token_id=config.pad_token_id)
     print(f"AMX bf16 matrix units: {cpu_has_bf16_matmul()}; torch {torch.__version__}; {args.threads} threads")
     figures = {}
     for name, (bf16, attention_bf16) in SCHEMES.items():
-        model = CocaModel(config)
+        model = new_captioner(config, tokenizer)
         model.load_state_dict(initial)
         model.train()
-        raw = mock.patch.object(coca, "attend", F.scaled_dot_product_attention) if attention_bf16 \
+        raw = (
+            mock.patch.object(coca, "attend", F.scaled_dot_product_attention)
+            if attention_bf16
             else contextlib.nullcontext()
+        )
         with raw:
             figures[name] = measure(model, loss_fn, batches, args.warmup, bf16)
         print(name, json.dumps({k: round(v, 3) for k, v in figures[name].items()}), flush=True)
     for name in ("bf16", "bf16, attention bf16"):
-        print(f"{name} / fp32: {figures[name]['examples_per_s'] / figures['fp32']['examples_per_s']:.2f}x "
-              "examples per second")
+        print(
+            f"{name} / fp32: {figures[name]['examples_per_s'] / figures['fp32']['examples_per_s']:.2f}x "
+            "examples per second"
+        )
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, **figures}, indent=2))
 

@@ -1,5 +1,6 @@
 """What the captioner training benchmarks share: their command-line options and the
-`small` preset with a tokenizer trained on the curated captions they read."""
+`small` preset with a tokenizer trained on the curated captions they read, built as the
+pipeline builds it (a CocaCaptioner holding its tokenizer)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from pathlib import Path
 
 import torch
 
-from components.data.shards import list_shards
+from components.captioner.coca_captioner import CocaCaptioner
 from components.captioner.config import CocaConfig
-from components.text.tokenizer import CaptionTokenizer
 from components.captioner.train.data import load_curated
-from components.training.fit import train_tokenizer
+from components.data.shards import list_shards
+from components.text.tokenizer import CaptionTokenizer
 
 
 def training_arguments(description: str, steps: int) -> argparse.Namespace:
@@ -35,6 +36,12 @@ def small_captioner(curated: Path) -> tuple[list[Path], CaptionTokenizer, CocaCo
     `small` preset sized to it."""
     shards = list_shards(curated)
     train = load_curated(shards, "train")
-    tokenizer = train_tokenizer([t for i in train for t in (i.short, i.long)], 2048)
+    tokenizer = CaptionTokenizer.train([t for i in train for t in (i.short, i.long)], vocab_size=2048)
     config = CocaConfig.from_preset("small", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
     return shards, tokenizer, config
+
+
+def new_captioner(config: CocaConfig, tokenizer: CaptionTokenizer) -> CocaCaptioner:
+    """A captioner of `config` holding `tokenizer`, initialised from torch's current RNG state
+    (the same weights CocaModel(config) would draw: CocaCaptioner adds no parameters)."""
+    return CocaCaptioner(config, tokenizer)

@@ -16,9 +16,10 @@ Same checkpoint, same images (the first --images of data/web_shards), same sampl
                (logits processors, stopping criteria, input preparation) is left out, which
                only flatters it. `hf-static-cache` is the same with a preallocated cache
                (generate's cache_implementation="static"), reported beside it;
-  (c) engine:  components.recaption.engine as recaption_shard runs it: one encoding for
-               both captions, 2 x --batch captions in flight with continuous batching
-               (a finished row's slot takes the next caption), calls of 8 x --batch images.
+  (c) engine:  components.recaption.engine as recaption_shard runs it (the captioner's
+               sample_rows: components.captioner.sampling): one encoding for both
+               captions, 2 x --batch captions in flight with continuous batching (a
+               finished row's slot takes the next caption), calls of 8 x --batch images.
                Variants: `engine-no-refill` (calls of --batch images whose rows leave as
                they finish, compacted at --compact), `engine-lockstep` (finished rows
                kept) and `lockstep-oracle-sorted` (lockstep over batches sorted by each
@@ -47,15 +48,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from components.data.shards import list_shards, read_shard  # noqa: E402
-from components.captioner.model import CocaModel  # noqa: E402
-from components.captioner.config import CocaConfig  # noqa: E402
-from components.recaption.engine import CAPTION_TYPES, CaptionEngine, SamplingSettings  # noqa: E402
-from components.recaption.keyed_random import key_seed, key_seeds, step_uniforms  # noqa: E402
-from components.recaption.load import load_trained_captioner  # noqa: E402
-from components.recaption.shard_stream import decode_image  # noqa: E402
+from components.captioner.coca_captioner import CocaCaptioner  # noqa: E402
 from components.captioner.decoding import nucleus_choice  # noqa: E402
-from components.text.tokenizer import CaptionTokenizer  # noqa: E402
+from components.captioner.keyed_random import key_seed, key_seeds, step_uniforms  # noqa: E402
+from components.captioner.loading import load_captioner  # noqa: E402
+from components.captioner.model import CocaModel  # noqa: E402
+from components.captioner.sampling import SamplingSettings  # noqa: E402
+from components.data.shards import list_shards, read_shard  # noqa: E402
+from components.recaption.engine import CaptionEngine  # noqa: E402
+from components.recaption.shard_stream import decode_image  # noqa: E402
+from components.text.tokenizer import CAPTION_TYPES, CaptionTokenizer  # noqa: E402
 
 Result = dict[str, list[list[int]]]  # caption type -> token ids per image
 
@@ -72,7 +74,9 @@ def load_images(data_root: Path, n: int, size: int) -> tuple[torch.Tensor, list[
 
 
 @torch.no_grad()
-def naive(model: CocaModel, tok: CaptionTokenizer, images: torch.Tensor, keys: list[str], s: SamplingSettings) -> Result:
+def naive(
+    model: CocaModel, tok: CaptionTokenizer, images: torch.Tensor, keys: list[str], s: SamplingSettings
+) -> Result:
     out: Result = {t: [] for t in CAPTION_TYPES}
     for i, key in enumerate(keys):
         for caption_type in CAPTION_TYPES:
@@ -81,8 +85,14 @@ def naive(model: CocaModel, tok: CaptionTokenizer, images: torch.Tensor, keys: l
             prefix = [tok.type_id(caption_type)]
             for step in range(s.max_tokens(caption_type)):
                 logits = model.caption_logits(image_tokens, torch.tensor([prefix], device=images.device))[:, -1]
-                token = int(nucleus_choice(logits.float(), torch.from_numpy(step_uniforms(seed, step)),
-                                           top_p=s.top_p, temperature=s.temperature))  # fmt: skip
+                token = int(
+                    nucleus_choice(
+                        logits.float(),
+                        torch.from_numpy(step_uniforms(seed, step)),
+                        top_p=s.top_p,
+                        temperature=s.temperature,
+                    )
+                )
                 if token == tok.eos_id:
                     break
                 prefix.append(token)
@@ -91,8 +101,15 @@ def naive(model: CocaModel, tok: CaptionTokenizer, images: torch.Tensor, keys: l
 
 
 @torch.no_grad()
-def hf_style(model: CocaModel, tok: CaptionTokenizer, images: torch.Tensor, keys: list[str], s: SamplingSettings,
-             batch: int, static_cache: bool = False) -> Result:
+def hf_style(
+    model: CocaModel,
+    tok: CaptionTokenizer,
+    images: torch.Tensor,
+    keys: list[str],
+    s: SamplingSettings,
+    batch: int,
+    static_cache: bool = False,
+) -> Result:
     out: Result = {t: [] for t in CAPTION_TYPES}
     for start in range(0, len(keys), batch):
         chunk, chunk_keys = images[start : start + batch], keys[start : start + batch]
@@ -107,9 +124,13 @@ def hf_style(model: CocaModel, tok: CaptionTokenizer, images: torch.Tensor, keys
                 if step and not static_cache:  # DynamicCache: each step's keys and values are concatenated on
                     cache = cache.grown(cache.capacity + 1)
                 logits, cache = model.decode_step(fed, cache)  # every row, finished or not
-                chosen = nucleus_choice(logits.float(), torch.from_numpy(step_uniforms(seeds, step)),
-                                        top_p=s.top_p, temperature=s.temperature,
-                                        candidates=logits.shape[-1])  # TopPLogitsWarper sorts the vocabulary
+                chosen = nucleus_choice(
+                    logits.float(),
+                    torch.from_numpy(step_uniforms(seeds, step)),
+                    top_p=s.top_p,
+                    temperature=s.temperature,
+                    candidates=logits.shape[-1],
+                )  # TopPLogitsWarper sorts the vocabulary
                 picked = chosen.cpu().numpy()
                 for r in np.flatnonzero(~done):
                     if picked[r] == tok.eos_id:
@@ -170,23 +191,33 @@ def main() -> None:
     dtype = getattr(torch, args.dtype)
 
     if args.preset:
-        tokenizer = CaptionTokenizer.from_pretrained(args.checkpoint) if (args.checkpoint / "tokenizer.json").is_file() \
+        tokenizer = (
+            CaptionTokenizer.from_pretrained(args.checkpoint)
+            if (args.checkpoint / "tokenizer.json").is_file()
             else None
+        )
         if tokenizer is None:
             raise SystemExit("--preset needs a tokenizer: point --checkpoint at a captioner directory")
         torch.manual_seed(0)
-        model = CocaModel(CocaConfig.from_preset(args.preset, vocab_size=tokenizer.vocab_size,
-                                                 pad_token_id=tokenizer.pad_id)).eval()  # fmt: skip
+        model = CocaCaptioner.from_preset(args.preset, tokenizer).eval()
     else:
-        model, tokenizer = load_trained_captioner(args.checkpoint)
+        model = load_captioner(args.checkpoint)  # any backend; (a) and (b) run CoCa's decoder
+        tokenizer = model.tokenizer
+        if not isinstance(model, CocaCaptioner) and not {"naive", "hf"} <= set(args.skip):
+            raise SystemExit(
+                f"{args.checkpoint} holds a {type(model).__name__}: the baselines (a) and (b) "
+                "need a CoCa captioner; run the engine alone with --skip naive hf"
+            )
     model = model.to(device=device, dtype=dtype)
-    settings = SamplingSettings().for_context(model.config.context_length)
-    images, keys = load_images(args.data_root, args.images, model.config.image_size)
+    settings = SamplingSettings().for_context(model.context_length)
+    images, keys = load_images(args.data_root, args.images, model.image_size)
     images = images.to(device=device, dtype=dtype)
-    print(f"machine: {platform.machine()} {platform.processor() or ''} torch {torch.__version__}, "
-          f"{args.threads} threads, device {device}, {args.dtype}; model {model.num_parameters() / 1e6:.1f}M "
-          f"params ({args.preset or args.checkpoint}); {len(keys)} images; top_p {settings.top_p}, "
-          f"temperature {settings.temperature}, limits {settings.max_tokens('short')}/{settings.max_tokens('long')}")
+    print(
+        f"machine: {platform.machine()} {platform.processor() or ''} torch {torch.__version__}, "
+        f"{args.threads} threads, device {device}, {args.dtype}; model {model.num_parameters() / 1e6:.1f}M "
+        f"params ({args.preset or args.checkpoint}); {len(keys)} images; top_p {settings.top_p}, "
+        f"temperature {settings.temperature}, limits {settings.max_tokens('short')}/{settings.max_tokens('long')}"
+    )
 
     figures: dict[str, dict] = {}
     results: dict[str, Result] = {}
@@ -194,30 +225,37 @@ def main() -> None:
     def record(name: str, result: Result, seconds: float, n_images: int, extra: dict | None = None) -> None:
         tokens = tokens_of(result, settings)
         results[name] = result
-        figures[name] = {"images": n_images, "seconds": seconds, "images_per_second": n_images / seconds,
-                         "tokens_per_second": tokens / seconds,
-                         "mean_short_tokens": float(np.mean([len(r) for r in result["short"]])),
-                         "mean_long_tokens": float(np.mean([len(r) for r in result["long"]])), **(extra or {})}
+        figures[name] = {
+            "images": n_images,
+            "seconds": seconds,
+            "images_per_second": n_images / seconds,
+            "tokens_per_second": tokens / seconds,
+            "mean_short_tokens": float(np.mean([len(r) for r in result["short"]])),
+            "mean_long_tokens": float(np.mean([len(r) for r in result["long"]])),
+            **(extra or {}),
+        }
         f = figures[name]
-        print(f"{name:<20} {f['images_per_second']:9.2f} img/s {f['tokens_per_second']:10.1f} tok/s "
-              f"{seconds:8.1f} s  mean tokens short {f['mean_short_tokens']:.1f} long {f['mean_long_tokens']:.1f}",
-              flush=True)  # fmt: skip
+        print(
+            f"{name:<20} {f['images_per_second']:9.2f} img/s {f['tokens_per_second']:10.1f} tok/s "
+            f"{seconds:8.1f} s  mean tokens short {f['mean_short_tokens']:.1f} long {f['mean_long_tokens']:.1f}",
+            flush=True,
+        )
 
     # (c) as recaption_shard runs it: 2 x --batch captions in flight, calls of 8 x --batch images.
-    engine = CaptionEngine(model, tokenizer, settings, max_rows=2 * args.batch, compact_below=args.compact)
+    engine = CaptionEngine(model, settings, max_rows=2 * args.batch, compact_below=args.compact)
     run_engine(engine, images[: args.batch], keys[: args.batch], args.batch)  # warm-up
     result, seconds = timed(lambda: run_engine(engine, images, keys, 8 * args.batch), device)
     record("engine", result, seconds, len(keys))
     # Without refilling: each call is one batch whose rows leave as they finish (compacted
     # at --compact), or stay until the slowest ends (lockstep).
     for name, compact in (("engine-no-refill", args.compact), ("engine-lockstep", 0.0)):
-        variant = CaptionEngine(model, tokenizer, settings, compact_below=compact)
-        result, seconds = timed(lambda: run_engine(variant, images, keys, args.batch), device)
+        variant = CaptionEngine(model, settings, compact_below=compact)
+        result, seconds = timed(lambda variant=variant: run_engine(variant, images, keys, args.batch), device)
         record(name, result, seconds, len(keys))
     # Sorting by expected length, at its best: batches sorted by the long caption's true
     # length (known only after decoding: an oracle no real sorter beats), run in lockstep.
     order = np.argsort([len(r) for r in results["engine"]["long"]], kind="stable")
-    lockstep = CaptionEngine(model, tokenizer, settings, compact_below=0.0)
+    lockstep = CaptionEngine(model, settings, compact_below=0.0)
     sorted_images, sorted_keys = images[torch.from_numpy(order).to(images.device)], [keys[i] for i in order]
     result, seconds = timed(lambda: run_engine(lockstep, sorted_images, sorted_keys, args.batch), device)
     unsort = np.argsort(order)
@@ -238,8 +276,10 @@ def main() -> None:
         if name in figures:
             ratio = base["images_per_second"] / figures[name]["images_per_second"]
             figures[name]["engine_speedup"] = ratio
-            print(f"{label} (engine / {name}): {ratio:.2f}x images/s, "
-                  f"{base['tokens_per_second'] / figures[name]['tokens_per_second']:.2f}x tokens/s")
+            print(
+                f"{label} (engine / {name}): {ratio:.2f}x images/s, "
+                f"{base['tokens_per_second'] / figures[name]['tokens_per_second']:.2f}x tokens/s"
+            )
     for name, f in figures.items():
         if name == "engine":
             continue
@@ -251,20 +291,24 @@ def main() -> None:
         d_long = f["mean_long_tokens"] / ref_long - 1
         ok = abs(d_short) <= 0.05 and abs(d_long) <= 0.05
         f.update(identical_captions=same / (2 * n), length_diff_short=d_short, length_diff_long=d_long)
-        print(f"{name:<20} mean length vs engine: short {d_short:+.1%}, long {d_long:+.1%} "
-              f"({'within' if ok else 'NOT within'} 5%); identical captions {same}/{2 * n}")
+        print(
+            f"{name:<20} mean length vs engine: short {d_short:+.1%}, long {d_long:+.1%} "
+            f"({'within' if ok else 'NOT within'} 5%); identical captions {same}/{2 * n}"
+        )
 
     if device.type == "cuda":
         from torch.utils.flop_counter import FlopCounterMode
 
-        probe = CaptionEngine(model, tokenizer, settings, max_rows=2 * args.batch)
+        probe = CaptionEngine(model, settings, max_rows=2 * args.batch)
         with FlopCounterMode(display=False) as counter:
             run_engine(probe, images[: args.batch], keys[: args.batch], args.batch)
         flops_per_image = counter.get_total_flops() / args.batch
         achieved = flops_per_image * base["images_per_second"]
         base["mfu"] = achieved / (args.peak_tflops * 1e12)
-        print(f"engine: {flops_per_image / 1e9:.2f} GFLOP per image, {achieved / 1e12:.2f} TFLOP/s, "
-              f"MFU {base['mfu']:.2%} of {args.peak_tflops:.0f} TFLOP/s")
+        print(
+            f"engine: {flops_per_image / 1e9:.2f} GFLOP per image, {achieved / 1e12:.2f} TFLOP/s, "
+            f"MFU {base['mfu']:.2%} of {args.peak_tflops:.0f} TFLOP/s"
+        )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

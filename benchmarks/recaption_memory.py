@@ -24,9 +24,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from components.captioner.loading import load_captioner  # noqa: E402
+from components.captioner.sampling import SamplingSettings  # noqa: E402
 from components.data.shards import ShardWriter, list_shards, read_shard  # noqa: E402
-from components.recaption.engine import CaptionEngine, SamplingSettings  # noqa: E402
-from components.recaption.load import captioner_version, load_trained_captioner  # noqa: E402
+from components.io.hashing import directory_version  # noqa: E402
+from components.recaption.engine import CaptionEngine  # noqa: E402
 from components.recaption.recaption_shard import StreamSettings, recaption_shards  # noqa: E402
 
 
@@ -63,28 +65,39 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model, tokenizer = load_trained_captioner(args.checkpoint)
-    engine = CaptionEngine(model, tokenizer, SamplingSettings(), max_rows=2 * args.batch)
-    version = captioner_version(args.checkpoint)
+    engine = CaptionEngine(load_captioner(args.checkpoint), SamplingSettings(), max_rows=2 * args.batch)
+    version = directory_version(args.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         tars = repack(args.data_root, Path(tmp) / "shards", args.shards, args.per_shard)
-        print(f"{args.shards} shards x {args.per_shard} images, batch {args.batch}, "
-              f"{args.num_workers} loader worker(s); RSS before recaptioning {rss_mib():.0f} MiB")
+        print(
+            f"{args.shards} shards x {args.per_shard} images, batch {args.batch}, "
+            f"{args.num_workers} loader worker(s); RSS before recaptioning {rss_mib():.0f} MiB"
+        )
         after: list[float] = []
 
         def on_report(report) -> None:
             after.append(rss_mib())
-            print(f"shard {report.shard}: {report.counts} {report.images_per_second:6.1f} img/s  "
-                  f"RSS {after[-1]:.0f} MiB", flush=True)
+            print(
+                f"shard {report.shard}: {report.counts} {report.images_per_second:6.1f} img/s  RSS {after[-1]:.0f} MiB",
+                flush=True,
+            )
 
-        recaption_shards(tars, Path(tmp) / "out", engine, captioner_version=version, progress=False,
-                         stream=StreamSettings(batch_size=args.batch, num_workers=args.num_workers),
-                         on_report=on_report)  # fmt: skip
+        recaption_shards(
+            tars,
+            Path(tmp) / "out",
+            engine,
+            captioner_version=version,
+            progress=False,
+            stream=StreamSettings(batch_size=args.batch, num_workers=args.num_workers),
+            on_report=on_report,
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     half = len(after) // 2
-    print(f"\nRSS after shard 1 {after[0]:.0f} MiB, after shard {half} {after[half - 1]:.0f} MiB, after shard "
-          f"{len(after)} {after[-1]:.0f} MiB: growth {after[-1] - after[half - 1]:+.0f} MiB over the second half "
-          f"({len(after) - half} shards; the first half includes the allocator's warm-up); peak {peak:.0f} MiB")
+    print(
+        f"\nRSS after shard 1 {after[0]:.0f} MiB, after shard {half} {after[half - 1]:.0f} MiB, after shard "
+        f"{len(after)} {after[-1]:.0f} MiB: growth {after[-1] - after[half - 1]:+.0f} MiB over the second half "
+        f"({len(after) - half} shards; the first half includes the allocator's warm-up); peak {peak:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

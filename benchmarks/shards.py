@@ -120,7 +120,10 @@ def main() -> None:
     print(f"{args.shards} shards x {args.samples_per_shard} samples ({SIZE}x{SIZE} PNG), {args.repeats} repeats")
     for name in ("reader", "baseline"):
         print(f"{name:9s} best {best[name]:8.0f} img/s   median {median[name]:8.0f} img/s")
-    print(f"ratio     best {best['reader'] / best['baseline']:.3f}        median {median['reader'] / median['baseline']:.3f}")
+    print(
+        f"ratio     best {best['reader'] / best['baseline']:.3f}        "
+        f"median {median['reader'] / median['baseline']:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@ minutes and pretraining. Appends one JSON line per evaluation.
 
 Every run fine-tunes for --finetune-minutes (the quick recipe's budget) and is judged on
 --eval-images held-out curated images at each --eval-every minutes (long captions, nucleus
-top-p 0.9, temperature 0.7: the recaptioning setting) and fully at the end; judging time is
-given back to the budget, so minutes are training minutes. Pretraining (CoCa, and
-captioning-only for the ablation) runs once on the profile's web shards and is shared.
+top-p 0.9, temperature 0.7: the recaptioning setting) and fully at the end (both caption
+types, by the fine-tuning stage); judging time is given back to the budget, so minutes are
+training minutes. Captions are sampled as held-out evaluation samples them, each seeded by
+the run's --seed and its image's key, up to 250 tokens of either type (heldout_captions.py).
+Pretraining (CoCa, and captioning-only for the ablation) runs once on the profile's web
+shards and is shared.
 
 `--profile paper` runs the paper recipe (its steps; minutes only as a cap) on the paper
 profile's 50 web shards and `--heldout` held-out images; `--runs 5000:coca 800:scratch`
@@ -27,25 +30,29 @@ from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
+import torch
+from heldout_captions import judge_settings, write_type_captions  # experiments/, beside this script
 from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.trainer.states import RunningStage
-import torch
 
+from components.captioner.checkpoint import CONFIG_FILE
+from components.captioner.config import CocaConfig
+from components.captioner.sampling import SamplingSettings
+from components.captioner.train.data import load_curated
+from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
+from components.captioner.train.stages import finetune, pretrain
 from components.data.build_world import build_curated_shard, build_web_shard
 from components.data.profiles import resolve_profile
 from components.data.shards import shard_name
-from components.captioner.train.data import load_curated
-from components.evaluation.captioner import DecodeSettings, evaluate_captioner, write_captions, score_against_truth
-from components.captioner.train.stages import finetune, pretrain
-from components.captioner.train.recipe import resolve_recipe
+from components.evaluation.captioner import score_against_truth
 from components.world import WorldConfig
 
 
 class MinuteEval(L.Callback):
     """Judges long captions of held-out images each time another whole minute has passed."""
 
-    def __init__(self, items, emit, run: dict, every: float = 1.0) -> None:
-        self.items, self.emit, self.run, self.every = items, emit, run, every
+    def __init__(self, items, emit, run: dict, every: float = 1.0, seed: int = 0) -> None:
+        self.items, self.emit, self.run, self.every, self.seed = items, emit, run, every, seed
         self.start = None
         self.next_minute = every
 
@@ -56,9 +63,8 @@ class MinuteEval(L.Callback):
             return
         self.next_minute += self.every
         eval_start = time.perf_counter()
-        tokenizer = trainer.datamodule.collate.tokenizer
-        captions = write_captions(module.model, tokenizer, [i.image for i in self.items], "long", DecodeSettings())
-        module.model.train()
+        settings = judge_settings(module.model.context_length, seed=self.seed)
+        captions = write_type_captions(module.model, self.items, "long", settings)  # restores training mode
         scores = score_against_truth(captions, self.items, [i.long for i in self.items])
         # The judging is not training: give its time back to the run's budget and minute marks.
         spent = time.perf_counter() - eval_start
@@ -66,9 +72,16 @@ class MinuteEval(L.Callback):
         for callback in trainer.callbacks:
             if isinstance(callback, Timer) and callback._start_time.get(RunningStage.TRAINING) is not None:
                 callback._start_time[RunningStage.TRAINING] += spent
-        self.emit({**self.run, "minute": round(minutes, 2), "step": trainer.global_step,
-                  "long/object_recall": scores["object_recall"], "long/hallucination_rate": scores["hallucination_rate"],
-                  "long/cider_d": scores["cider_d"]})
+        self.emit(
+            {
+                **self.run,
+                "minute": round(minutes, 2),
+                "step": trainer.global_step,
+                "long/object_recall": scores["object_recall"],
+                "long/hallucination_rate": scores["hallucination_rate"],
+                "long/cider_d": scores["cider_d"],
+            }
+        )
 
 
 def parse_runs(args: argparse.Namespace) -> list[tuple[int, str]]:
@@ -82,8 +95,7 @@ def parse_runs(args: argparse.Namespace) -> list[tuple[int, str]]:
                 raise SystemExit(f"--runs {item!r}: SIZE:INIT with INIT scratch, coca or caption_only")
             runs.append((int(size), init))
         return runs
-    return [(size, init) for size in args.sizes for init in args.inits
-            if init in ("scratch", "coca") or size == 800]
+    return [(size, init) for size in args.sizes for init in args.inits if init in ("scratch", "coca") or size == 800]
 
 
 def build_data(args: argparse.Namespace, sizes: list[int]) -> tuple[list[Path], dict[int, list[Path]]]:
@@ -95,22 +107,72 @@ def build_data(args: argparse.Namespace, sizes: list[int]) -> tuple[list[Path], 
     jobs = [(build_web_shard, web_dir, i, web_profile) for i in range(web_profile.web_shards)]
     curated_dirs = {}
     for size in sizes:
-        profile = resolve_profile(args.profile, {"curated_train": size, "curated_heldout": args.heldout,
-                                                 "curated_shard_size": size + args.heldout})
+        profile = resolve_profile(
+            args.profile,
+            {"curated_train": size, "curated_heldout": args.heldout, "curated_shard_size": size + args.heldout},
+        )
         curated_dirs[size] = args.data / f"curated_{size}"
         jobs.append((build_curated_shard, curated_dirs[size], 0, profile))
     todo = [job for job in jobs if not (job[1] / f"{shard_name(job[2])}.parquet").exists()]
     with ProcessPoolExecutor(max(1, args.build_jobs)) as pool:
-        for future in [pool.submit(fn, out, index, profile=profile, world=world, seed=0)
-                       for fn, out, index, profile in todo]:
+        for future in [
+            pool.submit(fn, out, index, profile=profile, world=world, seed=0) for fn, out, index, profile in todo
+        ]:
             future.result()
     web = sorted(web_dir.glob("*.tar"))[: web_profile.web_shards]
     return web, {size: [d / f"{shard_name(0)}.tar"] for size, d in curated_dirs.items()}
 
 
+def study_recipe(args: argparse.Namespace, overrides: dict) -> CaptionerRecipe:
+    """The profile's recipe with the study's budgets, then --set's overrides, then this
+    machine's settings (--accelerator, --precision, --workers, --checkpoint-every, no progress
+    bar) in every stage the recipe has."""
+    if args.profile == "quick":  # minutes are the budget; steps only a ceiling
+        budget = {
+            "pretrain": {"max_minutes": args.pretrain_minutes, "max_steps": 100000},
+            "finetune.max_minutes": args.finetune_minutes,
+            "finetune.max_steps": 100000,
+        }
+    else:  # the recipe's steps; minutes a cap that keeps a lent machine's time. The paper recipe
+        # has no pretraining stage; the ablation's is 6,000 steps at 1e-3 (docs/results.md,
+        # "The paper scale on a lent GPU").
+        budget = {
+            "pretrain": {"max_minutes": args.pretrain_minutes, "max_steps": 6000, "lr": 1e-3, "warmup_steps": 200},
+            "finetune.max_minutes": args.finetune_minutes,
+        }
+    recipe = resolve_recipe(args.profile, {**budget, **overrides})
+    settings = {
+        "progress_bar": False,
+        "accelerator": args.accelerator,
+        "precision": args.precision,
+        "checkpoint_every_n_steps": args.checkpoint_every,
+        "num_workers": args.workers,
+    }
+    machine = {
+        f"{stage}.{key}": value
+        for stage in ("pretrain", "finetune")
+        if getattr(recipe, stage) is not None
+        for key, value in settings.items()
+    }
+    return resolve_recipe(args.profile, {**budget, **overrides, **machine})
+
+
+def final_sampling(recipe: CaptionerRecipe, init_dir: Path | None) -> SamplingSettings:
+    """The final judging's settings: nucleus 0.9 / 0.7 (its seed is the run's: finetune sets
+    it), up to 250 tokens of either type within the captioner's context (a transformers
+    model's is not known before loading: the library's limits then)."""
+    if recipe.hf_model is not None:
+        return SamplingSettings()
+    if init_dir is not None:  # a pretrained CoCa, perhaps another study's
+        context = CocaConfig.from_json((init_dir / CONFIG_FILE).read_text()).context_length
+    else:
+        context = CocaConfig.from_preset(recipe.preset, **recipe.model_overrides).context_length
+    return judge_settings(context)
+
+
 def wait_for(model_dir: Path, minutes: float) -> Path:
     deadline = time.monotonic() + minutes * 60
-    while not (model_dir / "config.json").exists():
+    while not (model_dir / CONFIG_FILE).exists():
         if time.monotonic() > deadline:
             raise SystemExit(f"no pretrained model at {model_dir} after {minutes} minutes")
         time.sleep(5)
@@ -122,12 +184,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("experiments/out/captioner_study.jsonl"))
     parser.add_argument("--work", type=Path, default=Path("experiments/out/work"))
     parser.add_argument("--data", type=Path, default=None, help="where the shards are built (default: --work)")
-    parser.add_argument("--profile", choices=["quick", "paper"], default="quick",
-                        help="the web shards and captioner recipe (paper: the recipe's steps, minutes as a cap)")
+    parser.add_argument(
+        "--profile",
+        choices=["quick", "paper"],
+        default="quick",
+        help="the web shards and captioner recipe (paper: the recipe's steps, minutes as a cap)",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 800, 3200])
     parser.add_argument("--inits", nargs="+", default=["scratch", "coca", "caption_only"])
-    parser.add_argument("--runs", nargs="+", default=None, metavar="SIZE:INIT",
-                        help="(curated size, init) pairs to run, instead of --sizes x --inits")
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        default=None,
+        metavar="SIZE:INIT",
+        help="(curated size, init) pairs to run, instead of --sizes x --inits",
+    )
     parser.add_argument("--heldout", type=int, default=200, help="held-out curated images per size")
     parser.add_argument("--pretrain-minutes", type=float, default=3.0)
     parser.add_argument("--finetune-minutes", type=float, default=8.0, help="the quick recipe's budget")
@@ -135,20 +206,35 @@ def main() -> None:
     parser.add_argument("--final-eval-images", type=int, default=200, help="held-out images judged at the end")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-every", type=float, default=1.0, help="minutes between held-out judgements")
-    parser.add_argument("--seed", type=int, default=0, help="the training seed (initialisation, batch order, augmentation)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the training seed (initialisation, batch order, augmentation)"
+    )
     parser.add_argument("--tag", default="", help="names this variant in the records and its work folder")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
-                        help='a recipe override, e.g. finetune.lr=2e-3 or model_overrides={"caption_tokens": "patches"}')
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help='a recipe override, e.g. finetune.lr=2e-3 or model_overrides={"caption_tokens": "patches"}',
+    )
     parser.add_argument("--accelerator", default="cpu", help="Lightning's accelerator: cpu, gpu or auto")
-    parser.add_argument("--precision", default="auto",
-                        help="Lightning's precision; auto: bf16-mixed on a CPU with AMX, else 32-true (the "
-                             "study ran 32-true before session 6)")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        help="Lightning's precision; auto: bf16-mixed on a CPU with AMX, else 32-true (the "
+        "study ran 32-true before session 6)",
+    )
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between resumable checkpoints")
     parser.add_argument("--build-jobs", type=int, default=1, help="processes that build the shards")
     parser.add_argument("--build-only", action="store_true", help="build the shards, then stop")
-    parser.add_argument("--wait-pretrained", type=float, default=0.0, metavar="MINUTES",
-                        help="wait up to MINUTES for another process to write the pretrained model")
+    parser.add_argument(
+        "--wait-pretrained",
+        type=float,
+        default=0.0,
+        metavar="MINUTES",
+        help="wait up to MINUTES for another process to write the pretrained model",
+    )
     args = parser.parse_args()
     overrides = {}
     for item in args.set:
@@ -173,21 +259,11 @@ def main() -> None:
     web, curated_by_size = build_data(args, sorted({size for size, _ in runs} | {tokenizer_size}))
     if args.build_only:
         return
-    if args.profile == "quick":  # minutes are the budget; steps only a ceiling
-        budget = {"pretrain": {"max_minutes": args.pretrain_minutes, "max_steps": 100000},
-                  "finetune.max_minutes": args.finetune_minutes, "finetune.max_steps": 100000}
-    else:  # the recipe's steps; minutes a cap that keeps a lent machine's time. The paper recipe
-        # trains from scratch; its pretraining stage, for the ablation, was 6,000 steps at 1e-3.
-        budget = {"pretrain": {"max_minutes": args.pretrain_minutes, "max_steps": 6000, "lr": 1e-3,
-                               "warmup_steps": 200},
-                  "finetune.max_minutes": args.finetune_minutes}
-    recipe = resolve_recipe(args.profile, **{**budget, **overrides})
-    trainer_kwargs = {"progress_bar": False, "accelerator": args.accelerator, "precision": args.precision,
-                      "checkpoint_every_n_steps": args.checkpoint_every}
+    recipe = study_recipe(args, overrides)
     pretrained = {}
     for init in sorted({init for _, init in runs} - {"scratch"}):
         model_dir = args.data / f"model_pre_{init}_{args.profile}_s{args.seed}"
-        if (model_dir / "config.json").exists():  # made by an earlier study or another process
+        if (model_dir / CONFIG_FILE).exists():  # made by an earlier study or another process
             pretrained[init] = model_dir
             continue
         if args.wait_pretrained:
@@ -195,26 +271,61 @@ def main() -> None:
             continue
         stage = replace(recipe.pretrain, contrastive_weight=1.0 if init == "coca" else 0.0)
         start = time.perf_counter()
-        result = pretrain(replace(recipe, pretrain=stage), web_shards=web, curated_shards=curated_by_size[tokenizer_size],
-                          work_dir=args.work / f"pre_{init}", out_dir=model_dir, seed=args.seed,
-                          trainer_kwargs=trainer_kwargs, data_workers=args.workers)
-        log({"event": "pretrain", "init": init, "tag": args.tag, "profile": args.profile, "steps": result.fit.steps,
-             "minutes": result.fit.minutes, "wall_minutes": (time.perf_counter() - start) / 60,
-             "web_images": len(web) * resolve_profile(args.profile).web_shard_size})
+        result = pretrain(
+            replace(recipe, pretrain=stage),
+            web_shards=web,
+            curated_shards=curated_by_size[tokenizer_size],
+            work_dir=args.work / f"pre_{init}",
+            out_dir=model_dir,
+            seed=args.seed,
+        )
+        log(
+            {
+                "event": "pretrain",
+                "init": init,
+                "tag": args.tag,
+                "profile": args.profile,
+                "steps": result.fit.steps,
+                "minutes": result.fit.minutes,
+                "wall_minutes": (time.perf_counter() - start) / 60,
+                "web_images": len(web) * resolve_profile(args.profile).web_shard_size,
+            }
+        )
         pretrained[init] = result.model_dir
 
     for size, init in runs:
         heldout = load_curated(curated_by_size[size], "heldout")[: args.eval_images]
-        run = {"event": "eval", "size": size, "init": init, "tag": args.tag, "seed": args.seed,
-               "profile": args.profile, "overrides": overrides}
-        result = finetune(replace(recipe, eval_images=args.final_eval_images), init_dir=pretrained.get(init),
-                          curated_shards=curated_by_size[size], web_shards=web,
-                          work_dir=args.work / f"ft_{size}_{init}", out_dir=args.work / f"model_{size}_{init}",
-                          seed=args.seed, trainer_kwargs=trainer_kwargs, data_workers=args.workers,
-                          callbacks=[MinuteEval(heldout, log, run, args.eval_every)])
-        log({**run, "event": "final", "steps": result.fit.steps, "minutes": result.fit.minutes,
-             "precision": result.fit.precision,
-             "eval_images": len(result.keys), **{k: v for k, v in result.metrics.items()}})
+        run = {
+            "event": "eval",
+            "size": size,
+            "init": init,
+            "tag": args.tag,
+            "seed": args.seed,
+            "profile": args.profile,
+            "overrides": overrides,
+        }
+        result = finetune(
+            replace(recipe, eval_images=args.final_eval_images),
+            init_dir=pretrained.get(init),
+            curated_shards=curated_by_size[size],
+            web_shards=web,
+            work_dir=args.work / f"ft_{size}_{init}",
+            out_dir=args.work / f"model_{size}_{init}",
+            seed=args.seed,
+            sampling=final_sampling(recipe, pretrained.get(init)),
+            callbacks=[MinuteEval(heldout, log, run, args.eval_every, args.seed)],
+        )
+        log(
+            {
+                **run,
+                "event": "final",
+                "steps": result.fit.steps,
+                "minutes": result.fit.minutes,
+                "precision": result.fit.precision,
+                "eval_images": len(result.keys),
+                **{k: v for k, v in result.metrics.items()},
+            }
+        )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from components.captioner.model import ImageEncoder
 from components.captioner.config import CocaConfig
+from components.captioner.model import ImageEncoder
 from components.captioner.train.data import load_curated, to_tensor
 from components.world.palette import COLORS
 
@@ -46,8 +46,12 @@ def labels(items, target: str) -> torch.Tensor:
 
 
 def norm_layer(kind: str, channels: int) -> nn.Module:
-    return {"batch": lambda: nn.BatchNorm2d(channels), "group": lambda: nn.GroupNorm(1, channels),
-            "group8": lambda: nn.GroupNorm(8, channels), "none": nn.Identity}[kind]()
+    return {
+        "batch": lambda: nn.BatchNorm2d(channels),
+        "group": lambda: nn.GroupNorm(1, channels),
+        "group8": lambda: nn.GroupNorm(8, channels),
+        "none": nn.Identity,
+    }[kind]()
 
 
 class ReferenceCNN(nn.Module):
@@ -114,8 +118,12 @@ def main() -> None:
     head = nn.Linear(tower.width, y.shape[1])
     params = [*tower.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.05)
-    name = {"tower": args.tower, "target": args.target, "stem_only": args.stem_only,
-            **({"norm": args.norm} if args.tower == "cnn" else {"overrides": overrides})}
+    name = {
+        "tower": args.tower,
+        "target": args.target,
+        "stem_only": args.stem_only,
+        **({"norm": args.norm} if args.tower == "cnn" else {"overrides": overrides}),
+    }
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
         tower.train()
@@ -131,10 +139,15 @@ def main() -> None:
             with torch.no_grad():
                 said = head(tower(x_held)).amax(dim=1) > 0
             hits = (said & y_held).sum().item()
-            record = {**name, "step": step, "seconds": round(time.perf_counter() - start, 1),
-                      "train_loss": round(loss.item(), 4),
-                      "exact_set": round((said == y_held).all(dim=1).float().mean().item(), 3),
-                      "recall": round(hits / y_held.sum().item(), 3), "precision": round(hits / max(1, said.sum().item()), 3)}
+            record = {
+                **name,
+                "step": step,
+                "seconds": round(time.perf_counter() - start, 1),
+                "train_loss": round(loss.item(), 4),
+                "exact_set": round((said == y_held).all(dim=1).float().mean().item(), 3),
+                "recall": round(hits / y_held.sum().item(), 3),
+                "precision": round(hits / max(1, said.sum().item()), 3),
+            }
             print(json.dumps(record), flush=True)
             with open(args.out, "a") as f:
                 f.write(json.dumps(record) + "\n")

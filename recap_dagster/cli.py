@@ -78,8 +78,9 @@ def partition_arguments(partitions: list[str], tags: dict[str, str]) -> dict:
         return {"partition_key": partitions[0], "tags": tags}
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    return {"tags": {**tags, ASSET_PARTITION_RANGE_START_TAG: partitions[0],
-                     ASSET_PARTITION_RANGE_END_TAG: partitions[-1]}}  # fmt: skip
+    return {
+        "tags": {**tags, ASSET_PARTITION_RANGE_START_TAG: partitions[0], ASSET_PARTITION_RANGE_END_TAG: partitions[-1]}
+    }
 
 
 def materialize_command(args: argparse.Namespace) -> int:
@@ -102,11 +103,19 @@ def materialize_command(args: argparse.Namespace) -> int:
     for asset_def in assets:
         name = asset_def.key.to_user_string()
         for partitions in run_groups(asset_def, args.partition):
-            label = name if not partitions else f"{name}[{partitions[0]}]" if len(partitions) == 1 else \
-                f"{name}[{partitions[0]}...{partitions[-1]}]"
+            label = (
+                name
+                if not partitions
+                else f"{name}[{partitions[0]}]"
+                if len(partitions) == 1
+                else f"{name}[{partitions[0]}...{partitions[-1]}]"
+            )
             start = time.perf_counter()
             result = materialize(
-                [asset_def], instance=instance, resources=RESOURCES, raise_on_error=False,
+                [asset_def],
+                instance=instance,
+                resources=RESOURCES,
+                raise_on_error=False,
                 **partition_arguments(partitions, {"recap/launched_by": "cli"}),
             )
             seconds = time.perf_counter() - start

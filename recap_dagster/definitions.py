@@ -23,5 +23,14 @@ RESOURCES = {
 
 defs = Definitions(assets=ASSETS, resources=RESOURCES, jobs=JOBS)
 
-__all__ = ["ASSETS", "JOBS", "RESOURCES", "captioner", "captioner_pretrained", "curated_captions", "defs",
-           "recaptioned_shards", "web_shards"]
+__all__ = [
+    "ASSETS",
+    "JOBS",
+    "RESOURCES",
+    "captioner",
+    "captioner_pretrained",
+    "curated_captions",
+    "defs",
+    "recaptioned_shards",
+    "web_shards",
+]

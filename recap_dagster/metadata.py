@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from dagster import MetadataValue
 from PIL import Image
 
-from components.io.hashing import dir_md5, file_md5
 from components.data.preview import png_bytes, sample_grid
 from components.data.shard_summary import ShardSummary
+from components.io.hashing import dir_md5, file_md5
 
 
 def preview_grid(summary: ShardSummary) -> Image.Image:
@@ -29,14 +30,23 @@ def table_cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "/")
 
 
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> MetadataValue:
+    """A markdown table: the header line, the rule, one line per row; every cell is `str()`ed
+    and passed through table_cell, so no caption can break the table."""
+
+    def line(cells: Sequence[object]) -> str:
+        return "| " + " | ".join(table_cell(str(cell)) for cell in cells) + " |"
+
+    return MetadataValue.md("\n".join([line(header), "|" + "---|" * len(header), *map(line, rows)]))
+
+
 def captions_table(summary: ShardSummary, fields: tuple[str, ...] = ("caption",)) -> MetadataValue:
     """The preview samples' captions as a markdown table, one column per field."""
-    header = "| key | " + " | ".join(fields) + " |\n|---|" + "---|" * len(fields)
     rows = [
-        f"| {key} | " + " | ".join(table_cell(str(meta.get(name, ""))) for name in fields) + " |"
-        for key, meta in zip(summary.preview_keys, summary.preview_meta)
+        [key, *(meta.get(name, "") for name in fields)]
+        for key, meta in zip(summary.preview_keys, summary.preview_meta, strict=False)
     ]
-    return MetadataValue.md("\n".join([header, *rows]))
+    return markdown_table(["key", *fields], rows)
 
 
 def summary_metadata(summary: ShardSummary) -> dict[str, Any]:

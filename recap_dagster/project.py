@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
+from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
 from components.data.profiles import DatasetProfile, resolve_profile
 from components.recaption.settings import RecaptionSettings
-from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
 from components.world import WorldConfig
 
 PARAMS_FILE = "params.yaml"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from mlflow import MlflowClient
 
 from components.io.hashing import dir_md5
 from components.data.profiles import PROFILES
-from components.data.shards import read_index, tar_keys
+from components.data.shards import read_index, read_shard, tar_keys
 from recap_dagster.config import check_partitions_match
 from recap_dagster.definitions import ASSETS, RESOURCES, defs
 from recap_dagster.resources import MlflowTracking, ProjectStorage
@@ -52,7 +53,7 @@ def metadata_of(result, asset: str) -> dict:
 def test_web_shards_materializes_a_partition(tiny_root: Path, instance: DagsterInstance) -> None:
     result = materialize([ASSETS[0]], resources=RESOURCES, partition_key="00001", instance=instance)
     assert result.success
-    shard = tiny_root / "data" / "web_shards" / "00001.tar"
+    shard = RESOURCES["storage"].web_shard_tar("00001")
     keys = tar_keys(shard)
     assert keys == list(read_index(shard.with_suffix(".parquet"))["key"])
     assert keys[0] == "000010000" and len(keys) == 24
@@ -60,7 +61,13 @@ def test_web_shards_materializes_a_partition(tiny_root: Path, instance: DagsterI
     assert metadata["samples"] == 24 and metadata["skipped"] == 0
     assert metadata["dvc_dir_md5"] == dir_md5(shard.parent)
     assert metadata["samples_grid"].startswith("**web shard 00001**\n\n![")
-    assert "caption_words_mean" in metadata
+    # Known answers from the shard itself: its alt-text lengths and its alt-text kinds.
+    samples = list(read_shard(shard, decode=False))
+    words = [len(sample.caption.split()) for sample in samples]
+    assert metadata["caption_words_mean"] == round(sum(words) / len(words), 2)
+    assert (metadata["caption_words_min"], metadata["caption_words_max"]) == (min(words), max(words))
+    assert metadata["counts"] == dict(Counter(f"world_alt_text_kind={s.meta.get('world_alt_text_kind')}"
+                                              for s in samples))
     assert sum(metadata["counts"].values()) == 24
     [check] = result.get_asset_check_evaluations()
     assert check.check_name == "tar_matches_index" and check.passed
@@ -76,7 +83,7 @@ def test_web_shards_materializes_a_partition(tiny_root: Path, instance: DagsterI
     assert run.info.artifact_uri.startswith((tiny_root / "mlflow" / "artifacts").as_uri())
 
 
-def test_curated_captions_materializes_with_splits(tiny_root: Path, instance: DagsterInstance) -> None:
+def test_curated_captions_materializes_with_splits(instance: DagsterInstance) -> None:
     result = materialize([ASSETS[1]], resources=RESOURCES, instance=instance)
     assert result.success
     metadata = metadata_of(result, "curated_captions")
@@ -84,7 +91,7 @@ def test_curated_captions_materializes_with_splits(tiny_root: Path, instance: Da
     assert metadata["counts"] == {"split=heldout": 10, "split=train": 30}
     assert metadata["descriptive_caption_words_min"] >= 40
     assert metadata["short_caption_words_max"] <= 12
-    assert sorted(p.name for p in (tiny_root / "data" / "curated").iterdir()) == [
+    assert sorted(p.name for p in RESOURCES["storage"].curated_dir().iterdir()) == [
         "00000.parquet", "00000.tar", "00001.parquet", "00001.tar"
     ]
     [check] = result.get_asset_check_evaluations()

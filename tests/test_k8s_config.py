@@ -1,5 +1,6 @@
 """deploy/k8s/recaption_run_config.yaml is a valid run config for recaption_k8s_job: the
-dagster-k8s executor's schema and the asset's own config both accept it."""
+dagster-k8s executor's schema, the asset's own config and the recaption settings it
+overrides all accept it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import yaml
 from dagster import validate_run_config
 
+from recap_dagster.defs.recaption import RecaptionConfig
 from recap_dagster.definitions import defs
 
 CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "k8s" / "recaption_run_config.yaml"
@@ -25,7 +27,8 @@ def test_k8s_run_config_validates(job) -> None:
     validated = validate_run_config(job, config)
     step = validated["execution"]["k8s"]["step_k8s_config"]["container_config"]
     assert step["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert validated["ops"]["recaptioned_shards"]["config"]["device"] == "cuda"
+    settings = RecaptionConfig(**validated["ops"]["recaptioned_shards"]["config"]).resolve()
+    assert (settings.device, settings.stream.batch_size) == ("cuda", 256)
 
 
 def test_a_broken_k8s_run_config_is_refused(job) -> None:
@@ -35,6 +38,10 @@ def test_a_broken_k8s_run_config_is_refused(job) -> None:
     with pytest.raises(Exception, match="max_concurent"):
         validate_run_config(job, bad)
     bad = copy.deepcopy(config)
-    bad["ops"]["recaptioned_shards"]["config"]["batch_size"] = "big"
-    with pytest.raises(Exception, match="batch_size"):
-        validate_run_config(job, bad)
+    bad["ops"]["recaptioned_shards"]["config"]["overrides"]["batch_size"] = "big"
+    validated = validate_run_config(job, bad)
+    with pytest.raises(ValueError, match="batch_size='big'"):
+        RecaptionConfig(**validated["ops"]["recaptioned_shards"]["config"]).resolve()
+    bad["ops"]["recaptioned_shards"]["config"]["overrides"] = {"batch_sise": 256}
+    with pytest.raises(ValueError, match="unknown recaption setting 'batch_sise'"):
+        RecaptionConfig(**validate_run_config(job, bad)["ops"]["recaptioned_shards"]["config"]).resolve()

@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from components.io.atomic import write_dir_atomically
-from components.captioner.model import CocaModel
 from components.captioner.config import CocaConfig
+from components.captioner.model import CocaModel
+from components.io.atomic import write_dir_atomically
 from components.text.tokenizer import CaptionTokenizer
 
 WEIGHTS_FILE = "model.safetensors"
@@ -60,10 +60,8 @@ def save_captioner(
     return write_dir_atomically(directory, fill, overwrite=overwrite)
 
 
-def load_captioner(
-    directory: str | Path, *, device: str | torch.device = "cpu"
-) -> tuple[CocaModel, CocaConfig, CaptionTokenizer]:
-    """The model (in eval mode, on `device`), its config and tokenizer from a save_captioner directory."""
+def read_checkpoint(directory: str | Path) -> tuple[CocaConfig, CaptionTokenizer, dict[str, torch.Tensor]]:
+    """The config, tokenizer and state dict of a save_captioner directory, checked against each other."""
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"no captioner directory at {str(directory)!r}")
@@ -79,18 +77,4 @@ def load_captioner(
     config = CocaConfig.from_json((directory / CONFIG_FILE).read_text())
     tokenizer = CaptionTokenizer.load(directory)
     tokenizer.check_matches(config)
-    model = CocaModel(config)
-    state = load_file(str(directory / WEIGHTS_FILE))
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise ValueError(f"{directory / WEIGHTS_FILE} does not fit {directory / CONFIG_FILE}: {e}") from e
-    return model.to(device).eval(), config, tokenizer
-
-
-def read_extra(directory: str | Path) -> dict[str, Any]:
-    """The `extra` dict saved with the captioner."""
-    path = Path(directory) / MANIFEST_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no {MANIFEST_FILE} in {str(directory)!r}")
-    return json.loads(path.read_text())["extra"]
+    return config, tokenizer, load_file(str(directory / WEIGHTS_FILE))

@@ -93,10 +93,23 @@ class CocaConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first offending field and its value."""
         positive = (
-            "image_size", "channels", "patch_size", "stem_channels", "stem_depth", "vision_width", "vision_depth",
-            "vision_heads", "vocab_size", "context_length", "text_width", "text_depth", "text_heads",
-            "multimodal_depth", "embed_dim", "n_caption_queries",
-        )  # fmt: skip
+            "image_size",
+            "channels",
+            "patch_size",
+            "stem_channels",
+            "stem_depth",
+            "vision_width",
+            "vision_depth",
+            "vision_heads",
+            "vocab_size",
+            "context_length",
+            "text_width",
+            "text_depth",
+            "text_heads",
+            "multimodal_depth",
+            "embed_dim",
+            "n_caption_queries",
+        )
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -116,9 +129,7 @@ class CocaConfig:
             raise ValueError(f"patch_size={self.patch_size}: the conv stem needs a power of two >= 2")
         for width, heads in (("vision_width", "vision_heads"), ("text_width", "text_heads")):
             if getattr(self, width) % getattr(self, heads):
-                raise ValueError(
-                    f"{width}={getattr(self, width)} must be divisible by {heads}={getattr(self, heads)}"
-                )
+                raise ValueError(f"{width}={getattr(self, width)} must be divisible by {heads}={getattr(self, heads)}")
         if self.context_length < 2:
             raise ValueError(f"context_length={self.context_length} must hold a type token and <eos>")
         if not 0.0 <= self.dropout < 1.0:

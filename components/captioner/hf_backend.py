@@ -50,9 +50,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from components.io.atomic import write_dir_atomically
-from components.captioner.image_inputs import check_images
 from components.captioner.decoding import GeneratedCaptions, nucleus_choice
+from components.captioner.image_inputs import check_images
+from components.captioner.sampling import RowPlan, SampledRows
+from components.io.atomic import write_dir_atomically
 from components.text.tokenizer import CAPTION_TYPES, CaptionTokenizer, CaptionType
 
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = ("vision-encoder-decoder", "blip")
@@ -100,9 +101,11 @@ class ImageTransform:
     def from_dict(cls, data: dict[str, Any]) -> ImageTransform:
         crop = data.get("crop")
         return cls(
-            size=tuple(data["size"]), crop=tuple(crop) if crop is not None else None,
-            mean=tuple(data["mean"]), std=tuple(data["std"]),
-        )  # fmt: skip
+            size=tuple(data["size"]),
+            crop=tuple(crop) if crop is not None else None,
+            mean=tuple(data["mean"]),
+            std=tuple(data["std"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -167,8 +170,9 @@ def _square(size: Any, name: str) -> tuple[int, int]:
             return int(size["height"]), int(size["width"])
         if "shortest_edge" in size:  # the images are square: the shortest edge is the side
             return int(size["shortest_edge"]), int(size["shortest_edge"])
-    raise ValueError(f"{name}={size!r} is not an image size this backend reads (int, pair, height/width, "
-                     f"shortest_edge)")  # fmt: skip
+    raise ValueError(
+        f"{name}={size!r} is not an image size this backend reads (int, pair, height/width, shortest_edge)"
+    )
 
 
 def _processor_transform(path: Path) -> ImageTransform:
@@ -190,8 +194,11 @@ def _processor_transform(path: Path) -> ImageTransform:
 def _default_transform(model_type: str, encoder_config: Any) -> ImageTransform:
     """The encoder config's image size with the default processor's mean and std."""
     from transformers.image_utils import (
-        IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD,
-    )  # fmt: skip
+        IMAGENET_STANDARD_MEAN,
+        IMAGENET_STANDARD_STD,
+        OPENAI_CLIP_MEAN,
+        OPENAI_CLIP_STD,
+    )
 
     size = getattr(encoder_config, "image_size", None)
     if size is None:
@@ -260,8 +267,10 @@ def _read_manifest(path: Path) -> dict[str, Any] | None:
         return None
     manifest = json.loads(file.read_text())
     if (manifest.get("format"), manifest.get("version")) != (FORMAT, FORMAT_VERSION):
-        raise ValueError(f"{file} is format {manifest.get('format')!r} version {manifest.get('version')!r}; "
-                         f"expected {FORMAT!r} version {FORMAT_VERSION}")  # fmt: skip
+        raise ValueError(
+            f"{file} is format {manifest.get('format')!r} version {manifest.get('version')!r}; "
+            f"expected {FORMAT!r} version {FORMAT_VERSION}"
+        )
     return manifest
 
 
@@ -282,8 +291,9 @@ class _RowSeededNucleus:
         else:
             if len(self.generators) != n:
                 raise ValueError(f"{len(self.generators)} generators for {n} rows (one row per image)")
-            uniforms = torch.stack([torch.rand((), generator=g, device=g.device).to(scores.device)
-                                    for g in self.generators])  # fmt: skip
+            uniforms = torch.stack(
+                [torch.rand((), generator=g, device=g.device).to(scores.device) for g in self.generators]
+            )
         chosen = nucleus_choice(scores.float(), uniforms, top_p=self.top_p, temperature=self.temperature)  # (n,)
         return torch.full_like(scores, float("-inf")).scatter_(1, chosen[:, None], 0.0)
 
@@ -292,9 +302,11 @@ class _RowSeededNucleus:
 
 
 class HFCaptioner(nn.Module):
-    """A Hugging Face image-to-text model with CocaModel's training and captioning interface."""
+    """A Hugging Face image-to-text model as a `Captioner` (components/captioner/interface.py)."""
 
-    has_contrastive = False
+    has_contrastive = False  # captioning loss only
+    has_word_head = False
+    cpu_bf16_ready = False  # a transformers model's bf16 attention backward is slow on a CPU
 
     def __init__(self, model: nn.Module, tokenizer: CaptionTokenizer, config: HFCaptionerConfig) -> None:
         """Wrap a loaded model whose decoder vocabulary is the tokenizer's (use from_pretrained)."""
@@ -351,9 +363,12 @@ class HFCaptioner(nn.Module):
         if not 2 <= context_length <= (limit or context_length):
             raise ValueError(f"context_length={context_length} must be in [2, the decoder's position limit {limit}]")
         config = HFCaptionerConfig(
-            model_type=model_type, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id,
-            context_length=context_length, image=transform,
-        )  # fmt: skip
+            model_type=model_type,
+            vocab_size=tokenizer.vocab_size,
+            pad_token_id=tokenizer.pad_id,
+            context_length=context_length,
+            image=transform,
+        )
         return cls(model, tokenizer, config).eval()
 
     def save_pretrained(
@@ -375,6 +390,19 @@ class HFCaptioner(nn.Module):
             (tmp / MANIFEST_FILE).write_text(manifest_json)
 
         return write_dir_atomically(directory, fill, overwrite=overwrite)
+
+    def save(self, directory: str | Path, *, extra: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+        return self.save_pretrained(directory, overwrite=overwrite, extra=extra)
+
+    @property
+    def context_length(self) -> int:
+        return self.config.context_length
+
+    @property
+    def image_size(self) -> int:
+        """The side shard readers resize images to: the encoder's own input (pixel_values
+        maps any square size to it)."""
+        return max(self.config.image.size)
 
     # The wrapped model's parts.
     def _decoder(self) -> nn.Module:
@@ -406,14 +434,21 @@ class HFCaptioner(nn.Module):
         """(B, T, V) next-token logits of right-padded tokens given the image states (B, N, D)."""
         mask = attention_mask.long()
         if self.config.model_type == "vision-encoder-decoder":
-            out = self.model(encoder_outputs=self._encoder_outputs(states), decoder_input_ids=tokens,
-                             decoder_attention_mask=mask, use_cache=False)  # fmt: skip
+            out = self.model(
+                encoder_outputs=self._encoder_outputs(states),
+                decoder_input_ids=tokens,
+                decoder_attention_mask=mask,
+                use_cache=False,
+            )
             return out.logits
         image_mask = torch.ones(states.shape[:2], dtype=torch.long, device=states.device)
         out = self.model.text_decoder(
-            input_ids=tokens, attention_mask=mask, encoder_hidden_states=states, encoder_attention_mask=image_mask,
+            input_ids=tokens,
+            attention_mask=mask,
+            encoder_hidden_states=states,
+            encoder_attention_mask=image_mask,
             use_cache=False,
-        )  # fmt: skip
+        )
         return out.logits
 
     def _check_tokens(self, tokens: Tensor, attention_mask: Tensor | None, batch: int) -> Tensor:
@@ -437,12 +472,14 @@ class HFCaptioner(nn.Module):
         else:
             valid = attention_mask.bool()
         if not valid[:, 0].all():
-            raise ValueError(f"row {int((~valid[:, 0]).nonzero()[0])} starts with padding; captions start with "
-                             f"their type token")  # fmt: skip
+            raise ValueError(
+                f"row {int((~valid[:, 0]).nonzero()[0])} starts with padding; captions start with their type token"
+            )
         gaps = valid[:, 1:] & ~valid[:, :-1]
         if gaps.any():
-            raise ValueError(f"row {int(gaps.any(dim=1).nonzero()[0])} has a real token after padding; "
-                             f"rows must be right-padded")  # fmt: skip
+            raise ValueError(
+                f"row {int(gaps.any(dim=1).nonzero()[0])} has a real token after padding; rows must be right-padded"
+            )
         return valid
 
     # Training.
@@ -494,17 +531,23 @@ class HFCaptioner(nn.Module):
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise ValueError(f"max_new_tokens={max_new_tokens!r} must be a positive int")
         if max_new_tokens > c.context_length - 1:
-            raise ValueError(f"max_new_tokens={max_new_tokens} exceeds context_length - 1 = {c.context_length - 1} "
-                             f"(the type token takes one position)")  # fmt: skip
+            raise ValueError(
+                f"max_new_tokens={max_new_tokens} exceeds context_length - 1 = {c.context_length - 1} "
+                f"(the type token takes one position)"
+            )
         if seeds is not None and strategy != "nucleus":
             raise ValueError(f"seeds apply to nucleus sampling only, not {strategy!r}")
         pixels = self.pixel_values(images)
         b = pixels.shape[0]
         start = self._start_ids(caption_type, b, pixels.device)
         settings: dict[str, Any] = dict(
-            max_new_tokens=max_new_tokens, eos_token_id=self.tokenizer.eos_id, pad_token_id=c.pad_token_id,
-            use_cache=True, do_sample=False, num_beams=1,
-        )  # fmt: skip
+            max_new_tokens=max_new_tokens,
+            eos_token_id=self.tokenizer.eos_id,
+            pad_token_id=c.pad_token_id,
+            use_cache=True,
+            do_sample=False,
+            num_beams=1,
+        )
         if strategy == "nucleus":
             if not 0.0 <= top_p <= 1.0:
                 raise ValueError(f"top_p={top_p!r} must be in [0, 1]")
@@ -526,14 +569,19 @@ class HFCaptioner(nn.Module):
         states = self._encode(pixels)  # (B, N, D), encoded once for generating and scoring
         if c.model_type == "vision-encoder-decoder":
             out = self.model.generate(
-                encoder_outputs=self._encoder_outputs(states), decoder_start_token_id=start,
-                decoder_attention_mask=torch.ones_like(start[:, None]), **settings,
-            )  # fmt: skip
+                encoder_outputs=self._encoder_outputs(states),
+                decoder_start_token_id=start,
+                decoder_attention_mask=torch.ones_like(start[:, None]),
+                **settings,
+            )
         else:
             out = self.model.text_decoder.generate(
-                input_ids=start[:, None], attention_mask=torch.ones_like(start[:, None]), encoder_hidden_states=states,
-                encoder_attention_mask=torch.ones(states.shape[:2], dtype=torch.long, device=states.device), **settings,
-            )  # fmt: skip
+                input_ids=start[:, None],
+                attention_mask=torch.ones_like(start[:, None]),
+                encoder_hidden_states=states,
+                encoder_attention_mask=torch.ones(states.shape[:2], dtype=torch.long, device=states.device),
+                **settings,
+            )
         sequences, finished = [], []
         for row in out[:, 1:].tolist():  # generate returns the start token first
             done = self.tokenizer.eos_id in row
@@ -541,10 +589,58 @@ class HFCaptioner(nn.Module):
             finished.append(done)
         return GeneratedCaptions(sequences, finished, self._score(states, start, sequences, finished))
 
+    @torch.no_grad()
+    def sample_rows(
+        self,
+        images: Tensor,
+        plan: RowPlan,
+        *,
+        top_p: float,
+        temperature: float,
+        max_rows: int | None = None,
+        compact_below: float = 0.75,
+    ) -> SampledRows:
+        """The rows of `plan` through `generate`: one call per caption type per chunk of
+        max_rows // 2 images (transformers keeps its own cache and loop, finished rows padded
+        along until the call's slowest ends, so compact_below does not apply). Each row's
+        draws come from a generator seeded with its plan seed; top_p = 0 decodes greedily."""
+        n = len(plan)
+        ids: list[list[int]] = [[] for _ in range(n)]
+        finished = [False] * n
+        steps = row_steps = 0
+        per_call = max(1, (max_rows or n) // 2)  # images per generate call
+        for first in range(0, len(images), per_call):
+            chunk = range(first, min(first + per_call, len(images)))
+            for caption_type in CAPTION_TYPES:
+                rows = [r for r in range(n) if plan.image_index[r] in chunk and plan.caption_types[r] == caption_type]
+                if not rows:
+                    continue
+                limits = {int(plan.limits[r]) for r in rows}
+                if len(limits) != 1:
+                    raise ValueError(f"rows of one caption type must share a token limit, got {sorted(limits)}")
+                greedy = top_p == 0
+                out = self.generate_captions(
+                    images[torch.tensor([int(plan.image_index[r]) for r in rows])],
+                    caption_type,
+                    strategy="greedy" if greedy else "nucleus",
+                    top_p=top_p,
+                    temperature=temperature,
+                    seeds=None if greedy else [int(plan.seeds[r]) for r in rows],
+                    max_new_tokens=limits.pop(),
+                )
+                for r, seq, done in zip(rows, out.sequences, out.finished, strict=True):
+                    ids[r], finished[r] = seq, done
+                longest = max((len(q) + 1 for q in out.sequences), default=0)
+                steps += longest
+                row_steps += longest * len(rows)
+        return SampledRows(ids, finished, steps, row_steps)
+
     def _score(self, states: Tensor, start: Tensor, sequences: list[list[int]], finished: list[bool]) -> list[float]:
         """Sum of log p(token) of each sequence (and its <eos>) under the model, teacher-forced."""
-        rows = [[int(s), *seq, *([self.tokenizer.eos_id] if done else [])]
-                for s, seq, done in zip(start.tolist(), sequences, finished, strict=True)]  # fmt: skip
+        rows = [
+            [int(s), *seq, *([self.tokenizer.eos_id] if done else [])]
+            for s, seq, done in zip(start.tolist(), sequences, finished, strict=True)
+        ]
         width = max(len(r) for r in rows)
         if width < 2:
             return [0.0] * len(rows)

@@ -78,8 +78,14 @@ def word_loss(word_logits: Tensor, tokens: Tensor, pad_token_id: int) -> Tensor:
 
 
 class CocaLoss(nn.Module):
-    def __init__(self, *, contrastive_weight: float = 1.0, caption_weight: float = 2.0, pad_token_id: int,
-                 word_weight: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        contrastive_weight: float = 1.0,
+        caption_weight: float = 2.0,
+        pad_token_id: int,
+        word_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         if contrastive_weight < 0 or caption_weight < 0 or contrastive_weight + caption_weight == 0:
             raise ValueError(

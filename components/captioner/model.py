@@ -140,6 +140,13 @@ class DecodeCache:
             cross_values=self.cross_values.index_select(1, index),
         )
 
+    def refill(self, index: Tensor, cross_keys: Tensor, cross_values: Tensor) -> None:
+        """Rows `index` (R,) take new images: their cross-attention keys and values (M, R, H,
+        Q, Dh) are written in place; the self-attention keys they held are masked by
+        position (decode_rows) until overwritten."""
+        self.cross_keys[:, index] = cross_keys
+        self.cross_values[:, index] = cross_values
+
     def grown(self, capacity: int) -> DecodeCache:
         """The same cache with room for `capacity` positions. Decoders that drop rows start
         small and double: select copies whole rows, so its cost follows the capacity."""
@@ -256,8 +263,9 @@ class Block(nn.Module):
         cross_kv: tuple[Tensor, Tensor] | None = None,
         positions: Tensor | None = None,
     ) -> Tensor:
-        x = x + self.attn(self.ln_attn(x), mask=mask, is_causal=is_causal, cache=cache, start=start,
-                          positions=positions)
+        x = x + self.attn(
+            self.ln_attn(x), mask=mask, is_causal=is_causal, cache=cache, start=start, positions=positions
+        )
         if self.cross_attn is not None:
             if cross_kv is None:
                 raise ValueError("a cross-attention block needs cross_kv (the image tokens' keys and values)")
@@ -303,7 +311,7 @@ class ConvStem(nn.Module):
     the stem learn shapes quickly (a shapes-world object is a few percent of a plain
     background; why per-channel batch statistics help so much is not measured). Measured (experiments/shape_probe.py:
     which shapes an image holds, supervised, 400 steps of 32, held-out exact-set accuracy):
-    group 0.42, batch with stem_depth 2 0.96; docs/results.md.
+    group 0.42, batch with stem_depth 2 0.96; docs/results.md, "What the image tower can learn".
     """
 
     def __init__(self, config: CocaConfig) -> None:
@@ -385,6 +393,10 @@ class UnimodalDecoder(nn.Module):
         """tokens (B, T) at positions [start, start + T) -> (B, T, Dt)."""
         return self.drop(self.token_emb(tokens) + self.pos[start : start + tokens.shape[1]])
 
+    def embed_rows(self, tokens: Tensor, positions: Tensor) -> Tensor:
+        """One token per row, each at its own position: tokens, positions (B,) -> (B, 1, Dt)."""
+        return self.drop(self.token_emb(tokens) + self.pos[positions])[:, None]
+
     def forward(self, tokens: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor | None]:
         """tokens (B, T) -> (text states (B, T, Dt), CLS state (B, Dt)).
 
@@ -428,6 +440,11 @@ class MultimodalDecoder(nn.Module):
     def cross_kv(self, image_tokens: Tensor) -> list[tuple[Tensor, Tensor]]:
         """Each layer's cross-attention keys and values (B, H, Q, Dh) of the image tokens (B, Q, Dt)."""
         return [block.cross_attn.project_kv(image_tokens) for block in self.blocks]
+
+    def stacked_cross_kv(self, image_tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """cross_kv stacked over layers: keys, values (M, B, H, Q, Dh), as DecodeCache holds them."""
+        kv = self.cross_kv(image_tokens)
+        return torch.stack([k for k, _ in kv]), torch.stack([v for _, v in kv])
 
     def forward(self, x: Tensor, cross_kv: list[tuple[Tensor, Tensor]]) -> Tensor:
         for block, kv in zip(self.blocks, cross_kv, strict=True):
@@ -563,26 +580,37 @@ class CocaModel(nn.Module):
         )
 
     # Incremental decoding.
-    def init_cache(self, image_tokens: Tensor, capacity: int | None = None) -> DecodeCache:
-        """An empty cache for image_tokens (B, Q, Dt) holding up to `capacity` positions
-        (default context_length); the cross-attention keys and values are computed here."""
+    @attention_backends
+    def image_context(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """What the decoder needs of images (B, C, H, W) in [0, 1]: each multimodal layer's
+        cross-attention keys and values, stacked (M, B, H, Q, Dh)."""
+        return self.multimodal.stacked_cross_kv(self._encode_image(images)[0].tokens)
+
+    def empty_cache(self, cross_keys: Tensor, cross_values: Tensor, capacity: int | None = None) -> DecodeCache:
+        """A cache for the rows whose image context is cross_keys, cross_values (M, B, H, Q,
+        Dh) (image_context), holding up to `capacity` positions (default context_length)."""
         c = self.config
         capacity = c.context_length if capacity is None else capacity
         if not 1 <= capacity <= c.context_length:
             raise ValueError(f"capacity={capacity} must be in [1, context_length={c.context_length}]")
+        b, h = cross_keys.shape[1], c.text_heads
+        shape = (c.text_depth + c.multimodal_depth, b, h, capacity, c.text_width // h)
+        return DecodeCache(
+            keys=cross_keys.new_zeros(shape),  # zeros: decode_rows masks positions a row never wrote,
+            values=cross_keys.new_zeros(shape),  # and uninitialised memory there could hold NaN
+            cross_keys=cross_keys,
+            cross_values=cross_values,
+            length=0,
+        )
+
+    def init_cache(self, image_tokens: Tensor, capacity: int | None = None) -> DecodeCache:
+        """An empty cache for image_tokens (B, Q, Dt) holding up to `capacity` positions
+        (default context_length); the cross-attention keys and values are computed here."""
+        c = self.config
         expected = (c.n_caption_tokens, c.text_width)
         if image_tokens.ndim != 3 or tuple(image_tokens.shape[1:]) != expected:
             raise ValueError(f"image_tokens must be (B, {expected[0]}, {expected[1]}), got {tuple(image_tokens.shape)}")
-        b, h = image_tokens.shape[0], c.text_heads
-        shape = (c.text_depth + c.multimodal_depth, b, h, capacity, c.text_width // h)
-        cross = self.multimodal.cross_kv(image_tokens)
-        return DecodeCache(
-            keys=image_tokens.new_zeros(shape),  # zeros: decode_rows masks positions a row never wrote,
-            values=image_tokens.new_zeros(shape),  # and uninitialised memory there could hold NaN
-            cross_keys=torch.stack([k for k, _ in cross]),  # (M, B, H, Q, Dh)
-            cross_values=torch.stack([v for _, v in cross]),
-            length=0,
-        )
+        return self.empty_cache(*self.multimodal.stacked_cross_kv(image_tokens), capacity)
 
     @attention_backends
     def decode_step(self, tokens_new: Tensor, cache: DecodeCache) -> tuple[Tensor, DecodeCache]:
@@ -624,20 +652,28 @@ class CocaModel(nn.Module):
         slot's earlier caption, are masked). Returns logits (B, V) and the cache whose length
         is the span in use, max(positions) + 1."""
         if tokens.shape != (cache.batch_size,) or positions.shape != tokens.shape:
-            raise ValueError(f"tokens and positions must be ({cache.batch_size},), got {tuple(tokens.shape)} and "
-                             f"{tuple(positions.shape)}")
+            raise ValueError(
+                f"tokens and positions must be ({cache.batch_size},), got {tuple(tokens.shape)} and "
+                f"{tuple(positions.shape)}"
+            )
         span = int(positions.max()) + 1
         if span > cache.capacity or int(positions.min()) < 0:
             raise ValueError(f"positions must lie in [0, capacity={cache.capacity}), got up to {span - 1}")
         keys = torch.arange(span, device=tokens.device)
         mask = (keys[None, :] <= positions[:, None])[:, None, None, :]  # (B, 1, 1, span)
-        x = self.text.drop(self.text.token_emb(tokens) + self.text.pos[positions])[:, None]  # (B, 1, Dt)
+        x = self.text.embed_rows(tokens, positions)  # (B, 1, Dt)
         depth = self.config.text_depth
         for i, block in enumerate(self.text.blocks):
             x = block(x, mask=mask, cache=(cache.keys[i], cache.values[i]), start=span, positions=positions)
         x = self.text.ln_final(x)
         for j, block in enumerate(self.multimodal.blocks):
-            x = block(x, mask=mask, cache=(cache.keys[depth + j], cache.values[depth + j]), start=span,
-                      positions=positions, cross_kv=(cache.cross_keys[j], cache.cross_values[j]))
+            x = block(
+                x,
+                mask=mask,
+                cache=(cache.keys[depth + j], cache.values[depth + j]),
+                start=span,
+                positions=positions,
+                cross_kv=(cache.cross_keys[j], cache.cross_values[j]),
+            )
         logits = self.multimodal.head(self.multimodal.ln_final(x[:, -1]))  # (B, V)
         return logits, replace(cache, length=span)

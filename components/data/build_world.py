@@ -35,7 +35,7 @@ def sample_rng(seed: int, stream: int, index: int) -> np.random.Generator:
 
 def web_key(shard_index: int, position: int) -> str:
     """img2dataset's 9-digit key: 5 digits of shard, 4 of position in it."""
-    return f"{shard_index:05d}{position:04d}"
+    return f"{shard_name(shard_index)}{position:04d}"
 
 
 def check_output_dir(directory: Path) -> None:

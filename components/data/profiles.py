@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
+from components.data.shards import shard_name
+
 
 @dataclass(frozen=True)
 class DatasetProfile:
@@ -40,7 +42,7 @@ class DatasetProfile:
         return -(-self.curated_total // self.curated_shard_size)
 
     def web_shard_keys(self) -> list[str]:
-        return [f"{i:05d}" for i in range(self.web_shards)]
+        return [shard_name(i) for i in range(self.web_shards)]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

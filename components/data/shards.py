@@ -41,6 +41,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from components.io.atomic import fsync_dir, fsync_file
+
 logger = logging.getLogger("recap.shards")
 
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp")
@@ -92,6 +94,14 @@ def shard_name(index: int) -> str:
     return f"{index:05d}"
 
 
+def shard_index(name: str) -> int:
+    """The index of the shard named `name`, shard_name's inverse: "00003" -> 3. Fails naming
+    `name` when no index has it as shard_name."""
+    if not (isinstance(name, str) and name.isascii() and name.isdigit() and shard_name(int(name)) == name):
+        raise ValueError(f"{name!r} is not a shard name (5 or more digits, as shard_name writes: '00003')")
+    return int(name)
+
+
 def list_shards(directory: str | os.PathLike[str]) -> list[Path]:
     """The `.tar` files directly in `directory`, sorted by name (temporaries, which start
     with ".", are not shards)."""
@@ -124,8 +134,9 @@ class ShardWriter:
     Both files are written under temporary names in the shard's directory and renamed into
     place only when the `with` block exits cleanly: an old parquet is removed first, then the
     tar renamed, then the parquet, so a parquet only ever sits beside the tar it indexes
-    (a complete parquet marks a complete shard). On an exception the temporaries are removed
-    and a previous shard at the same path is left untouched.
+    (a complete parquet marks a complete shard). Both files are fsynced before the renames,
+    the directory after each step, so this holds across a crash too. On an exception the
+    temporaries are removed and a previous shard at the same path is left untouched.
 
     `extra_columns` names scalar parquet columns that every `write` must supply as keyword
     arguments (they go to the parquet only; put them in `meta` too to have them in the json).
@@ -275,24 +286,26 @@ class ShardWriter:
             file.close()
             self._tmp_index = self._temp_path(".parquet")
             pq.write_table(self._index_table(), self._tmp_index)
-            _fsync(self._tmp_index)
+            fsync_file(self._tmp_index)
             # Old parquet out first: a crash between the renames then leaves a tar without a
-            # parquet (incomplete) rather than a new tar beside an old index.
-            self.index_path.unlink(missing_ok=True)
+            # parquet (incomplete) rather than a new tar beside an old index. Each step is made
+            # durable (fsync_dir) before the next, so a crash cannot keep a later step and lose
+            # an earlier one.
+            directory = self.tar_path.parent
+            if self.index_path.exists():
+                self.index_path.unlink()
+                fsync_dir(directory)
             os.replace(self._tmp_tar, self.tar_path)
             self._tmp_tar = None
+            fsync_dir(directory)
             os.replace(self._tmp_index, self.index_path)
             self._tmp_index = None
+            fsync_dir(directory)
         finally:
             file.close()
             for tmp in (self._tmp_tar, self._tmp_index):
                 if tmp is not None:
                     tmp.unlink(missing_ok=True)
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
 
 
 # ----------------------------------------------------------------------------- reading

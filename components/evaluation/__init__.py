@@ -11,6 +11,13 @@ from .caption_truth import (
 from .cider import CiderResult, cider_d, tokenize
 
 __all__ = [
-    "SIGN_OUTCOMES", "CaptionJudgement", "CaptionScores", "CiderResult", "CountCheck",
-    "cider_d", "judge_caption", "score_captions", "tokenize",
+    "SIGN_OUTCOMES",
+    "CaptionJudgement",
+    "CaptionScores",
+    "CiderResult",
+    "CountCheck",
+    "cider_d",
+    "judge_caption",
+    "score_captions",
+    "tokenize",
 ]

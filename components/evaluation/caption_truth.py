@@ -119,10 +119,21 @@ class CaptionScores:
         """The metrics as floats, for logging; undefined ones (None) are left out."""
         out: dict[str, float] = {}
         for name in (
-            "n", "object_recall", "hallucination_rate", "hallucinated_pairs_per_caption",
-            "attribute_hallucination_rate", "wrong_negative_rate",
-            "count_accuracy", "n_count_captions", "sign_accuracy", "n_sign_scenes", "sign_false_positive_rate",
-            "background_accuracy", "background_stated_rate", "mean_words", "mean_tokens",
+            "n",
+            "object_recall",
+            "hallucination_rate",
+            "hallucinated_pairs_per_caption",
+            "attribute_hallucination_rate",
+            "wrong_negative_rate",
+            "count_accuracy",
+            "n_count_captions",
+            "sign_accuracy",
+            "n_sign_scenes",
+            "sign_false_positive_rate",
+            "background_accuracy",
+            "background_stated_rate",
+            "mean_words",
+            "mean_tokens",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -174,7 +185,10 @@ def judge_caption(caption: str, scene: Scene, *, tokenizer: Tokenizer | None = N
         if m.color is None or m.shape is None:
             continue
         check = CountCheck(
-            color=m.color, shape=m.shape, size=m.size, stated=m.count,
+            color=m.color,
+            shape=m.shape,
+            size=m.size,
+            stated=m.count,
             actual=sum(m.matches(o) for o in scene.objects),
         )
         counts.append(check)
@@ -233,12 +247,12 @@ def score_captions(
         raise ValueError(f"got {len(captions)} captions for {len(scenes)} scenes; they must pair up one to one")
     if not captions:
         raise ValueError("score_captions needs at least one caption")
-    js = tuple(judge_caption(c, s, tokenizer=tokenizer) for c, s in zip(captions, scenes))
+    js = tuple(judge_caption(c, s, tokenizer=tokenizer) for c, s in zip(captions, scenes, strict=False))
     n = len(js)
     n_objects = sum(j.n_objects for j in js)
     counted = [j for j in js if j.counts]
-    with_sign = [j for j, s in zip(js, scenes) if s.sign is not None]
-    without_sign = [j for j, s in zip(js, scenes) if s.sign is None]
+    with_sign = [j for j, s in zip(js, scenes, strict=False) if s.sign is not None]
+    without_sign = [j for j, s in zip(js, scenes, strict=False) if s.sign is None]
     return CaptionScores(
         n=n,
         object_recall=sum(j.objects_recalled for j in js) / n_objects if n_objects else None,

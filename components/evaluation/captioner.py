@@ -1,80 +1,63 @@
 """Judging a captioner on held-out images against their scene records and human captions.
 
-Captions are written the way recaptioning writes them (nucleus sampling, top-p 0.9,
-temperature 0.7, one seed per image), so the figures describe the captions that will
-train the generator.
+Captions are written by the recaptioning engine itself (nucleus sampling, top-p 0.9,
+temperature 0.7, each caption seeded by its image's key and type), so the figures describe
+the very captions recaptioning would write for these images.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from components.captioner.interface import Captioner
+from components.captioner.sampling import SamplingSettings
+from components.captioner.train.data import CuratedItem, to_tensor
 from components.data.shards import read_shard
 from components.evaluation.caption_truth import score_captions
 from components.evaluation.cider import cider_d
-from components.captioner.model import CocaModel
-from components.captioner.hf_backend import HFCaptioner
-from components.captioner.decoding import greedy, nucleus, row_generators
+from components.recaption.engine import CaptionEngine
 from components.text.tokenizer import CaptionTokenizer
-from components.captioner.train.data import CuratedItem, to_tensor
 from components.world import Scene
 
 
-@dataclass(frozen=True)
-class DecodeSettings:
-    strategy: str = "nucleus"  # nucleus | greedy
-    top_p: float = 0.9
-    temperature: float = 0.7
-    max_new_tokens: int = 250
-    batch_size: int = 64
-    seed: int = 0
-
-
-@torch.no_grad()
-def write_captions(
-    model: CocaModel | HFCaptioner, tokenizer: CaptionTokenizer, images: Sequence[np.ndarray], caption_type: str,
-    settings: DecodeSettings = DecodeSettings(),
-) -> list[str]:
-    """One caption of `caption_type` per (H, W, 3) uint8 image."""
-    model.eval()
-    device = next(model.parameters()).device
-    captions: list[str] = []
-    for start in range(0, len(images), settings.batch_size):
-        batch = torch.stack([to_tensor(i) for i in images[start : start + settings.batch_size]]).to(device)
-        common = dict(start_token_id=tokenizer.type_id(caption_type), eos_token_id=tokenizer.eos_id,
-                      max_new_tokens=min(settings.max_new_tokens, model.config.context_length - 1))
-        # One seed per image, by its position in `images`: captions do not depend on batching.
-        seeds = [settings.seed * 1_000_003 + start + i for i in range(len(batch))]
-        if isinstance(model, HFCaptioner):  # the transformers backend decodes with HF generate
-            out = model.generate_captions(batch, caption_type, strategy=settings.strategy, top_p=settings.top_p,
-                                          temperature=settings.temperature,
-                                          seeds=seeds if settings.strategy == "nucleus" else None,
-                                          max_new_tokens=common["max_new_tokens"])
-        elif settings.strategy == "greedy":
-            out = greedy(model, batch, **common)
-        elif settings.strategy == "nucleus":
-            out = nucleus(model, batch, top_p=settings.top_p, temperature=settings.temperature,
-                          generators=row_generators(seeds, device), **common)
-        else:
-            raise ValueError(f"unknown decoding strategy {settings.strategy!r}: nucleus or greedy")
-        captions.extend(tokenizer.decode(seq) for seq in out.sequences)
-    return captions
+def write_heldout_captions(
+    captioner: Captioner,
+    items: Sequence[CuratedItem],
+    settings: SamplingSettings = SamplingSettings(),
+    *,
+    batch_size: int = 64,
+) -> dict[str, list[str]]:
+    """{"short": [...], "long": [...]}: each item's two captions, written by the recaptioning
+    engine from the item's key (so exactly as recaptioning would write them for that image).
+    The captioner's training mode is restored afterwards."""
+    was_training = captioner.training
+    engine = CaptionEngine(captioner, settings, max_rows=2 * batch_size)
+    written: dict[str, list[str]] = {"short": [], "long": []}
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        pairs = engine.caption(torch.stack([to_tensor(i.image) for i in chunk]), [i.key for i in chunk])
+        written["short"] += [p.short for p in pairs]
+        written["long"] += [p.long for p in pairs]
+    captioner.train(was_training)
+    return written
 
 
 def score_against_truth(
-    captions: Sequence[str], items: Sequence[CuratedItem], references: Sequence[str],
+    captions: Sequence[str],
+    items: Sequence[CuratedItem],
+    references: Sequence[str],
     tokenizer: CaptionTokenizer | None = None,
 ) -> dict[str, float]:
     """Truth scores against the scene records plus CIDEr-D against the human captions."""
     scenes = [Scene.from_dict(item.scene) for item in items]
     scores = score_captions(captions, scenes, tokenizer=tokenizer.text_ids if tokenizer else None).to_dict()
     keys = [item.key for item in items]
-    scores["cider_d"] = cider_d(dict(zip(keys, captions)), {k: [r] for k, r in zip(keys, references)}).score
+    scores["cider_d"] = cider_d(
+        dict(zip(keys, captions, strict=False)), {k: [r] for k, r in zip(keys, references, strict=False)}
+    ).score
     return scores
 
 
@@ -95,18 +78,18 @@ def score_alt_text(web_shards: Sequence[Path], limit: int) -> dict[str, float]:
 
 
 def evaluate_captioner(
-    model: CocaModel | HFCaptioner, tokenizer: CaptionTokenizer, items: Sequence[CuratedItem],
-    settings: DecodeSettings = DecodeSettings(),
+    captioner: Captioner,
+    items: Sequence[CuratedItem],
+    settings: SamplingSettings = SamplingSettings(),
 ) -> tuple[dict[str, float], dict[str, list[str]]]:
     """{"long/object_recall": ..., "short/cider_d": ...} and the captions written."""
     if not items or any(item.scene is None for item in items):
         raise ValueError("evaluation needs held-out items with their world_scene records")
+    written = write_heldout_captions(captioner, items, settings)
     metrics: dict[str, float] = {}
-    written: dict[str, list[str]] = {}
     for caption_type in ("long", "short"):
-        captions = write_captions(model, tokenizer, [i.image for i in items], caption_type, settings)
         references = [i.long if caption_type == "long" else i.short for i in items]
-        for name, value in score_against_truth(captions, items, references, tokenizer).items():
+        scores = score_against_truth(written[caption_type], items, references, captioner.tokenizer)
+        for name, value in scores.items():
             metrics[f"{caption_type}/{name}"] = value
-        written[caption_type] = captions
     return metrics, written

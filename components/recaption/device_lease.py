@@ -20,8 +20,9 @@ import torch
 
 
 @contextmanager
-def lease_device(requested: str, lock_dir: str | Path, *, wait_seconds: float = 3600.0,
-                 poll_seconds: float = 2.0) -> Iterator[str]:
+def lease_device(
+    requested: str, lock_dir: str | Path, *, wait_seconds: float = 3600.0, poll_seconds: float = 2.0
+) -> Iterator[str]:
     """Yields the device to run on. requested: "auto" (a free GPU if there is one, else
     "cpu"), "cuda" (a free GPU, waiting for one), or an explicit device ("cpu", "cuda:1",
     "mps"), which is used as is."""

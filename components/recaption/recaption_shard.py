@@ -27,6 +27,7 @@ from components.recaption.engine import CaptionEngine, CaptionPair
 from components.recaption.oom import HalvingBatcher
 from components.recaption.shard_stream import ShardImages, ShardRecord, keep_records
 from components.recaption.sidecar import (
+    COLUMNS,
     SourceInfo,
     read_sidecar,
     read_sidecar_info,
@@ -38,6 +39,7 @@ from components.recaption.sidecar import (
 )
 
 logger = logging.getLogger("recap.recaption")
+POSITION = "_position"  # a row's place in the tar: rows are sorted by it, then it is dropped before writing
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,15 @@ class StreamSettings:
 
     batch_size: int = 64
     images_per_call: int | None = None
-    num_workers: int = 2
+    num_workers: int = 1
     prefetch_factor: int = 4
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "images_per_call"):
             value = getattr(self, name)
             if (value is not None or name == "batch_size") and (
-                    isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
                 raise ValueError(f"{name}={value!r} must be a positive int")
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ValueError(f"num_workers={self.num_workers!r} must be an int >= 0")
@@ -93,19 +96,38 @@ class ShardReport:
         return out
 
 
-def _rows_for(records: Sequence[ShardRecord], pairs: Sequence[CaptionPair | None], fixed: dict[str, Any],
-              limits: tuple[int, int]) -> list[dict[str, Any]]:
+def _rows_for(
+    records: Sequence[ShardRecord], pairs: Sequence[CaptionPair | None], fixed: dict[str, Any], limits: tuple[int, int]
+) -> list[dict[str, Any]]:
+    """One row per record: every sidecar column (captions and token counts None until `pair`
+    fills them), `fixed` (captioner version and sampling settings) and POSITION."""
     rows = []
     for record, pair in zip(records, pairs, strict=True):
-        row = {"key": record.key, "original_caption": record.original_caption, "status": record.status,
-               "reason": record.reason, "short_caption": None, "long_caption": None, "short_tokens": None,
-               "long_tokens": None, "_position": record.position, **fixed}  # fmt: skip
+        row = {
+            **dict.fromkeys(COLUMNS),
+            "key": record.key,
+            "original_caption": record.original_caption,
+            "status": record.status,
+            "reason": record.reason,
+            POSITION: record.position,
+            **fixed,
+        }
         if pair is not None:
-            notes = [f"{kind} caption cut at {limit} tokens"
-                     for kind, done, limit in (("short", pair.short_finished, limits[0]),
-                                               ("long", pair.long_finished, limits[1])) if not done]  # fmt: skip
-            row.update(short_caption=pair.short, long_caption=pair.long, short_tokens=len(pair.short_ids),
-                       long_tokens=len(pair.long_ids), reason="; ".join(notes))  # fmt: skip
+            notes = [
+                f"{kind} caption cut at {limit} tokens"
+                for kind, done, limit in (
+                    ("short", pair.short_finished, limits[0]),
+                    ("long", pair.long_finished, limits[1]),
+                )
+                if not done
+            ]
+            row.update(
+                short_caption=pair.short,
+                long_caption=pair.long,
+                short_tokens=len(pair.short_ids),
+                long_tokens=len(pair.long_ids),
+                reason="; ".join(notes),
+            )
         rows.append(row)
     return rows
 
@@ -134,16 +156,25 @@ def recaption_shard(
     batcher = batcher or HalvingBatcher(stream.batch_size)
     keys, damage = shard_key_set(tar_path)
     if damage:
-        logger.warning("%s is damaged (%s): recaptioning the %d keys before the damage", tar_path.name, damage, len(keys))
-    fixed = {"captioner_version": captioner_version, "top_p": float(settings.top_p),
-             "temperature": float(settings.temperature), "seed": int(settings.seed)}  # fmt: skip
+        logger.warning(
+            "%s is damaged (%s): recaptioning the %d keys before the damage", tar_path.name, damage, len(keys)
+        )
+    fixed = {
+        "captioner_version": captioner_version,
+        "top_p": float(settings.top_p),
+        "temperature": float(settings.temperature),
+        "seed": int(settings.seed),
+    }
     limits = (settings.max_tokens("short"), settings.max_tokens("long"))
     image_size = engine.input_size
     loader = DataLoader(
-        ShardImages(tar_path, image_size), batch_size=stream.call_size, collate_fn=keep_records,
-        num_workers=stream.num_workers, prefetch_factor=stream.prefetch_factor if stream.num_workers else None,
+        ShardImages(tar_path, image_size),
+        batch_size=stream.call_size,
+        collate_fn=keep_records,
+        num_workers=stream.num_workers,
+        prefetch_factor=stream.prefetch_factor if stream.num_workers else None,
         persistent_workers=False,
-    )  # fmt: skip
+    )
 
     def caption_call(records: Sequence[ShardRecord]) -> list[CaptionPair]:
         images = torch.from_numpy(np.stack([r.image for r in records])).permute(0, 3, 1, 2).float().div_(255.0)
@@ -171,28 +202,44 @@ def recaption_shard(
 
     frame = pd.DataFrame(rows)
     if frame.empty:
-        frame = pd.DataFrame(columns=[*fixed, "key", "original_caption", "status", "reason", "short_caption",
-                                      "long_caption", "short_tokens", "long_tokens", "_position"])  # fmt: skip
-    frame = frame.sort_values("_position", kind="stable").drop(columns="_position").reset_index(drop=True)
+        frame = pd.DataFrame(columns=[*COLUMNS, POSITION])
+    frame = frame.sort_values(POSITION, kind="stable").drop(columns=POSITION).reset_index(drop=True)
     repeated = frame["key"].duplicated(keep="first")  # a key in two groups of the tar: its first read wins
-    problems += [(k, f"duplicate_key: {r}") for k, r in zip(frame.loc[repeated, "key"], frame.loc[repeated, "reason"])]
+    problems += [
+        (k, f"duplicate_key: {r}")
+        for k, r in zip(frame.loc[repeated, "key"], frame.loc[repeated, "reason"], strict=False)
+    ]
     frame = frame[~repeated].reset_index(drop=True)
     _check_rows_cover(frame, keys, tar_path)
     generated = engine.stats.tokens - tokens_before
     ok = int((frame["status"] == "ok").sum())
     cut = int(frame["reason"].str.contains("cut at", regex=False).sum())
-    write_sidecar(out, frame, source, shard_problems=problems,
-                  extra={"resized": resized, "seconds": seconds, "generated_tokens": generated})  # fmt: skip
+    write_sidecar(
+        out,
+        frame,
+        source,
+        shard_problems=problems,
+        extra={"resized": resized, "seconds": seconds, "generated_tokens": generated},
+    )
     if resized:
         logger.warning("%s: %d images were not %dx%d and were resized", tar_path.name, resized, image_size, image_size)
     return ShardReport(
-        shard=tar_path.stem, sidecar=out, skipped=False, rows=len(frame),
+        shard=tar_path.stem,
+        sidecar=out,
+        skipped=False,
+        rows=len(frame),
         counts={k: int(v) for k, v in frame["status"].value_counts().items()},
         reasons=dict(Counter(r.split(":")[0] for r in frame.loc[frame["status"] == "error", "reason"])),
-        shard_problems=problems, resized=resized, cut=cut, seconds=seconds,
-        images_per_second=ok / seconds if seconds else 0.0, tokens_per_second=generated / seconds if seconds else 0.0,
-        generated_tokens=generated, batch_size=batcher.batch_size, samples=_samples(frame),
-    )  # fmt: skip
+        shard_problems=problems,
+        resized=resized,
+        cut=cut,
+        seconds=seconds,
+        images_per_second=ok / seconds if seconds else 0.0,
+        tokens_per_second=generated / seconds if seconds else 0.0,
+        generated_tokens=generated,
+        batch_size=batcher.batch_size,
+        samples=_samples(frame),
+    )
 
 
 def _check_rows_cover(frame: pd.DataFrame, keys: list[str], tar_path: Path) -> None:
@@ -213,11 +260,18 @@ def _report_existing(tar_path: Path, out: Path) -> ShardReport:
     info = read_sidecar_info(out)
     frame = read_sidecar(out)
     return ShardReport(
-        shard=tar_path.stem, sidecar=out, skipped=True, rows=len(frame), counts=dict(info.get("counts", {})),
-        reasons=dict(info.get("reasons", {})), shard_problems=[tuple(p) for p in info.get("shard_problems", [])],
-        resized=int(info.get("resized", 0)), seconds=float(info.get("seconds", 0.0)),
-        generated_tokens=int(info.get("generated_tokens", 0)), samples=_samples(frame),
-    )  # fmt: skip
+        shard=tar_path.stem,
+        sidecar=out,
+        skipped=True,
+        rows=len(frame),
+        counts=dict(info.get("counts", {})),
+        reasons=dict(info.get("reasons", {})),
+        shard_problems=[tuple(p) for p in info.get("shard_problems", [])],
+        resized=int(info.get("resized", 0)),
+        seconds=float(info.get("seconds", 0.0)),
+        generated_tokens=int(info.get("generated_tokens", 0)),
+        samples=_samples(frame),
+    )
 
 
 def recaption_shards(
@@ -239,8 +293,16 @@ def recaption_shards(
     batcher = HalvingBatcher(stream.batch_size)  # a halving holds for the rest of the run
     reports = []
     for tar_path in tar_paths:
-        report = recaption_shard(tar_path, out_dir, engine, captioner_version=captioner_version, stream=stream,
-                                 batcher=batcher, progress=progress, force=force)  # fmt: skip
+        report = recaption_shard(
+            tar_path,
+            out_dir,
+            engine,
+            captioner_version=captioner_version,
+            stream=stream,
+            batcher=batcher,
+            progress=progress,
+            force=force,
+        )
         if on_report is not None:
             on_report(report)
         reports.append(report)

@@ -4,13 +4,12 @@
 key-value metadata (`recap.sidecar`, JSON) records what made it: the source tar's size and
 SHA-256, the captioner version, the sampling settings, counts, and the problems of the
 shard that belong to no key. A sidecar is written under a temporary name and renamed when
-complete, so a file under the final name is always whole; a rerun skips a shard whose
-sidecar matches its tar, captioner and settings.
+complete (components/io/atomic.py, fsynced), so a file under the final name is always
+whole; a rerun skips a shard whose sidecar matches its tar, captioner and settings.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections import Counter
@@ -24,6 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from components.data.shards import ShardCorruptError, tar_keys
+from components.io.atomic import write_file_atomically
+from components.io.hashing import file_sha256
 
 SIDECAR_FORMAT = 1
 METADATA_KEY = b"recap.sidecar"
@@ -53,14 +54,6 @@ def sidecar_path(out_dir: str | Path, tar_path: str | Path) -> Path:
     return Path(out_dir) / f"{Path(tar_path).stem}.parquet"
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class SourceInfo:
     """What a sidecar was made from; a rerun redoes the shard when any of it changed."""
@@ -77,12 +70,21 @@ class SourceInfo:
         return cls(path.name, path.stat().st_size, file_sha256(path), captioner_version, dict(sampling))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tar_name": self.tar_name, "tar_bytes": self.tar_bytes, "tar_sha256": self.tar_sha256,
-                "captioner_version": self.captioner_version, "sampling": self.sampling}  # fmt: skip
+        return {
+            "tar_name": self.tar_name,
+            "tar_bytes": self.tar_bytes,
+            "tar_sha256": self.tar_sha256,
+            "captioner_version": self.captioner_version,
+            "sampling": self.sampling,
+        }
 
 
 def write_sidecar(
-    path: str | Path, rows: pd.DataFrame, source: SourceInfo, *, shard_problems: Sequence[tuple[str, str]] = (),
+    path: str | Path,
+    rows: pd.DataFrame,
+    source: SourceInfo,
+    *,
+    shard_problems: Sequence[tuple[str, str]] = (),
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Writes `rows` (COLUMNS, one row per key) atomically; returns the final path."""
@@ -106,21 +108,8 @@ def write_sidecar(
         **(extra or {}),
     }
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(info)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}{TEMP_MARK}{os.getpid()}")
-    try:
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a crash
-    finally:
-        os.close(dir_fd)
-    return path
+    # NNNNN.parquet.partial-<pid>: remove_partial_sidecars finds a killed run's temporary by TEMP_MARK.
+    return write_file_atomically(path, lambda tmp: pq.write_table(table, tmp), temp_suffix=f"{TEMP_MARK}{os.getpid()}")
 
 
 def read_sidecar_info(path: str | Path) -> dict[str, Any]:
@@ -181,9 +170,11 @@ class KeyAgreement:
     def summary(self) -> str:
         if self.ok:
             return f"{self.sidecar_rows} rows for {self.shard_keys} keys"
-        return (f"{len(self.missing_in_sidecar)} keys missing (e.g. {self.missing_in_sidecar[:3]}), "
-                f"{len(self.extra_in_sidecar)} extra (e.g. {self.extra_in_sidecar[:3]}), "
-                f"{len(self.duplicates_in_sidecar)} duplicated (e.g. {self.duplicates_in_sidecar[:3]})")  # fmt: skip
+        return (
+            f"{len(self.missing_in_sidecar)} keys missing (e.g. {self.missing_in_sidecar[:3]}), "
+            f"{len(self.extra_in_sidecar)} extra (e.g. {self.extra_in_sidecar[:3]}), "
+            f"{len(self.duplicates_in_sidecar)} duplicated (e.g. {self.duplicates_in_sidecar[:3]})"
+        )
 
 
 def shard_key_set(tar_path: str | Path) -> tuple[list[str], str | None]:

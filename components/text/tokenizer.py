@@ -232,8 +232,9 @@ class CaptionTokenizer:
         if isinstance(caption_types, str):
             caption_types = [caption_types] * len(texts)
         if len(caption_types) != len(texts) or not texts:
-            raise ValueError(f"need one caption type per text and at least one text: {len(texts)} texts, "
-                             f"{len(caption_types)} types")  # fmt: skip
+            raise ValueError(
+                f"need one caption type per text and at least one text: {len(texts)} texts, {len(caption_types)} types"
+            )
         encoded = [self.encode(t, c, max_length) for t, c in zip(texts, caption_types, strict=True)]
         width = max(len(e.ids) for e in encoded)
         tokens = torch.full((len(encoded), width), self.pad_id, dtype=torch.long)

@@ -7,14 +7,14 @@ reference). JSON cannot say everything a checkpoint holds, so three shapes are t
 tensors {"__tensor__": name}, tuples {"__tuple__": [...]}, and dicts whose keys are not
 all strings (optimizer state is keyed by parameter index) {"__items__": [[k, v], ...]}.
 A leaf JSON cannot hold (a module, a function, a dataclass) stops the save with its path
-named, rather than being dropped. The directory is written under a temporary name and
-renamed into place, so a run killed mid-save leaves the previous checkpoint intact.
+named, rather than being dropped. The directory is written under a temporary name, fsynced
+and renamed into place (components/io/atomic.py), so a run killed mid-save leaves the
+previous checkpoint intact.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import CheckpointIO
 from safetensors.torch import load_file, save_file
+
+from components.io.atomic import write_dir_atomically
 
 TENSORS_FILE = "tensors.safetensors"
 STATE_FILE = "state.json"
@@ -37,8 +39,11 @@ def flatten(tree: Any, tensors: dict[str, torch.Tensor], path: str = "") -> Any:
     if isinstance(tree, dict):
         if all(isinstance(k, str) for k in tree):
             return {k: flatten(v, tensors, f"{path}/{k}") for k, v in tree.items()}
-        return {"__items__": [[flatten(k, tensors, f"{path}/key"), flatten(v, tensors, f"{path}/{k}")]
-                              for k, v in tree.items()]}
+        return {
+            "__items__": [
+                [flatten(k, tensors, f"{path}/key"), flatten(v, tensors, f"{path}/{k}")] for k, v in tree.items()
+            ]
+        }
     if isinstance(tree, tuple):
         return {"__tuple__": [flatten(v, tensors, f"{path}/{i}") for i, v in enumerate(tree)]}
     if isinstance(tree, list):
@@ -67,17 +72,12 @@ def save_tree(tree: dict[str, Any], path: Path) -> None:
     state = flatten(tree, tensors)
     # safetensors refuses tensors that share memory; checkpoints may hold views.
     tensors = {name: tensor.clone() for name, tensor in tensors.items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(tensors, str(tmp / TENSORS_FILE))
-    (tmp / STATE_FILE).write_text(json.dumps(state))
-    old = path.with_name(f".{path.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+
+    def fill(tmp: Path) -> None:
+        save_file(tensors, str(tmp / TENSORS_FILE))
+        (tmp / STATE_FILE).write_text(json.dumps(state))
+
+    write_dir_atomically(path, fill, overwrite=True)
 
 
 def load_tree(path: Path, map_location: Any = None) -> dict[str, Any]:

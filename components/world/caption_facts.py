@@ -29,47 +29,147 @@ from dataclasses import dataclass
 from .palette import VOCABULARY
 
 _COLOR_WORDS = {
-    "red": "red", "orange": "orange", "yellow": "yellow", "green": "green", "blue": "blue",
-    "purple": "purple", "violet": "purple", "pink": "pink", "brown": "brown",
+    "red": "red",
+    "orange": "orange",
+    "yellow": "yellow",
+    "green": "green",
+    "blue": "blue",
+    "purple": "purple",
+    "violet": "purple",
+    "pink": "pink",
+    "brown": "brown",
 }
 _BACKGROUND_WORDS = {"white": "white", "gray": "gray", "grey": "gray", "black": "black"}
 _SIZE_WORDS = {"small": "small", "little": "small", "tiny": "small", "large": "large", "big": "large", "huge": "large"}
 _SHAPE_NOUNS = {
-    "circle": ("circle", False), "circles": ("circle", True),
-    "disc": ("circle", False), "discs": ("circle", True), "disk": ("circle", False), "disks": ("circle", True),
-    "dot": ("circle", False), "dots": ("circle", True),
-    "square": ("square", False), "squares": ("square", True),
-    "triangle": ("triangle", False), "triangles": ("triangle", True),
-    "cross": ("cross", False), "crosses": ("cross", True), "pluses": ("cross", True),
+    "circle": ("circle", False),
+    "circles": ("circle", True),
+    "disc": ("circle", False),
+    "discs": ("circle", True),
+    "disk": ("circle", False),
+    "disks": ("circle", True),
+    "dot": ("circle", False),
+    "dots": ("circle", True),
+    "square": ("square", False),
+    "squares": ("square", True),
+    "triangle": ("triangle", False),
+    "triangles": ("triangle", True),
+    "cross": ("cross", False),
+    "crosses": ("cross", True),
+    "pluses": ("cross", True),
 }
 _PLUS_NOUNS = {"sign": False, "signs": True, "shape": False, "shapes": True, "symbol": False, "symbols": True}
 _SHAPE_ADJECTIVES = {
-    "circular": "circle", "round": "circle", "triangular": "triangle",
-    "cross-shaped": "cross", "plus-shaped": "cross", "square-shaped": "square",
+    "circular": "circle",
+    "round": "circle",
+    "triangular": "triangle",
+    "cross-shaped": "cross",
+    "plus-shaped": "cross",
+    "square-shaped": "square",
 }
 _GENERIC_NOUNS = {
-    "shape", "shapes", "object", "objects", "thing", "things", "figure", "figures", "item", "items", "ones",
-    "form", "forms",
+    "shape",
+    "shapes",
+    "object",
+    "objects",
+    "thing",
+    "things",
+    "figure",
+    "figures",
+    "item",
+    "items",
+    "ones",
+    "form",
+    "forms",
 }
 _NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
 }
 _DETERMINERS = {
-    "a", "an", "the", "some", "any", "all", "each", "every", "its", "their", "this", "that", "these", "those",
+    "a",
+    "an",
+    "the",
+    "some",
+    "any",
+    "all",
+    "each",
+    "every",
+    "its",
+    "their",
+    "this",
+    "that",
+    "these",
+    "those",
 }
 _RELATIVE = {"another", "other", "more", "additional", "further", "extra", "others"}
 _FILLER = {
-    "solid", "bright", "flat", "plain", "simple", "identical", "same", "matching", "equal", "colored",
-    "coloured", "colorful", "colourful", "filled", "light", "dark", "vivid", "pale", "single", "lone",
-    "sized", "similar", "uniform", "clean", "crisp", "neat", "upright", "deep", "rich",
+    "solid",
+    "bright",
+    "flat",
+    "plain",
+    "simple",
+    "identical",
+    "same",
+    "matching",
+    "equal",
+    "colored",
+    "coloured",
+    "colorful",
+    "colourful",
+    "filled",
+    "light",
+    "dark",
+    "vivid",
+    "pale",
+    "single",
+    "lone",
+    "sized",
+    "similar",
+    "uniform",
+    "clean",
+    "crisp",
+    "neat",
+    "upright",
+    "deep",
+    "rich",
 }
 _NEGATIONS = {"no", "not", "none", "nothing", "without", "never", "neither", "nor", "nobody", "nowhere", "cannot"}
 _CLAUSE_BREAKS = {".", ";", ":", "!", "?", "but", "while", "though", "although", "whereas", "except", "yet"}
 _LIST_JOINERS = {"and", "or", "nor", "&"}
 _SIGN_NOUNS = {
-    "sign", "signs", "letters", "letter", "capitals", "capital", "lettering", "text", "border", "outline",
-    "frame", "writing", "word", "words", "font", "ink", "type", "print", "edge", "edges", "caps", "signboard",
+    "sign",
+    "signs",
+    "letters",
+    "letter",
+    "capitals",
+    "capital",
+    "lettering",
+    "text",
+    "border",
+    "outline",
+    "frame",
+    "writing",
+    "word",
+    "words",
+    "font",
+    "ink",
+    "type",
+    "print",
+    "edge",
+    "edges",
+    "caps",
+    "signboard",
 }
 _NEGATABLE_SIGN_NOUNS = {"sign", "signs", "text", "writing", "words", "word", "lettering", "letters", "signboard"}
 _BACKGROUND_NOUNS = {"background", "backdrop", "canvas", "backgrounds", "field", "ground"}
@@ -190,8 +290,13 @@ class _Reader:
     def _continues_list(self, i: int) -> bool:
         nxt = self.tokens[i + 1] if i + 1 < len(self.tokens) else ""
         return (
-            nxt in _COLOR_WORDS or nxt in _SIZE_WORDS or nxt in _SHAPE_NOUNS or nxt in _NUMBERS
-            or nxt.isdigit() or nxt in ("or", "nor", "plus") or nxt in _SHAPE_ADJECTIVES
+            nxt in _COLOR_WORDS
+            or nxt in _SIZE_WORDS
+            or nxt in _SHAPE_NOUNS
+            or nxt in _NUMBERS
+            or nxt.isdigit()
+            or nxt in ("or", "nor", "plus")
+            or nxt in _SHAPE_ADJECTIVES
         )
 
     def _directly_negated(self, i: int) -> bool:

@@ -40,9 +40,15 @@ _WHERE: dict[tuple[int, int], tuple[str, ...]] = {
     (2, 2): ("in the bottom right", "in the bottom right corner", "at the bottom right"),
 }
 _CELL_NOUNS: dict[tuple[int, int], str] = {
-    (0, 0): "the top left", (0, 1): "the top", (0, 2): "the top right",
-    (1, 0): "the left", (1, 1): "the center", (1, 2): "the right",
-    (2, 0): "the bottom left", (2, 1): "the bottom", (2, 2): "the bottom right",
+    (0, 0): "the top left",
+    (0, 1): "the top",
+    (0, 2): "the top right",
+    (1, 0): "the left",
+    (1, 1): "the center",
+    (1, 2): "the right",
+    (2, 0): "the bottom left",
+    (2, 1): "the bottom",
+    (2, 2): "the bottom right",
 }
 
 
@@ -119,7 +125,7 @@ class _Style:
         return _cap(word) if start else word
 
     def kind(self, o: WorldObject, size: bool = True, plural: bool = False) -> str:
-        """"large red circle" (no article)."""
+        """ "large red circle" (no article)."""
         words = ([self.size(o.size)] if size else []) + [o.color, self.noun(o.shape, plural)]
         return " ".join(words)
 
@@ -154,7 +160,7 @@ def _short_caption(scene: Scene, rng: np.random.Generator, style: _Style) -> str
 
     def listing(articles: bool, sizes: bool) -> str:
         items = []
-        for g, with_size in zip(groups, sized):
+        for g, with_size in zip(groups, sized, strict=False):
             kind = style.kind(g[0], size=sizes and with_size, plural=len(g) > 1)
             if len(g) > 1:
                 items.append(f"{style.number(len(g))} {kind}")
@@ -179,7 +185,8 @@ def _short_caption(scene: Scene, rng: np.random.Generator, style: _Style) -> str
             candidates += [f"{_cap(listed)} {p}, with a sign saying '{word}'." for p in bg_phrases]
             candidates.append(f"{_cap(_article(bg))} background with {listed} and a sign reading '{word}'.")
             candidates.append(
-                f"A sign reading '{word}' above {listed} on {bg}." if scene.sign.row == 0
+                f"A sign reading '{word}' above {listed} on {bg}."
+                if scene.sign.row == 0
                 else f"{_cap(listed)} on {bg}, above a sign reading '{word}'."
             )
             if not articles:
@@ -250,7 +257,7 @@ def _descriptive_caption(scene: Scene, rng: np.random.Generator, style: _Style) 
             break
         keep[i] = False
         total -= word_count(parts[i].text)
-    sentences = [p.text for p, k in zip(parts, keep) if k]
+    sentences = [p.text for p, k in zip(parts, keep, strict=False) if k]
     for filler in _fillers(scene, rng, style):
         if total >= lo:
             break
@@ -310,14 +317,17 @@ def _opening(scene: Scene, rng: np.random.Generator, style: _Style, counting: bo
 def _background_sentence(scene: Scene, rng: np.random.Generator) -> str:
     bg = scene.background
     them = "it" if len(scene.objects) == 1 and scene.sign is None else "them"
-    return _pick(rng, (
-        f"The background is a flat {bg}.",
-        f"Everything sits on a plain {bg} background.",
-        f"Behind {them} is a uniform {bg} background.",
-        f"The backdrop is solid {bg}.",
-        f"All of it is set against a {bg} background.",
-        f"The whole background is {bg}.",
-    ))
+    return _pick(
+        rng,
+        (
+            f"The background is a flat {bg}.",
+            f"Everything sits on a plain {bg} background.",
+            f"Behind {them} is a uniform {bg} background.",
+            f"The backdrop is solid {bg}.",
+            f"All of it is set against a {bg} background.",
+            f"The whole background is {bg}.",
+        ),
+    )
 
 
 def _object_sentence(rng: np.random.Generator, thing: str, where: str) -> str:
@@ -345,10 +355,19 @@ def _object_block(scene: Scene, rng: np.random.Generator, style: _Style, named: 
         o = objects[0]
         the = f"the {style.kind(o, size=False)}"
         where = _where(rng, o)
-        return [_pick(rng, (
-            f"{_cap(the)} sits {where}.", f"{_cap(the)} is {where}.", f"It sits {where}.",
-            f"{_cap(the)} is placed {where}.", f"You can see it {where}.", f"{_cap(where)} is where {the} sits.",
-        ))]
+        return [
+            _pick(
+                rng,
+                (
+                    f"{_cap(the)} sits {where}.",
+                    f"{_cap(the)} is {where}.",
+                    f"It sits {where}.",
+                    f"{_cap(the)} is placed {where}.",
+                    f"You can see it {where}.",
+                    f"{_cap(where)} is where {the} sits.",
+                ),
+            )
+        ]
     order = _pick(rng, ("row-major", "reverse", "random", "large-first", "column-major"))
     if order == "reverse":
         objects.reverse()
@@ -370,7 +389,7 @@ def _object_block(scene: Scene, rng: np.random.Generator, style: _Style, named: 
 
     mode = "separate" if len(objects) == 1 else _pick(rng, ("separate", "separate", "separate", "paired", "list"))
     if mode == "list":
-        ordered = sorted(zip(objects, things), key=lambda p: (p[0].row, p[0].col))
+        ordered = sorted(zip(objects, things, strict=False), key=lambda p: (p[0].row, p[0].col))
         items = [f"{t} {_where(rng, o)}" for o, t in ordered]
         lead = _pick(
             rng, ("Reading row by row, there is", "Row by row, the picture holds", "From top to bottom, there is")
@@ -382,11 +401,16 @@ def _object_block(scene: Scene, rng: np.random.Generator, style: _Style, named: 
         if mode == "paired" and i + 1 < len(objects):
             a, b = things[i], things[i + 1]
             wa, wb = _where(rng, objects[i]), _where(rng, objects[i + 1])
-            sentences.append(_pick(rng, (
-                f"{_cap(a)} is {wa}, and {b} is {wb}.",
-                f"{_cap(wa)} is {a}, while {wb} is {b}.",
-                f"There is {a} {wa} and {b} {wb}.",
-            )))
+            sentences.append(
+                _pick(
+                    rng,
+                    (
+                        f"{_cap(a)} is {wa}, and {b} is {wb}.",
+                        f"{_cap(wa)} is {a}, while {wb} is {b}.",
+                        f"There is {a} {wa} and {b} {wb}.",
+                    ),
+                )
+            )
             i += 2
         else:
             sentences.append(_object_sentence(rng, things[i], _where(rng, objects[i])))
@@ -399,20 +423,26 @@ def _counting_block(scene: Scene, rng: np.random.Generator, style: _Style) -> li
     o = objects[0]
     n = len(objects)
     # The opening already gives the count, colour, shape and size; this only adds sameness.
-    same = _pick(rng, (
-        "They are all the same size and color.",
-        f"Every one of them is {_article(style.kind(o))}.",
-        "Each one is identical to the others.",
-        "Both are exactly alike." if n == 2 else f"All {style.number(n)} look exactly alike.",
-    ))
+    same = _pick(
+        rng,
+        (
+            "They are all the same size and color.",
+            f"Every one of them is {_article(style.kind(o))}.",
+            "Each one is identical to the others.",
+            "Both are exactly alike." if n == 2 else f"All {style.number(n)} look exactly alike.",
+        ),
+    )
     places = [_where(rng, x) for x in objects]
     nouns = [_CELL_NOUNS[(x.row, x.col)] for x in objects]
-    positions = _pick(rng, (
-        f"They sit {_join(places)}.",
-        f"Their positions are {_join(nouns)}.",
-        "One is " + ", ".join([places[0]] + [f"one {p}" for p in places[1:-1]]) + f", and one {places[-1]}.",
-        f"You can find them {_join(places)}.",
-    ))
+    positions = _pick(
+        rng,
+        (
+            f"They sit {_join(places)}.",
+            f"Their positions are {_join(nouns)}.",
+            "One is " + ", ".join([places[0]] + [f"one {p}" for p in places[1:-1]]) + f", and one {places[-1]}.",
+            f"You can find them {_join(places)}.",
+        ),
+    )
     if rng.random() < 0.5:
         return [positions]
     return [same, positions] if rng.random() < 0.3 else [positions, same]
@@ -428,17 +458,22 @@ def _count_sentences(scene: Scene, rng: np.random.Generator, style: _Style) -> l
         sizes = {o.size for o in group}
         size = style.size(group[0].size) + " " if len(sizes) == 1 and rng.random() < 0.4 else ""
         kind = f"{size}{color} {style.noun(shape, plural=True)}"
-        sentences.append(_pick(rng, (
-            f"There are {style.number(n)} {kind} in total.",
-            f"In all, the picture has {style.number(n)} {kind}.",
-            f"Counting them, there are {style.number(n)} {kind}.",
-            f"That makes {style.number(n)} {kind} altogether.",
-        )))
+        sentences.append(
+            _pick(
+                rng,
+                (
+                    f"There are {style.number(n)} {kind} in total.",
+                    f"In all, the picture has {style.number(n)} {kind}.",
+                    f"Counting them, there are {style.number(n)} {kind}.",
+                    f"That makes {style.number(n)} {kind} altogether.",
+                ),
+            )
+        )
     return sentences
 
 
 def _unique_reference(scene: Scene, o: WorldObject, style: _Style) -> str | None:
-    """"the red circle" when that pair is unique, "the large red circle" when that is; else None."""
+    """ "the red circle" when that pair is unique, "the large red circle" when that is; else None."""
     same_pair = [x for x in scene.objects if (x.color, x.shape) == (o.color, o.shape)]
     if len(same_pair) == 1:
         return f"the {o.color} {style.noun(o.shape)}"
@@ -492,16 +527,19 @@ def _sign_sentences(scene: Scene, rng: np.random.Generator) -> list[str]:
         return []
     word = scene.sign.text
     end = "top" if scene.sign.row == 0 else "bottom"
-    main = _pick(rng, (
-        f"A white sign across the {end} reads '{word}'.",
-        f"Along the {end} of the image runs a white sign with a thin black border; "
-        f"it reads '{word}' in black capital letters.",
-        f"The {end} row holds a white sign that says '{word}'.",
-        f"A white rectangular sign at the {end} shows the word '{word}' in black capitals.",
-        f"At the {end} there is a white sign reading '{word}'.",
-        f"A sign with the word '{word}' spans the {end} of the picture.",
-        f"Across the {end}, a white sign reads '{word}'.",
-    ))
+    main = _pick(
+        rng,
+        (
+            f"A white sign across the {end} reads '{word}'.",
+            f"Along the {end} of the image runs a white sign with a thin black border; "
+            f"it reads '{word}' in black capital letters.",
+            f"The {end} row holds a white sign that says '{word}'.",
+            f"A white rectangular sign at the {end} shows the word '{word}' in black capitals.",
+            f"At the {end} there is a white sign reading '{word}'.",
+            f"A sign with the word '{word}' spans the {end} of the picture.",
+            f"Across the {end}, a white sign reads '{word}'.",
+        ),
+    )
     extras = [f"Nothing else shares the {end} row with the sign.", "The sign uses blocky black letters."]
     if "border" not in main:
         extras.append("The sign has a thin black border.")
@@ -532,20 +570,30 @@ def _negative_sentences(scene: Scene, rng: np.random.Generator, style: _Style) -
             options += [f"There are no {plural} or {t}.", f"Neither {plural} nor {t} appear."]
         pool.append(_pick(rng, options))
     c = _pick(rng, absent_colors)
-    pool.append(_pick(rng, (
-        f"Nothing is {c}.",
-        f"The shape is not {c}." if one else f"None of the shapes are {c}.",
-        f"There is no {c} anywhere.",
-    )))
+    pool.append(
+        _pick(
+            rng,
+            (
+                f"Nothing is {c}.",
+                f"The shape is not {c}." if one else f"None of the shapes are {c}.",
+                f"There is no {c} anywhere.",
+            ),
+        )
+    )
     absent_pairs = [(o.color, s) for o in scene.objects for s in SHAPES if (o.color, s) not in present_pairs]
     if absent_pairs:
         color, shape = _pick(rng, absent_pairs)
         pool.append(f"There are no {color} {style.noun(shape, plural=True)}.")
-    pool.append(_pick(rng, (
-        "Nothing else is in the picture.",
-        "There is nothing else in the image.",
-        "No other objects appear.",
-    )))
+    pool.append(
+        _pick(
+            rng,
+            (
+                "Nothing else is in the picture.",
+                "There is nothing else in the image.",
+                "No other objects appear.",
+            ),
+        )
+    )
     if scene.sign is None:
         pool.append(
             _pick(rng, ("There is no sign or text.", "The image contains no text.", "No writing appears anywhere."))
@@ -558,15 +606,20 @@ def _style_remarks(scene: Scene, rng: np.random.Generator) -> list[str]:
     if rng.random() < 0.4:
         return []
     shapes = "The shape is" if len(scene.objects) == 1 else "The shapes are"
-    return [_pick(rng, (
-        f"{shapes} flat, vector-like and have no shading.",
-        "Everything is drawn in flat, solid color with crisp edges.",
-        "It looks like simple clip art.",
-        "The style is minimal, almost like a pixel-art icon.",
-        "The colors are solid, without gradients or outlines.",
-        "Edges are hard and slightly pixelated.",
-        "The whole thing has a clean, geometric look.",
-    ))]
+    return [
+        _pick(
+            rng,
+            (
+                f"{shapes} flat, vector-like and have no shading.",
+                "Everything is drawn in flat, solid color with crisp edges.",
+                "It looks like simple clip art.",
+                "The style is minimal, almost like a pixel-art icon.",
+                "The colors are solid, without gradients or outlines.",
+                "Edges are hard and slightly pixelated.",
+                "The whole thing has a clean, geometric look.",
+            ),
+        )
+    ]
 
 
 def _fillers(scene: Scene, rng: np.random.Generator, style: _Style) -> list[str]:
@@ -580,7 +633,8 @@ def _fillers(scene: Scene, rng: np.random.Generator, style: _Style) -> list[str]
         f"The {o.color} {style.noun(o.shape)} is about {fraction} of the image wide.",
         "The shape is a single flat color." if one else "Each shape is a single flat color.",
         (
-            "It is upright and stays clear of the image edges." if one
+            "It is upright and stays clear of the image edges."
+            if one
             else "All of the shapes are upright and stay clear of the edges."
         ),
         "There is plenty of empty space around it." if one else "There is empty space between the shapes.",

@@ -69,28 +69,18 @@ class WorldConfig:
         probs = self.object_count_probs
         max_ordinary = _CELLS_BESIDE_A_SIGN if self.sign_share > 0 else _CELLS
         if not 1 <= len(probs) <= max_ordinary:
-            raise ValueError(
-                f"object_count_probs={probs!r} must give P(1..n objects) for 1 <= n <= {max_ordinary}"
-            )
+            raise ValueError(f"object_count_probs={probs!r} must give P(1..n objects) for 1 <= n <= {max_ordinary}")
         _check_shares("object_count_probs", probs, probs)
 
         lo_hi = self.counting_range
         max_copies = _CELLS_BESIDE_A_SIGN if self.sign_share > 0 else _CELLS
-        if (
-            len(lo_hi) != 2
-            or any(_not_int(v) for v in lo_hi)
-            or not 1 <= lo_hi[0] <= lo_hi[1] <= max_copies
-        ):
-            raise ValueError(
-                f"counting_range={lo_hi!r} must be (lo, hi) integers with 1 <= lo <= hi <= {max_copies}"
-            )
+        if len(lo_hi) != 2 or any(_not_int(v) for v in lo_hi) or not 1 <= lo_hi[0] <= lo_hi[1] <= max_copies:
+            raise ValueError(f"counting_range={lo_hi!r} must be (lo, hi) integers with 1 <= lo <= hi <= {max_copies}")
 
         shares = self.alt_text_shares
         for kind in shares:
             if kind not in ALT_TEXT_KINDS:
-                raise ValueError(
-                    f"alt_text_shares has unknown kind {kind!r}; known kinds: {', '.join(ALT_TEXT_KINDS)}"
-                )
+                raise ValueError(f"alt_text_shares has unknown kind {kind!r}; known kinds: {', '.join(ALT_TEXT_KINDS)}")
         _check_shares("alt_text_shares", tuple(shares.values()), shares)
 
         if _not_real(self.unknown_distance) or self.unknown_distance <= 0:

@@ -37,8 +37,18 @@ ROW_NAMES: tuple[str, ...] = ("top", "middle", "bottom")
 COL_NAMES: tuple[str, ...] = ("left", "center", "right")
 
 VOCABULARY: tuple[str, ...] = (
-    "STOP", "OPEN", "SALE", "EXIT", "CAFE", "TAXI",
-    "BANK", "SHOP", "FOOD", "PARK", "BOOK", "GAME",
+    "STOP",
+    "OPEN",
+    "SALE",
+    "EXIT",
+    "CAFE",
+    "TAXI",
+    "BANK",
+    "SHOP",
+    "FOOD",
+    "PARK",
+    "BOOK",
+    "GAME",
 )
 
 # Prose names of the nine cells, WORLD.md: the middle row drops "middle", the center

@@ -42,9 +42,7 @@ UNKNOWN = -1
 
 _SIGN_RING_MIN_DARK = 0.75
 _SIGN_INTERIOR_MIN_BRIGHT = 0.6
-_SIGN_FALLBACK_SIZES = [
-    (w, h) for h in range(11, 20) for w in range(36, 53) if (w, h) != (SIGN_WIDTH, SIGN_HEIGHT)
-]
+_SIGN_FALLBACK_SIZES = [(w, h) for h in range(11, 20) for w in range(36, 53) if (w, h) != (SIGN_WIDTH, SIGN_HEIGHT)]
 
 
 @dataclass(frozen=True)
@@ -100,9 +98,8 @@ def _find_sign(
     # Other frame sizes only when the image holds enough bright and dark pixels for the
     # smallest one (most images without a sign fail this and skip the search).
     w, h = _SIGN_FALLBACK_SIZES[0]
-    enough = (
-        bright.sum() >= _SIGN_INTERIOR_MIN_BRIGHT * (w - 2) * (h - 2)
-        and dark.sum() >= _SIGN_RING_MIN_DARK * (2 * (w + h) - 4)
+    enough = bright.sum() >= _SIGN_INTERIOR_MIN_BRIGHT * (w - 2) * (h - 2) and dark.sum() >= _SIGN_RING_MIN_DARK * (
+        2 * (w + h) - 4
     )
     if best is None and enough:
         best = _best_frame(bright, dark, _SIGN_FALLBACK_SIZES)
@@ -262,9 +259,7 @@ def _find_objects(
             f"centroid ({cx:.1f}, {cy:.1f}); shape IoU {scores}; "
             f"{size} as {max(w, h)} {'>' if size == 'large' else '<='} {config.large_threshold}{extra}"
         )
-        objects.append(
-            WorldObject(shape=shape, color=color, size=size, row=row, col=col, x=x0 + w // 2, y=y0 + h // 2)
-        )
+        objects.append(WorldObject(shape=shape, color=color, size=size, row=row, col=col, x=x0 + w // 2, y=y0 + h // 2))
     return objects
 
 

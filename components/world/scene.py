@@ -159,8 +159,13 @@ def sample_scene(rng: np.random.Generator, config: WorldConfig | None = None) ->
         dx, dy = (int(v) for v in rng.integers(-JITTER, JITTER + 1, size=2))
         objects.append(
             WorldObject(
-                shape=shape, color=color, size=size, row=row, col=col,
-                x=object_centre(col, dx), y=object_centre(row, dy),
+                shape=shape,
+                color=color,
+                size=size,
+                row=row,
+                col=col,
+                x=object_centre(col, dx),
+                y=object_centre(row, dy),
             )
         )
     objects.sort(key=lambda o: (o.row, o.col))

@@ -7,7 +7,7 @@ The renderer uses square boxes (h == w == 10 or 16); the parser also asks for
 rectangular ones, to fit a template to a component's own box.
 """
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -22,7 +22,7 @@ def arm_width(side: int) -> int:
     return min(candidates, key=lambda k: (abs(k - side / 3), -k))
 
 
-@lru_cache(maxsize=None)
+@cache
 def shape_mask(shape: str, height: int, width: int) -> np.ndarray:
     """(height, width) bool mask of `shape` filling its box.
 

@@ -2,6 +2,7 @@
 partition), and `curated_captions`, the small human-quality caption set the captioner
 fine-tunes on; their blocking check `tar_matches_index`, and their jobs."""
 
+from collections.abc import Sequence
 
 from dagster import (
     AssetCheckResult,
@@ -15,7 +16,7 @@ from dagster import (
 
 from components.data.build_world import build_curated_shard, build_web_shard, check_output_dir, remove_stale_shards
 from components.data.shard_summary import summarize_shards
-from components.data.shards import compare_shard_index
+from components.data.shards import ShardAgreement, compare_shard_index
 from recap_dagster.config import WEB_SHARD_PARTITIONS, WorldDataConfig
 from recap_dagster.metadata import captions_table, dvc_metadata, grid_markdown, preview_grid, summary_metadata
 from recap_dagster.resources import MlflowTracking, ProjectStorage
@@ -23,16 +24,24 @@ from recap_dagster.resources import MlflowTracking, ProjectStorage
 TAR_MATCHES_INDEX = "tar_matches_index"
 
 
+def tar_matches_index_spec(asset_name: str, description: str) -> AssetCheckSpec:
+    """The blocking check that a shard asset's tars and parquet indexes list the same keys."""
+    return AssetCheckSpec(TAR_MATCHES_INDEX, asset=asset_name, blocking=True, description=description)
+
+
+def tar_matches_index_result(agreements: Sequence[ShardAgreement]) -> AssetCheckResult:
+    """Passes when every shard agrees; names each one that does not."""
+    failed = [str(a) for a in agreements if not a.ok]
+    return AssetCheckResult(
+        check_name=TAR_MATCHES_INDEX,
+        passed=not failed,
+        metadata={"shards": MetadataValue.int(len(agreements)), "failures": MetadataValue.json(failed)},
+    )
+
+
 @asset(
     partitions_def=WEB_SHARD_PARTITIONS,
-    check_specs=[
-        AssetCheckSpec(
-            TAR_MATCHES_INDEX,
-            asset="web_shards",
-            blocking=True,
-            description="The shard's tar and its parquet index list the same keys.",
-        )
-    ],
+    check_specs=[tar_matches_index_spec("web_shards", "The shard's tar and its parquet index list the same keys.")],
     group_name="data",
     kinds={"webdataset", "parquet"},
     description="The web image dataset in img2dataset layout (data/web_shards/NNNNN.tar + .parquet): "
@@ -50,8 +59,14 @@ def web_shards(
         agreement = compare_shard_index(written.tar_path, written.index_path)
         summary = summarize_shards([written.tar_path], count_fields=("world_alt_text_kind",))
         grid = preview_grid(summary)
-        run.log_params({"profile": profile.name, "seed": config.seed, "shard": context.partition_key,
-                        **{f"dataset.{k}": v for k, v in profile.to_dict().items()}})
+        run.log_params(
+            {
+                "profile": profile.name,
+                "seed": config.seed,
+                "shard": context.partition_key,
+                **{f"dataset.{k}": v for k, v in profile.to_dict().items()},
+            }
+        )
         run.log_metrics({"samples": summary.samples, "skipped": sum(summary.skipped.values()), **summary.caption_stats})
         run.log_dict({"counts": summary.counts, "skipped": summary.skipped}, "stats.json")
         run.log_image(grid, "samples.png")
@@ -64,21 +79,14 @@ def web_shards(
             "sample_captions": captions_table(summary),
             "mlflow_run_id": MetadataValue.text(run.run_id),
         },
-        check_results=[
-            AssetCheckResult(
-                check_name=TAR_MATCHES_INDEX, passed=agreement.ok, metadata={"detail": MetadataValue.text(str(agreement))}
-            )
-        ],
+        check_results=[tar_matches_index_result([agreement])],
     )
 
 
 @asset(
     check_specs=[
-        AssetCheckSpec(
-            TAR_MATCHES_INDEX,
-            asset="curated_captions",
-            blocking=True,
-            description="Every curated shard's tar and its parquet index list the same keys.",
+        tar_matches_index_spec(
+            "curated_captions", "Every curated shard's tar and its parquet index list the same keys."
         )
     ],
     group_name="data",
@@ -106,15 +114,15 @@ def curated_captions(
             preview_field="short_caption",
         )
         grid = preview_grid(summary)
-        run.log_params({"profile": profile.name, "seed": config.seed,
-                        **{f"dataset.{k}": v for k, v in profile.to_dict().items()}})
+        run.log_params(
+            {"profile": profile.name, "seed": config.seed, **{f"dataset.{k}": v for k, v in profile.to_dict().items()}}
+        )
         run.log_metrics({"samples": summary.samples, **summary.caption_stats})
         run.log_dict({"counts": summary.counts, "skipped": summary.skipped}, "stats.json")
         run.log_image(grid, "samples.png")
     if removed:
         context.log.info(f"removed stale shards: {[p.name for p in removed]}")
     files = [p for w in written for p in (w.tar_path, w.index_path)]
-    failed = [str(a) for a in agreements if not a.ok]
     return MaterializeResult(
         metadata={
             **summary_metadata(summary),
@@ -123,13 +131,7 @@ def curated_captions(
             "sample_captions": captions_table(summary, ("short_caption", "descriptive_caption", "split")),
             "mlflow_run_id": MetadataValue.text(run.run_id),
         },
-        check_results=[
-            AssetCheckResult(
-                check_name=TAR_MATCHES_INDEX,
-                passed=not failed,
-                metadata={"shards": MetadataValue.int(len(agreements)), "failures": MetadataValue.json(failed)},
-            )
-        ],
+        check_results=[tar_matches_index_result(agreements)],
     )
 
 

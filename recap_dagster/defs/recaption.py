@@ -6,7 +6,8 @@ steps run at once across runs (set its limit to the number of GPUs: each step le
 free GPU, components/recaption/device_lease.py).
 """
 
-import torch
+from typing import Any
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
@@ -19,14 +20,13 @@ from dagster import (
     define_asset_job,
 )
 
-from components.recaption.device_lease import lease_device
-from components.recaption.engine import CaptionEngine
-from components.recaption.load import captioner_version, load_trained_captioner
-from components.recaption.recaption_shard import ShardReport, recaption_shards
+from components.overrides import flatten
+from components.recaption.recaption_shard import ShardReport
+from components.recaption.run import RunInfo, run_recaption
 from components.recaption.settings import RecaptionSettings
 from components.recaption.sidecar import compare_sidecar_keys
 from recap_dagster.config import PARAMS, WEB_SHARD_PARTITIONS
-from recap_dagster.metadata import table_cell
+from recap_dagster.metadata import markdown_table
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
 SIDECAR_KEYS_MATCH_SHARD = "sidecar_keys_match_shard"
@@ -35,32 +35,32 @@ POOL = "captioner"
 
 
 class RecaptionConfig(Config):
-    """params.yaml's `recaption:` settings (components/recaption/settings.py), overridden
-    once more for one run by the fields set here."""
+    """params.yaml's `recaption:` settings (components/recaption/settings.py), overridden once
+    more for one run by `overrides`, e.g. {"batch_size": 32, "device": "cuda", "top_p": 0.8}."""
 
     seed: int = PARAMS.seed
     force: bool = False  # recaption shards whose sidecar is already current
-    batch_size: int | None = None  # images whose two captions decode at once (2 x batch_size rows)
-    device: str | None = None  # auto | cuda | cuda:N | cpu
-    top_p: float | None = None
-    temperature: float | None = None
     progress: bool = True  # a console progress bar per shard
+    overrides: dict[str, Any] = {}  # RecaptionSettings overrides for this run (components/overrides.py)
 
     def resolve(self) -> RecaptionSettings:
-        overrides = dict(PARAMS.recaption)
-        for name in ("batch_size", "device", "top_p", "temperature"):
-            if getattr(self, name) is not None:
-                overrides[name] = getattr(self, name)
-        return RecaptionSettings.with_overrides(overrides)
+        return RecaptionSettings.with_overrides({**PARAMS.recaption, **self.overrides})
 
 
 def samples_markdown(report: ShardReport) -> MetadataValue:
-    lines = ["| key | status | original | short | long |", "|---|---|---|---|---|"]
-    for row in report.samples:
-        cells = [row["key"], row["status"], row["original_caption"] or "", row["short_caption"] or "",
-                 row["long_caption"] or ""]  # fmt: skip
-        lines.append("| " + " | ".join(table_cell(str(c)) for c in cells) + " |")
-    return MetadataValue.md("\n".join(lines))
+    return markdown_table(
+        ["key", "status", "original", "short", "long"],
+        [
+            [
+                row["key"],
+                row["status"],
+                row["original_caption"] or "",
+                row["short_caption"] or "",
+                row["long_caption"] or "",
+            ]
+            for row in report.samples
+        ],
+    )
 
 
 def report_metadata(report: ShardReport) -> dict:
@@ -103,42 +103,69 @@ def recaptioned_shards(
 ) -> MaterializeResult:
     settings = config.resolve()
     shards = list(context.partition_keys)
-    tar_paths = [storage.web_shards_dir() / f"{key}.tar" for key in shards]
+    tar_paths = [storage.web_shard_tar(key) for key in shards]
     if missing := [str(p) for p in tar_paths if not p.is_file()]:
         raise FileNotFoundError(f"web shards not found: {missing}; materialize web_shards first")
-    model_dir = storage.models_path() / "captioner"
-    version = captioner_version(model_dir)
-    out_dir = storage.data_path() / "recaptioned"
-    if settings.torch_threads:
-        torch.set_num_threads(settings.torch_threads)
-    with lease_device(settings.device, storage.work_path("device_locks")) as device, mlflow.run_for(context) as run:
-        model, tokenizer = load_trained_captioner(model_dir, device=device)
-        engine = CaptionEngine(model, tokenizer, settings.sampling(config.seed), compact_below=settings.compact_below)
-        context.log.info(f"recaptioning {len(shards)} shards on {device} with captioner {version}")
-        run.log_params({"captioner_version": version, "device": device, "seed": config.seed, "shards": len(shards),
-                        **{f"recaption.{k}": v for k, v in settings.to_dict().items()}})  # fmt: skip
+    if not storage.captioner_dir().is_dir():
+        raise FileNotFoundError(f"no captioner at {storage.captioner_dir()}; materialize captioner first")
+    with mlflow.run_for(context) as run:
+
+        def on_start(info: RunInfo) -> None:
+            version, device = info.captioner_version, info.device
+            context.log.info(f"recaptioning {info.shards} shards on {device} with captioner {version}")
+            run.log_params(
+                {
+                    "captioner_version": version,
+                    "device": device,
+                    "seed": config.seed,
+                    "shards": info.shards,
+                    **{f"recaption.{k}": v for k, v in flatten(settings).items()},
+                }
+            )
 
         def on_report(report: ShardReport) -> None:
             step = shards.index(report.shard)
             if not report.skipped:
-                run.log_metrics({"images_per_second": report.images_per_second,
-                                 "tokens_per_second": report.tokens_per_second, "rows": report.rows,
-                                 "errors": report.counts.get("error", 0)}, step=step)  # fmt: skip
+                run.log_metrics(
+                    {
+                        "images_per_second": report.images_per_second,
+                        "tokens_per_second": report.tokens_per_second,
+                        "rows": report.rows,
+                        "errors": report.counts.get("error", 0),
+                    },
+                    step=step,
+                )
             context.add_asset_metadata(report_metadata(report), partition_key=report.shard)
-            context.log.info(f"shard {report.shard}: {report.counts} "
-                             f"{'(current, skipped)' if report.skipped else f'{report.images_per_second:.1f} img/s'}")
+            context.log.info(
+                f"shard {report.shard}: {report.counts} "
+                f"{'(current, skipped)' if report.skipped else f'{report.images_per_second:.1f} img/s'}"
+            )
 
-        reports = recaption_shards(tar_paths, out_dir, engine, captioner_version=version, stream=settings.stream(),
-                                   progress=config.progress, force=config.force, on_report=on_report)  # fmt: skip
-        done = [r for r in reports if not r.skipped]
-        seconds = sum(r.seconds for r in done)
-        if done and seconds:
-            run.log_metrics({"run/images_per_second": sum(r.counts.get("ok", 0) for r in done) / seconds,
-                             "run/tokens_per_second": sum(r.generated_tokens for r in done) / seconds})  # fmt: skip
-    agreements = {r.shard: compare_sidecar_keys(r.sidecar, tar) for r, tar in zip(reports, tar_paths, strict=True)}
+        result = run_recaption(
+            tar_paths,
+            storage.recaptioned_dir(),
+            storage.captioner_dir(),
+            settings,
+            seed=config.seed,
+            locks_dir=storage.device_locks_dir(),
+            force=config.force,
+            progress=config.progress,
+            on_start=on_start,
+            on_report=on_report,
+        )
+        if result.images_per_second is not None and result.tokens_per_second is not None:
+            run.log_metrics(
+                {"run/images_per_second": result.images_per_second, "run/tokens_per_second": result.tokens_per_second}
+            )
+    agreements = {
+        r.shard: compare_sidecar_keys(r.sidecar, tar) for r, tar in zip(result.reports, tar_paths, strict=True)
+    }
     return MaterializeResult(
-        metadata={"captioner_version": MetadataValue.text(version), "device": MetadataValue.text(device),
-                  "mlflow_run_id": MetadataValue.text(run.run_id)},  # fmt: skip
+        metadata={
+            "captioner_version": MetadataValue.text(result.captioner_version),
+            "device": MetadataValue.text(result.device),
+            "mlflow_run_id": MetadataValue.text(run.run_id),
+        },
         check_results=[
             AssetCheckResult(
                 check_name=SIDECAR_KEYS_MATCH_SHARD,
@@ -150,7 +177,8 @@ def recaptioned_shards(
 
 
 recaption_job = define_asset_job(
-    "recaption_job", selection=[recaptioned_shards],
+    "recaption_job",
+    selection=[recaptioned_shards],
     description="Recaptions web shards into sidecar parquets; a backfill runs several shards per run.",
 )
 
@@ -163,7 +191,9 @@ except ImportError:  # a local install without the extra
     k8s_job_executor = None
 if k8s_job_executor is not None:
     recaption_k8s_job = define_asset_job(
-        "recaption_k8s_job", selection=[recaptioned_shards], executor_def=k8s_job_executor,
+        "recaption_k8s_job",
+        selection=[recaptioned_shards],
+        executor_def=k8s_job_executor,
         description="recaption_job on Kubernetes: each step in its own pod (deploy/k8s/recaption_run_config.yaml).",
     )
     JOBS.append(recaption_k8s_job)

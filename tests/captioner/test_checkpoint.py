@@ -1,4 +1,4 @@
-"""save_captioner / load_captioner: identical outputs after a round trip, atomic replacement,
+"""save_captioner / loading.load_captioner: identical outputs after a round trip, atomic replacement,
 and errors that name what is wrong."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from components.captioner.checkpoint import load_captioner, read_extra, save_captioner
+from components.captioner.checkpoint import save_captioner
+from components.captioner.loading import load_captioner, read_extra
 from components.captioner.model import CocaModel
 from components.captioner.config import CocaConfig
 from components.captioner.decoding import greedy
@@ -27,9 +28,9 @@ def saved(tmp_path: Path, tiny_model: CocaModel, tiny_config: CocaConfig, tokeni
 def test_round_trip_gives_identical_outputs(
     saved: Path, tiny_model: CocaModel, tokenizer: CaptionTokenizer, images: torch.Tensor
 ) -> None:
-    model, config, loaded_tokenizer = load_captioner(saved)
-    assert config == tiny_model.config and not model.training
-    assert loaded_tokenizer.special_ids == tokenizer.special_ids
+    model = load_captioner(saved)
+    assert model.config == tiny_model.config and not model.training
+    assert model.tokenizer.special_ids == tokenizer.special_ids
     tokens = tokenizer.encode_batch(["A red circle.", "vibes 🔥", "IMG_2847.jpg"], "short", 16).tokens
     with torch.no_grad():
         before, after = tiny_model(images, tokens), model(images, tokens)
@@ -48,7 +49,7 @@ def test_batch_norm_statistics_and_word_head_survive_the_round_trip(
     model = CocaModel(config).train()
     model.encode_image(torch.rand(4, 3, 64, 64))  # running statistics move off their initial values
     model.eval()
-    loaded, _, _ = load_captioner(save_captioner(tmp_path / "bn", model, config, tokenizer, {}))
+    loaded = load_captioner(save_captioner(tmp_path / "bn", model, config, tokenizer, {}))
     assert torch.equal(loaded.visual.stem.net[1].running_mean, model.visual.stem.net[1].running_mean)
     tokens = tokenizer.encode_batch(["A red circle.", "vibes", "x"], "short", 8).tokens
     with torch.no_grad():

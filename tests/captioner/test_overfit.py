@@ -1,5 +1,12 @@
 """The captioner can learn: on tiny, a few hundred Adam steps on one batch of four images make
-greedy decoding write each image's caption exactly, of either caption type."""
+greedy decoding write each image's caption exactly, of either caption type, and the contrastive
+loss match each image to its own caption.
+
+The loop stops on both asserted criteria, never on one alone: the step at which each is met
+depends on which CPU kernels run (AMX, AVX-512, AVX2 or the default ones round differently).
+Measured with torch 2.13: both hold at step 200 under ATEN_CPU_CAPABILITY avx512 (with AMX),
+avx2 and default (at step 150 the captions are exact everywhere but the contrastive loss is
+0.007, 0.35 and 0.002), so the 400-step cap leaves twice the steps needed."""
 
 from __future__ import annotations
 
@@ -44,7 +51,8 @@ def test_overfits_one_batch(tiny_config: CocaConfig, tokenizer: CaptionTokenizer
         optimizer.step()
         if step % 50 == 0:
             written = _written(model, tokenizer, images, types)
-            if written == list(texts):
+            if written == list(texts) and loss.contrastive.item() < 0.1:
                 break
-    assert written == list(texts), f"after {step} steps: {written}, loss {loss.total.item():.3f}"
-    assert loss.contrastive.item() < 0.1  # four images, four captions: matched too
+    state = f"after {step} steps: {written}, loss {loss.total.item():.3f}, contrastive {loss.contrastive.item():.3f}"
+    assert written == list(texts), state
+    assert loss.contrastive.item() < 0.1, state  # four images, four captions: matched too

@@ -25,6 +25,7 @@ from components.data.shards import (
     list_shards,
     read_index,
     read_shard,
+    shard_index,
     shard_name,
     tar_keys,
 )
@@ -101,6 +102,14 @@ def test_shard_name_and_list_shards(tmp_path: Path) -> None:
     (tmp_path / ".00003.abc.tar.tmp").write_bytes(b"")  # a writer's temporary
     (tmp_path / ".hidden.tar").write_bytes(b"")
     assert [p.name for p in list_shards(tmp_path)] == ["00000.tar", "00001.tar", "00002.tar"]
+
+
+def test_shard_index_inverts_shard_name_and_refuses_other_names() -> None:
+    assert shard_index("00000") == 0 and shard_index("00123") == 123 and shard_index("123456") == 123456
+    for name in ("123", "000001", "0000a", "-0001", "", "00001.tar", "\u0661\u0662\u0663\u0664\u0665"):
+        with pytest.raises(ValueError) as error:
+            shard_index(name)
+        assert repr(name) in str(error.value)
 
 
 # ----------------------------------------------------------------------------- writing

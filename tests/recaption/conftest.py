@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from components.captioner.checkpoint import save_captioner
+from components.captioner.coca_captioner import CocaCaptioner
 from components.captioner.model import CocaModel
 from components.captioner.config import CocaConfig
-from components.recaption.load import load_trained_captioner
+from components.captioner.loading import load_captioner
 from components.text.tokenizer import CaptionTokenizer
 from tests.captioner.conftest import CAPTIONS
 
@@ -44,8 +45,9 @@ def captioner_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def captioner(captioner_dir: Path) -> tuple[CocaModel, CaptionTokenizer]:
-    return load_trained_captioner(captioner_dir)
+def captioner(captioner_dir: Path) -> tuple[CocaCaptioner, CaptionTokenizer]:
+    loaded = load_captioner(captioner_dir)
+    return loaded, loaded.tokenizer
 
 
 @pytest.fixture

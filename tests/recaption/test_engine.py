@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from components.recaption.engine import CaptionEngine, SamplingSettings
-from components.recaption.keyed_random import key_seed, key_seeds, step_uniforms
+from components.captioner.sampling import SamplingSettings
+from components.recaption.engine import CaptionEngine
+from components.captioner.keyed_random import key_seed, key_seeds, step_uniforms
 from components.captioner.decoding import greedy
 
 KEYS = [f"{i:09d}" for i in range(7)]
@@ -34,7 +35,7 @@ def test_key_seeds_depend_on_seed_key_and_stream() -> None:
 def test_top_p_zero_is_greedy_for_both_caption_types(captioner, images) -> None:
     model, tokenizer = captioner
     settings = SamplingSettings(top_p=0.0, max_short_tokens=12, max_long_tokens=30)
-    pairs = CaptionEngine(model, tokenizer, settings).caption(images, KEYS)
+    pairs = CaptionEngine(model, settings).caption(images, KEYS)
     for caption_type, limit in (("short", 12), ("long", 30)):
         want = greedy(model, images, start_token_id=tokenizer.type_id(caption_type), eos_token_id=tokenizer.eos_id,
                       max_new_tokens=limit)
@@ -44,22 +45,22 @@ def test_top_p_zero_is_greedy_for_both_caption_types(captioner, images) -> None:
 
 def test_same_seed_same_captions_at_batch_sizes_1_and_7(captioner, images) -> None:
     model, tokenizer = captioner
-    engine = CaptionEngine(model, tokenizer, SamplingSettings(seed=3, max_short_tokens=12, max_long_tokens=30))
+    engine = CaptionEngine(model, SamplingSettings(seed=3, max_short_tokens=12, max_long_tokens=30))
     together = engine.caption(images, KEYS)
     alone = [engine.caption(images[i : i + 1], KEYS[i : i + 1])[0] for i in range(7)]
     shuffled = engine.caption(images.flip(0), KEYS[::-1])[::-1]
     assert together == alone == shuffled
     lengths = {len(p.long_ids) for p in together}
     assert len(lengths) > 1, "rows should end at different steps for this test to mean anything"
-    other_seed = CaptionEngine(model, tokenizer, SamplingSettings(seed=4, max_short_tokens=12, max_long_tokens=30))
+    other_seed = CaptionEngine(model, SamplingSettings(seed=4, max_short_tokens=12, max_long_tokens=30))
     assert other_seed.caption(images, KEYS) != together
 
 
 def test_compaction_changes_work_not_captions(captioner, images) -> None:
     model, tokenizer = captioner
     settings = SamplingSettings(max_short_tokens=12, max_long_tokens=30)
-    always = CaptionEngine(model, tokenizer, settings, compact_below=1.0)
-    never = CaptionEngine(model, tokenizer, settings, compact_below=0.0)
+    always = CaptionEngine(model, settings, compact_below=1.0)
+    never = CaptionEngine(model, settings, compact_below=0.0)
     assert always.caption(images, KEYS) == never.caption(images, KEYS)
     assert always.stats.row_steps < never.stats.row_steps  # finished rows left the batch
     assert never.stats.row_steps == never.stats.steps * 2 * len(KEYS)
@@ -67,7 +68,7 @@ def test_compaction_changes_work_not_captions(captioner, images) -> None:
 
 def test_token_limits_cut_rows_and_say_so(captioner, images) -> None:
     model, tokenizer = captioner
-    engine = CaptionEngine(model, tokenizer, SamplingSettings(max_short_tokens=1, max_long_tokens=2))
+    engine = CaptionEngine(model, SamplingSettings(max_short_tokens=1, max_long_tokens=2))
     for pair in engine.caption(images, KEYS):
         assert len(pair.short_ids) <= 1 and len(pair.long_ids) <= 2
         assert pair.short_finished or len(pair.short_ids) == 1
@@ -82,8 +83,8 @@ def test_settings_and_inputs_are_checked(captioner, images) -> None:
     with pytest.raises(ValueError, match="temperature"):
         SamplingSettings(temperature=0.0)
     with pytest.raises(ValueError, match="context_length"):
-        CaptionEngine(model, tokenizer, SamplingSettings(max_long_tokens=model.config.context_length))
-    engine = CaptionEngine(model, tokenizer, SamplingSettings(max_short_tokens=4, max_long_tokens=4))
+        CaptionEngine(model, SamplingSettings(max_long_tokens=model.config.context_length))
+    engine = CaptionEngine(model, SamplingSettings(max_short_tokens=4, max_long_tokens=4))
     with pytest.raises(ValueError, match="keys"):
         engine.caption(images, KEYS[:3])
     with pytest.raises(ValueError, match="images must be"):
@@ -98,12 +99,12 @@ def test_transformers_backend_through_the_engine(tmp_path, images) -> None:
     _save_vision_encoder_decoder(tmp_path / "hf")
     torch.manual_seed(0)
     model = HFCaptioner.from_pretrained(tmp_path / "hf")
-    engine = CaptionEngine(model, model.tokenizer, SamplingSettings(max_short_tokens=6, max_long_tokens=10))
+    engine = CaptionEngine(model, SamplingSettings(max_short_tokens=6, max_long_tokens=10))
     together = engine.caption(images[:3], KEYS[:3])
     alone = [engine.caption(images[i : i + 1], KEYS[i : i + 1])[0] for i in range(3)]
     assert together == alone
     assert all(len(p.short_ids) <= 6 and len(p.long_ids) <= 10 for p in together)
-    greedy_pairs = CaptionEngine(model, model.tokenizer, SamplingSettings(top_p=0.0, max_short_tokens=6,
+    greedy_pairs = CaptionEngine(model, SamplingSettings(top_p=0.0, max_short_tokens=6,
                                                                           max_long_tokens=10)).caption(images[:3], KEYS[:3])
     want = model.generate_captions(images[:3], "long", strategy="greedy", max_new_tokens=10)
     assert [p.long_ids for p in greedy_pairs] == want.sequences
@@ -123,17 +124,17 @@ def test_continuous_batching_changes_work_not_captions(captioner, images, max_ro
     # each row at its own position; the captions must equal decoding all 14 at once.
     model, tokenizer = captioner
     settings = SamplingSettings(seed=2, max_short_tokens=12, max_long_tokens=30)
-    everything = CaptionEngine(model, tokenizer, settings).caption(images, KEYS)
-    engine = CaptionEngine(model, tokenizer, settings, max_rows=max_rows)
+    everything = CaptionEngine(model, settings).caption(images, KEYS)
+    engine = CaptionEngine(model, settings, max_rows=max_rows)
     assert engine.caption(images, KEYS) == everything
     assert engine.stats.row_steps <= max_rows * engine.stats.steps  # never more than max_rows in flight
     # Work done is what the captions need: each row runs once per token it writes (<eos>
     # included), plus idle slots at the tail only.
     needed = sum(len(p.short_ids) + p.short_finished + len(p.long_ids) + p.long_finished for p in everything)
     assert needed <= engine.stats.row_steps <= needed + max_rows * max(len(p.long_ids) + 1 for p in everything)
-    assert CaptionEngine(model, tokenizer, settings).caption(images, KEYS, max_rows=max_rows) == everything
+    assert CaptionEngine(model, settings).caption(images, KEYS, max_rows=max_rows) == everything
     with pytest.raises(ValueError, match="max_rows"):
-        CaptionEngine(model, tokenizer, settings, max_rows=0)
+        CaptionEngine(model, settings, max_rows=0)
 
 
 def test_caches_never_read_uninitialised_memory(captioner, images, monkeypatch) -> None:
@@ -142,7 +143,7 @@ def test_caches_never_read_uninitialised_memory(captioner, images, monkeypatch) 
     # with new_empty is NaN-filled, and the captions must not change.
     model, tokenizer = captioner
     settings = SamplingSettings(seed=2, max_short_tokens=12, max_long_tokens=30)
-    clean = CaptionEngine(model, tokenizer, settings, max_rows=3).caption(images, KEYS)
+    clean = CaptionEngine(model, settings, max_rows=3).caption(images, KEYS)
     new_empty = torch.Tensor.new_empty
 
     def nan_filled(self, *args, **kwargs):
@@ -150,7 +151,7 @@ def test_caches_never_read_uninitialised_memory(captioner, images, monkeypatch) 
         return out.fill_(float("nan")) if out.is_floating_point() else out
 
     monkeypatch.setattr(torch.Tensor, "new_empty", nan_filled)
-    assert CaptionEngine(model, tokenizer, settings, max_rows=3).caption(images, KEYS) == clean
+    assert CaptionEngine(model, settings, max_rows=3).caption(images, KEYS) == clean
     with torch.no_grad():
         cache = model.init_cache(model.encode_image(images).tokens, capacity=4)
     grown = cache.grown(9)

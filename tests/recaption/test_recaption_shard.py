@@ -16,7 +16,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from components.recaption.engine import CaptionEngine, SamplingSettings
+from components.data.shards import shard_name
+from components.captioner.sampling import SamplingSettings
+from components.recaption.engine import CaptionEngine
 from components.recaption.recaption_shard import StreamSettings, recaption_shard, recaption_shards
 from components.recaption.shard_stream import ShardImages
 from components.recaption.sidecar import (
@@ -54,7 +56,7 @@ def damaged_shard(path: Path) -> Path:
 
 def engine_for(captioner) -> CaptionEngine:
     model, tokenizer = captioner
-    return CaptionEngine(model, tokenizer, SETTINGS)
+    return CaptionEngine(model, SETTINGS)
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -156,11 +158,11 @@ import sys, time
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-from components.recaption.engine import CaptionEngine, SamplingSettings
-from components.recaption.load import load_trained_captioner
+from components.captioner.sampling import SamplingSettings
+from components.recaption.engine import CaptionEngine
+from components.captioner.loading import load_captioner
 from components.recaption.recaption_shard import StreamSettings, recaption_shards
-model, tokenizer = load_trained_captioner(sys.argv[1])
-engine = CaptionEngine(model, tokenizer, SamplingSettings(max_short_tokens=8, max_long_tokens=16))
+engine = CaptionEngine(load_captioner(sys.argv[1]), SamplingSettings(max_short_tokens=8, max_long_tokens=16))
 original = engine.caption
 def slow_caption(images, keys, **kwargs):
     Path(sys.argv[3], "calls").open("a").write(keys[0] + "\\n")
@@ -178,7 +180,7 @@ def test_sigkill_mid_shard_then_rerun_gives_every_key_once(tmp_path: Path, capti
     shards.mkdir()
     out.mkdir()
     for i in range(2):
-        write_shard(shards / f"{i:05d}.tar", n=8, seed=i)
+        write_shard(shards / f"{shard_name(i)}.tar", n=8, seed=i)
     (out / f"00001.parquet{TEMP_MARK}999").write_bytes(b"half a parquet")  # an earlier killed write
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(captioner_dir), str(shards), str(out)], env=env)
@@ -203,9 +205,9 @@ def test_sigkill_mid_shard_then_rerun_gives_every_key_once(tmp_path: Path, capti
     assert sidecar_path(out, "00000.tar").stat().st_mtime_ns == done_before
     assert not [p for p in out.iterdir() if TEMP_MARK in p.name]
     for i in range(2):
-        frame = read_sidecar(sidecar_path(out, f"{i:05d}.tar"))
+        frame = read_sidecar(sidecar_path(out, f"{shard_name(i)}.tar"))
         assert sorted(frame["key"]) == [f"{k:09d}" for k in range(8)]
-        assert compare_sidecar_keys(sidecar_path(out, f"{i:05d}.tar"), shards / f"{i:05d}.tar").ok
+        assert compare_sidecar_keys(sidecar_path(out, f"{shard_name(i)}.tar"), shards / f"{shard_name(i)}.tar").ok
     json.loads(json.dumps([r.to_dict() for r in reports], default=str))  # reports serialise for metadata
 
 

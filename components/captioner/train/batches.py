@@ -25,8 +25,14 @@ class IndexStream:
     """Endless batches of item indices; each pass over the items is freshly shuffled and,
     given lengths, grouped by length."""
 
-    def __init__(self, n_items: int, batch_size: int, rng: np.random.Generator,
-                 lengths: Sequence[int] | None = None, group: int = 8) -> None:
+    def __init__(
+        self,
+        n_items: int,
+        batch_size: int,
+        rng: np.random.Generator,
+        lengths: Sequence[int] | None = None,
+        group: int = 8,
+    ) -> None:
         self.n_items, self.batch_size, self.rng = n_items, batch_size, rng
         self.lengths = None if lengths is None else np.asarray(lengths)
         self.group = group
@@ -54,8 +60,7 @@ class IndexStream:
 class CaptionTypeBatches(Sampler[list[CaptionKey]]):
     """len(dataset) // batch_size batches per epoch, each of one caption type."""
 
-    def __init__(self, dataset, batch_size: int, long_lengths: Sequence[int], *, seed: int = 0,
-                 group: int = 8) -> None:
+    def __init__(self, dataset, batch_size: int, long_lengths: Sequence[int], *, seed: int = 0, group: int = 8) -> None:
         if batch_size > len(dataset):
             raise ValueError(f"batch_size {batch_size} exceeds the {len(dataset)} curated training items")
         if len(long_lengths) != len(dataset):

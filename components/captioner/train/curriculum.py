@@ -40,8 +40,10 @@ class ShortCaptionsFirst(L.Callback):
             raise ValueError("short captions first applies to the curated fine-tuning stage only")
         settings = trainer.datamodule.settings
         if settings.num_workers and not settings.grouped_batches:
-            raise ValueError("short captions first without grouped batches needs num_workers=0: workers hold "
-                             "their own copy of the dataset, so the caption type must be drawn in this process")
+            raise ValueError(
+                "short captions first without grouped batches needs num_workers=0: workers hold "
+                "their own copy of the dataset, so the caption type must be drawn in this process"
+            )
         self.on_train_batch_start(trainer, module)
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
-from components.data.shards import ReadStats, read_shard
-from components.text.tokenizer import CaptionTokenizer
 from components.captioner.train.augment import augment
 from components.captioner.train.batches import CaptionKey, CaptionTypeBatches, word_counts
+from components.data.shards import ReadStats, read_shard
+from components.text.tokenizer import CaptionTokenizer
 
 log = logging.getLogger("recap.captioner_data")
 
@@ -30,12 +30,11 @@ log = logging.getLogger("recap.captioner_data")
 @dataclass(frozen=True)
 class CaptionerDataSettings:
     batch_size: int = 32
-    long_share: float = 0.5  # share of curated examples that train the long caption
-    augment: bool = True  # colour permutation and flips that keep captions true
-    grouped_batches: bool = True  # curated batches of one caption type, long ones grouped by length
+    long_share: float = 0.7  # curated stage: share of examples that train the long caption
+    augment: bool = True  # curated stage: colour permutation and flips that keep captions true
+    grouped_batches: bool = True  # curated stage: batches of one caption type, long ones grouped by length
     shuffle_buffer: int = 2000  # web samples held for shuffling
-    num_workers: int = 0
-    image_size: int = 64
+    num_workers: int = 0  # DataLoader processes: 0 on a 2-core CPU; 2-3 keep a GPU fed
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -43,8 +42,9 @@ class CaptionerDataSettings:
         if not 0.0 <= self.long_share <= 1.0:
             raise ValueError(f"long_share must be in [0, 1], got {self.long_share}")
         if self.shuffle_buffer < 1 or self.num_workers < 0:
-            raise ValueError(f"shuffle_buffer ({self.shuffle_buffer}) must be >= 1 and num_workers "
-                             f"({self.num_workers}) >= 0")
+            raise ValueError(
+                f"shuffle_buffer ({self.shuffle_buffer}) must be >= 1 and num_workers ({self.num_workers}) >= 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,9 @@ class CuratedItem:
     scene: dict | None = None  # the world's truth: read by evaluation only, never by training
 
 
-def load_curated(tar_paths: Sequence[Path], split: str, *, image_size: int = 64,
-                 stats: ReadStats | None = None) -> list[CuratedItem]:
+def load_curated(
+    tar_paths: Sequence[Path], split: str, *, image_size: int = 64, stats: ReadStats | None = None
+) -> list[CuratedItem]:
     """The curated samples of `split` ("train" or "heldout"); corrupt samples skipped and counted."""
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
@@ -119,11 +120,14 @@ class CuratedCaptions(Dataset):
 class WebAltText(IterableDataset):
     """Streams (image, alt-text, "short") from web shards, shuffled through a buffer."""
 
-    def __init__(self, tar_paths: Sequence[Path], settings: CaptionerDataSettings, seed: int = 0) -> None:
+    def __init__(
+        self, tar_paths: Sequence[Path], settings: CaptionerDataSettings, image_size: int, seed: int = 0
+    ) -> None:
         if not tar_paths:
             raise ValueError("no web shards to pretrain on")
         self.tar_paths = list(tar_paths)
         self.settings = settings
+        self.image_size = image_size
         self.seed = seed
         self.epoch = 0
         self.stats = ReadStats()
@@ -134,7 +138,7 @@ class WebAltText(IterableDataset):
         self.epoch += 1
         rng = np.random.default_rng([self.seed, self.epoch, worker_id])
         paths = [self.tar_paths[i] for i in rng.permutation(len(self.tar_paths)) if i % workers == worker_id]
-        size = self.settings.image_size
+        size = self.image_size
         buffer: list[tuple[torch.Tensor, str, str]] = []
         for path in paths:
             for sample in read_shard(path, stats=self.stats, expected_size=(size, size)):
@@ -154,7 +158,7 @@ class CaptionCollator:
         self.truncated = 0  # captions cut to fit the context, over the run (per process)
 
     def __call__(self, items: Sequence[tuple[torch.Tensor, str, str]]) -> dict[str, torch.Tensor]:
-        images, texts, types = zip(*items)
+        images, texts, types = zip(*items, strict=False)
         batch = self.tokenizer.encode_batch(list(texts), list(types), self.max_length)
         self.truncated += batch.n_truncated
         return {
@@ -175,6 +179,7 @@ class CaptionerDataModule(L.LightningDataModule):
         stage: str,
         tokenizer: CaptionTokenizer,
         max_length: int,
+        image_size: int,
         settings: CaptionerDataSettings,
         web_shards: Sequence[Path] = (),
         curated_shards: Sequence[Path] = (),
@@ -185,6 +190,7 @@ class CaptionerDataModule(L.LightningDataModule):
             raise ValueError(f"stage must be 'pretrain' or 'finetune', got {stage!r}")
         self.stage = stage
         self.settings = settings
+        self.image_size = image_size  # the captioner's: images of another size are skipped and counted
         self.collate = CaptionCollator(tokenizer, max_length)
         self.web_shards = list(web_shards)
         self.curated_shards = list(curated_shards)
@@ -194,11 +200,11 @@ class CaptionerDataModule(L.LightningDataModule):
         self.val_items: list[CuratedItem] = []
 
     def setup(self, stage: str | None = None) -> None:
-        size = self.settings.image_size
+        size = self.image_size
         if self.train_data is not None:
             return
         if self.stage == "pretrain":
-            self.train_data = WebAltText(self.web_shards, self.settings, self.seed)
+            self.train_data = WebAltText(self.web_shards, self.settings, size, self.seed)
         else:
             train = load_curated(self.curated_shards, "train", image_size=size, stats=self.read_stats)
             self.train_data = CuratedCaptions(train, self.settings, self.seed)
@@ -208,17 +214,24 @@ class CaptionerDataModule(L.LightningDataModule):
             log.warning("skipped %d corrupt samples: %s", self.read_stats.total_skipped, dict(self.read_stats.skipped))
 
     def train_dataloader(self) -> DataLoader:
-        workers = {"num_workers": self.settings.num_workers, "persistent_workers": self.settings.num_workers > 0,
-                   "collate_fn": self.collate}
+        workers = {
+            "num_workers": self.settings.num_workers,
+            "persistent_workers": self.settings.num_workers > 0,
+            "collate_fn": self.collate,
+        }
         if isinstance(self.train_data, CuratedCaptions) and self.settings.grouped_batches:
             long_lengths = word_counts([item.long for item in self.train_data.items])
             batches = CaptionTypeBatches(self.train_data, self.settings.batch_size, long_lengths, seed=self.seed)
             return DataLoader(self.train_data, batch_sampler=batches, **workers)
         shuffle = not isinstance(self.train_data, IterableDataset)
-        return DataLoader(self.train_data, batch_size=self.settings.batch_size, shuffle=shuffle, drop_last=True,
-                          **workers)
+        return DataLoader(
+            self.train_data, batch_size=self.settings.batch_size, shuffle=shuffle, drop_last=True, **workers
+        )
 
     def val_dataloader(self) -> DataLoader:
-        items = [(to_tensor(i.image), text, kind) for i in self.val_items for text, kind in
-                 ((i.short, "short"), (i.long, "long"))]
+        items = [
+            (to_tensor(i.image), text, kind)
+            for i in self.val_items
+            for text, kind in ((i.short, "short"), (i.long, "long"))
+        ]
         return DataLoader(items, batch_size=self.settings.batch_size, collate_fn=self.collate)

@@ -2,35 +2,38 @@
 
 pretrain: a BPE tokenizer over the web alt-text and the curated training captions, then
 CoCa on the web images with their alt-text (contrastive + captioning).
-finetune: from the pretrained weights (or from scratch), CoCa on the curated set's short
-and descriptive captions, then judged on the held-out curated images.
-Each writes a captioner directory (safetensors + JSON config + tokenizer) atomically. A
-stage killed mid-way resumes from work_dir/checkpoints on its next call; a stage that
-completes deletes them, so the next call trains afresh.
+finetune: from a saved captioner (any backend), a transformers model, or a new CoCa,
+trained on the curated set's short and descriptive captions, then judged on the held-out
+curated images through the recaptioning engine.
+Each writes a captioner directory atomically (`Captioner.save`). A stage killed mid-way
+resumes from work_dir/checkpoints on its next call; a stage that completes deletes them,
+so the next call trains afresh.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import numpy as np
 from lightning.pytorch.loggers import Logger
 
-from components.data.shards import read_shard
-from components.captioner.checkpoint import load_captioner, save_captioner
-from components.captioner.config import CocaConfig
-from components.captioner.hf_backend import HFCaptioner, HFCaptionerConfig
+from components.captioner.coca_captioner import CocaCaptioner
+from components.captioner.hf_backend import HFCaptioner
+from components.captioner.interface import Captioner
+from components.captioner.loading import load_captioner
+from components.captioner.sampling import SamplingSettings
 from components.captioner.train.curriculum import ShortCaptionsFirst
-from components.captioner.train.data import CaptionerDataModule, CaptionerDataSettings, load_curated
-from components.evaluation.captioner import DecodeSettings, evaluate_captioner
-from components.captioner.train.module import CaptionerModule, OptimizerSettings
+from components.captioner.train.data import CaptionerDataModule, load_curated
+from components.captioner.train.module import CaptionerModule
 from components.captioner.train.recipe import CaptionerRecipe, StageRecipe
-from components.training.fit import FitResult, TrainerSettings, fit, train_tokenizer
+from components.data.shards import read_shard
+from components.evaluation.captioner import evaluate_captioner
+from components.text.tokenizer import CaptionTokenizer
+from components.training.fit import FitResult, fit
 
 
 @dataclass
@@ -50,97 +53,154 @@ def tokenizer_texts(web_shards: Sequence[Path], curated_shards: Sequence[Path]) 
     return texts
 
 
-def build_module(config: CocaConfig | HFCaptionerConfig, stage: StageRecipe,
-                 model: HFCaptioner | None = None) -> CaptionerModule:
-    """A module for `stage`; a backend without a contrastive head trains on captioning alone."""
-    optimizer = OptimizerSettings(lr=stage.lr, warmup_steps=stage.warmup_steps, total_steps=stage.max_steps)
-    contrastive = stage.contrastive_weight if model is None or model.has_contrastive else 0.0
-    word = stage.word_weight if model is None else 0.0  # a transformers backend has no word head
-    return CaptionerModule(config, optimizer, contrastive_weight=contrastive, caption_weight=stage.caption_weight,
-                           word_weight=word, model=model)
+def new_coca(recipe: CaptionerRecipe, web_shards: Sequence[Path], curated_shards: Sequence[Path]) -> CocaCaptioner:
+    """A CoCa of the recipe's preset with a byte-level BPE trained over the captions it will read and write."""
+    tokenizer = CaptionTokenizer.train(tokenizer_texts(web_shards, curated_shards), vocab_size=recipe.vocab_size)
+    return CocaCaptioner.from_preset(recipe.preset, tokenizer, **recipe.model_overrides)
 
 
-def trainer_settings(stage: StageRecipe, seed: int, **kwargs: Any) -> TrainerSettings:
-    return TrainerSettings(max_steps=stage.max_steps, max_minutes=stage.max_minutes, seed=seed, **kwargs)
+def build_module(captioner: Captioner, stage: StageRecipe) -> CaptionerModule:
+    """A module for `stage`; a captioner without a contrastive head trains on captioning alone."""
+    contrastive = stage.contrastive_weight if captioner.has_contrastive else 0.0
+    return CaptionerModule(
+        captioner,
+        stage.optimizer,
+        total_steps=stage.trainer.max_steps,
+        contrastive_weight=contrastive,
+        caption_weight=stage.caption_weight,
+        word_weight=stage.word_weight,
+    )
+
+
+def _train(
+    captioner: Captioner,
+    stage: StageRecipe,
+    data: CaptionerDataModule,
+    work_dir: Path,
+    *,
+    seed: int,
+    logger: Logger | bool,
+    resume: bool,
+    callbacks: Sequence[L.Callback] = (),
+) -> FitResult:
+    module = build_module(captioner, stage)
+    data.setup("fit")
+    return fit(
+        module,
+        data,
+        stage.trainer,
+        work_dir,
+        seed=seed,
+        validate=bool(data.val_items),
+        cpu_bf16_ready=captioner.cpu_bf16_ready,
+        logger=logger,
+        resume=resume,
+        callbacks=callbacks,
+    )
 
 
 def pretrain(
-    recipe: CaptionerRecipe, *, web_shards: Sequence[Path], curated_shards: Sequence[Path], work_dir: Path,
-    out_dir: Path, seed: int = 0, logger: Logger | bool = False, trainer_kwargs: dict[str, Any] | None = None,
-    data_workers: int = 0, resume: bool = True,
+    recipe: CaptionerRecipe,
+    *,
+    web_shards: Sequence[Path],
+    curated_shards: Sequence[Path],
+    work_dir: Path,
+    out_dir: Path,
+    seed: int = 0,
+    logger: Logger | bool = False,
+    resume: bool = True,
 ) -> StageResult:
-    """`data_workers`: DataLoader worker processes (a machine setting, not the recipe's: on a GPU
-    the images' decoding and augmentation need them to keep up). `resume`: continue from
-    work_dir's last checkpoint when there is one; False trains afresh."""
+    """`resume`: continue from work_dir's last checkpoint when there is one; False trains afresh."""
     if recipe.pretrain is None:
         raise ValueError("this recipe has no pretraining stage (pretrain=None)")
-    tokenizer = train_tokenizer(tokenizer_texts(web_shards, curated_shards), recipe.vocab_size)
-    config = CocaConfig.from_preset(recipe.preset, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id,
-                                    **recipe.model_overrides)
-    module = build_module(config, recipe.pretrain)
+    captioner = new_coca(recipe, web_shards, curated_shards)
     data = CaptionerDataModule(
-        stage="pretrain", tokenizer=tokenizer, max_length=config.context_length,
-        settings=CaptionerDataSettings(batch_size=recipe.pretrain.batch_size, num_workers=data_workers),
+        stage="pretrain",
+        tokenizer=captioner.tokenizer,
+        max_length=captioner.context_length,
+        image_size=captioner.image_size,
+        settings=recipe.pretrain.data,
         web_shards=web_shards,
-        curated_shards=curated_shards, seed=seed,
+        curated_shards=curated_shards,
+        seed=seed,
     )
-    result = fit(module, data, trainer_settings(recipe.pretrain, seed, **(trainer_kwargs or {})), work_dir,
-                 logger=logger, resume=resume)
-    extra = {"stage": "pretrain", "steps": result.steps, "minutes": result.minutes, "precision": result.precision,
-             "recipe": recipe.to_dict()}
-    save_captioner(out_dir, module.model, config, tokenizer, extra, overwrite=True)
+    result = _train(captioner, recipe.pretrain, data, work_dir, seed=seed, logger=logger, resume=resume)
+    captioner.save(
+        out_dir,
+        extra={
+            "stage": "pretrain",
+            "steps": result.steps,
+            "minutes": result.minutes,
+            "precision": result.precision,
+            "recipe": recipe.to_dict(),
+        },
+        overwrite=True,
+    )
     shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
     return StageResult(out_dir, result, {}, {}, [], [])
 
 
-def finetune(
-    recipe: CaptionerRecipe, *, init_dir: Path | None, curated_shards: Sequence[Path], work_dir: Path,
-    out_dir: Path, seed: int = 0, logger: Logger | bool = False, web_shards: Sequence[Path] = (),
-    decode: DecodeSettings = DecodeSettings(), trainer_kwargs: dict[str, Any] | None = None,
-    data_workers: int = 0, resume: bool = True, callbacks: Sequence[L.Callback] = (),
-) -> StageResult:
-    """Fine-tunes from `init_dir` (a pretrained captioner) or, when None, from scratch with a
-    tokenizer trained here, or, when the recipe names `hf_model`, that transformers model
-    (captioning loss only: it has no contrastive head); then judges the held-out images.
-    `data_workers` and `resume` as in `pretrain`; `callbacks` join the trainer's (a study's
-    judge along the way)."""
-    stage = recipe.finetune
+def initial_captioner(
+    recipe: CaptionerRecipe,
+    init_dir: Path | None,
+    web_shards: Sequence[Path],
+    curated_shards: Sequence[Path],
+) -> tuple[Captioner, str | None]:
+    """What fine-tuning starts from, and where it came from: the recipe's transformers model,
+    a saved captioner of any backend (init_dir), or a new CoCa."""
     if recipe.hf_model is not None:
-        captioner = HFCaptioner.from_pretrained(recipe.hf_model)
-        module = build_module(captioner.config, stage, model=captioner)
-        tokenizer, context_length, initialised_from = captioner.tokenizer, captioner.config.context_length, \
-            recipe.hf_model
+        return HFCaptioner.from_pretrained(recipe.hf_model), recipe.hf_model
+    if init_dir is not None:
+        return load_captioner(init_dir), str(init_dir)
+    return new_coca(recipe, web_shards, curated_shards), None
 
-        def save(extra: dict[str, Any]) -> None:
-            captioner.save_pretrained(out_dir, overwrite=True, extra=extra)
-    else:
-        if init_dir is not None:
-            model, config, tokenizer = load_captioner(init_dir)
-            module = build_module(config, stage)
-            module.model.load_state_dict(model.state_dict())
-        else:
-            tokenizer = train_tokenizer(tokenizer_texts(web_shards, curated_shards), recipe.vocab_size)
-            config = CocaConfig.from_preset(recipe.preset, vocab_size=tokenizer.vocab_size,
-                                            pad_token_id=tokenizer.pad_id, **recipe.model_overrides)
-            module = build_module(config, stage)
-        context_length, initialised_from = config.context_length, str(init_dir) if init_dir else None
 
-        def save(extra: dict[str, Any]) -> None:
-            save_captioner(out_dir, module.model, config, tokenizer, extra, overwrite=True)
-
+def finetune(
+    recipe: CaptionerRecipe,
+    *,
+    init_dir: Path | None,
+    curated_shards: Sequence[Path],
+    work_dir: Path,
+    out_dir: Path,
+    seed: int = 0,
+    logger: Logger | bool = False,
+    web_shards: Sequence[Path] = (),
+    sampling: SamplingSettings = SamplingSettings(),
+    resume: bool = True,
+    callbacks: Sequence[L.Callback] = (),
+) -> StageResult:
+    """Fine-tunes `initial_captioner` on the curated set, then judges the held-out images with
+    `sampling` (its seed replaced by `seed`). `resume` as in `pretrain`; `callbacks` join the
+    trainer's (a study's judge along the way)."""
+    stage = recipe.finetune
+    captioner, initialised_from = initial_captioner(recipe, init_dir, web_shards, curated_shards)
     data = CaptionerDataModule(
-        stage="finetune", tokenizer=tokenizer, max_length=context_length,
-        settings=CaptionerDataSettings(batch_size=stage.batch_size, long_share=stage.long_share,
-                                       augment=stage.augment, grouped_batches=stage.grouped_batches,
-                                       num_workers=data_workers),
-        curated_shards=curated_shards, seed=seed,
+        stage="finetune",
+        tokenizer=captioner.tokenizer,
+        max_length=captioner.context_length,
+        image_size=captioner.image_size,
+        settings=stage.data,
+        curated_shards=curated_shards,
+        seed=seed,
     )
-    curriculum = [ShortCaptionsFirst(stage.short_first, stage.long_share)] if stage.short_first > 0 else []
-    result = fit(module, data, trainer_settings(stage, seed, **(trainer_kwargs or {})), work_dir, logger=logger,
-                 callbacks=[*curriculum, *callbacks], resume=resume)
+    curriculum = [ShortCaptionsFirst(stage.short_first, stage.data.long_share)] if stage.short_first > 0 else []
+    result = _train(
+        captioner, stage, data, work_dir, seed=seed, logger=logger, resume=resume, callbacks=[*curriculum, *callbacks]
+    )
     heldout = data.val_items[: recipe.eval_images]
-    metrics, written = evaluate_captioner(module.model, tokenizer, heldout, decode) if heldout else ({}, {})
-    save({"stage": "finetune", "steps": result.steps, "minutes": result.minutes, "precision": result.precision,
-          "recipe": recipe.to_dict(), "initialised_from": initialised_from, "metrics": metrics})
+    metrics, written = evaluate_captioner(captioner, heldout, replace(sampling, seed=seed)) if heldout else ({}, {})
+    captioner.save(
+        out_dir,
+        extra={
+            "stage": "finetune",
+            "steps": result.steps,
+            "minutes": result.minutes,
+            "precision": result.precision,
+            "recipe": recipe.to_dict(),
+            "initialised_from": initialised_from,
+            "metrics": metrics,
+        },
+        overwrite=True,
+    )
     shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
     return StageResult(out_dir, result, metrics, written, [i.image for i in heldout], [i.key for i in heldout])

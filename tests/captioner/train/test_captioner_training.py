@@ -16,9 +16,10 @@ from components.data.build_world import build_curated_shard, build_web_shard
 from components.data.profiles import resolve_profile
 from components.captioner.train.data import (CaptionCollator, CaptionerDataModule, CaptionerDataSettings,
                                                 CuratedCaptions, load_curated)
-from components.captioner.train.module import OptimizerSettings
+from components.captioner.coca_captioner import CocaCaptioner
 from components.captioner.train.stages import tokenizer_texts
-from components.training.fit import train_tokenizer
+from components.text.tokenizer import CaptionTokenizer
+from components.training.schedule import OptimizerSettings
 from components.world import WorldConfig
 
 PROFILE = resolve_profile("quick", {"web_shards": 1, "web_shard_size": 16, "curated_train": 12,
@@ -34,12 +35,12 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], list[P
 
 
 def test_lr_schedule_known_answers() -> None:
-    s = OptimizerSettings(lr=1.0, warmup_steps=10, total_steps=110, min_lr_ratio=0.0)
-    assert s.lr_factor(0) == pytest.approx(0.1)
-    assert s.lr_factor(9) == pytest.approx(1.0)
-    assert s.lr_factor(60) == pytest.approx(0.5)  # half way through the cosine
-    assert s.lr_factor(110) == pytest.approx(0.0)
-    assert s.lr_factor(500) == pytest.approx(0.0)
+    s = OptimizerSettings(lr=1.0, warmup_steps=10, min_lr_ratio=0.0)
+    assert s.lr_factor(0, 110) == pytest.approx(0.1)
+    assert s.lr_factor(9, 110) == pytest.approx(1.0)
+    assert s.lr_factor(60, 110) == pytest.approx(0.5)  # half way through the cosine
+    assert s.lr_factor(110, 110) == pytest.approx(0.0)
+    assert s.lr_factor(500, 110) == pytest.approx(0.0)
 
 
 def test_curated_split_and_caption_types(shards) -> None:
@@ -61,8 +62,8 @@ def test_curated_split_and_caption_types(shards) -> None:
 @pytest.mark.parametrize("grouped", [True, False])
 def test_finetune_batches_hold_one_caption_type_when_grouped(shards, grouped: bool) -> None:
     web, curated = shards
-    tokenizer = train_tokenizer(tokenizer_texts(web, curated), 400)
-    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=256, curated_shards=curated,
+    tokenizer = CaptionTokenizer.train(tokenizer_texts(web, curated), vocab_size=400)
+    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=256, image_size=64, curated_shards=curated,
                                settings=CaptionerDataSettings(batch_size=4, long_share=0.5, grouped_batches=grouped))
     data.setup()
     type_ids = {tokenizer.type_id("short"), tokenizer.type_id("long")}
@@ -74,7 +75,7 @@ def test_finetune_batches_hold_one_caption_type_when_grouped(shards, grouped: bo
 
 def test_collator_pads_and_counts_truncation(shards) -> None:
     web, curated = shards
-    tokenizer = train_tokenizer(tokenizer_texts(web, curated), 400)
+    tokenizer = CaptionTokenizer.train(tokenizer_texts(web, curated), vocab_size=400)
     items = load_curated(curated, "train")[:3]
     collate = CaptionCollator(tokenizer, max_length=12)
     batch = collate([(torch.zeros(3, 64, 64), item.long, "long") for item in items])
@@ -88,9 +89,11 @@ KILLED_RUN = textwrap.dedent("""
     from pathlib import Path
     import lightning as L
     from components.captioner.train.stages import build_module, tokenizer_texts
-    from components.training.fit import TrainerSettings, fit, train_tokenizer
+    from components.training.fit import TrainerSettings, fit
+    from components.text.tokenizer import CaptionTokenizer
+    from components.captioner.coca_captioner import CocaCaptioner
     from components.captioner.train.data import CaptionerDataModule, CaptionerDataSettings
-    from components.captioner.train.recipe import StageRecipe
+    from components.captioner.train.recipe import stage
     from components.captioner.config import CocaConfig
 
     web, curated, work, kill_at = [Path(sys.argv[1])], [Path(sys.argv[2])], Path(sys.argv[3]), int(sys.argv[4])
@@ -106,11 +109,12 @@ KILLED_RUN = textwrap.dedent("""
                 self.seen = trainer.global_step
                 print("FIRST_STEP", self.seen, flush=True)
 
-    tokenizer = train_tokenizer(tokenizer_texts(web, curated), 400)
+    tokenizer = CaptionTokenizer.train(tokenizer_texts(web, curated), vocab_size=400)
     config = CocaConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
-    stage = StageRecipe(max_steps=10, max_minutes=None, batch_size=4)
-    module = build_module(config, stage)
-    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64,
+    captioner = CocaCaptioner(config, tokenizer)
+    stage = stage(max_steps=10, max_minutes=None, batch_size=4)
+    module = build_module(captioner, stage)
+    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64, image_size=64,
                                settings=CaptionerDataSettings(batch_size=4), curated_shards=curated)
     result = fit(module, data, TrainerSettings(max_steps=10, checkpoint_every_n_steps=3, progress_bar=False), work,
                  callbacks=[KillAt(), FirstStep()])
@@ -137,10 +141,10 @@ def test_a_killed_run_resumes_at_its_last_checkpoint(shards, tmp_path: Path) -> 
 
 
 def test_time_budget_anneals_the_schedule() -> None:
-    s = OptimizerSettings(lr=1.0, warmup_steps=10, total_steps=100_000, min_lr_ratio=0.0)
-    assert s.lr_factor(50) == pytest.approx(1.0, abs=1e-6)  # steps alone: barely started
-    assert s.lr_factor(50, time_fraction=0.5) == pytest.approx(0.5)
-    assert s.lr_factor(50, time_fraction=1.0) == pytest.approx(0.0)
+    s = OptimizerSettings(lr=1.0, warmup_steps=10, min_lr_ratio=0.0)
+    assert s.lr_factor(50, 100_000) == pytest.approx(1.0, abs=1e-6)  # steps alone: barely started
+    assert s.lr_factor(50, 100_000, time_fraction=0.5) == pytest.approx(0.5)
+    assert s.lr_factor(50, 100_000, time_fraction=1.0) == pytest.approx(0.0)
 
 
 def test_short_captions_first_then_the_recipes_mix(shards, tmp_path: Path) -> None:
@@ -152,14 +156,15 @@ def test_short_captions_first_then_the_recipes_mix(shards, tmp_path: Path) -> No
     from components.captioner.train.curriculum import ShortCaptionsFirst
     from components.captioner.train.data import CaptionerDataModule
     from components.captioner.train.stages import build_module
-    from components.captioner.train.recipe import StageRecipe
+    from components.captioner.train.recipe import stage
     from components.training.fit import TrainerSettings, fit
 
     (web,), (curated,) = shards
-    tokenizer = train_tokenizer(tokenizer_texts([web], [curated]), 400)
+    tokenizer = CaptionTokenizer.train(tokenizer_texts([web], [curated]), vocab_size=400)
     config = CocaConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
-    module = build_module(config, StageRecipe(max_steps=8, max_minutes=None, batch_size=4))
-    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64,
+    captioner = CocaCaptioner(config, tokenizer)
+    module = build_module(captioner, stage(max_steps=8, max_minutes=None, batch_size=4))
+    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64, image_size=64,
                                settings=CaptionerDataSettings(batch_size=4, long_share=1.0), curated_shards=[curated])
     types: list[set[int]] = []
 
@@ -186,12 +191,13 @@ def test_short_captions_first_with_workers_needs_grouped_batches(shards, tmp_pat
     from components.captioner.train.curriculum import ShortCaptionsFirst
     from components.captioner.train.data import CaptionerDataModule
     from components.captioner.train.stages import build_module
-    from components.captioner.train.recipe import StageRecipe
+    from components.captioner.train.recipe import stage
     from components.training.fit import TrainerSettings, fit
 
     (web,), (curated,) = shards
-    tokenizer = train_tokenizer(tokenizer_texts([web], [curated]), 400)
+    tokenizer = CaptionTokenizer.train(tokenizer_texts([web], [curated]), vocab_size=400)
     config = CocaConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
+    captioner = CocaCaptioner(config, tokenizer)
     types: list[set[int]] = []
 
     class CaptionTypes(L.Callback):
@@ -199,9 +205,9 @@ def test_short_captions_first_with_workers_needs_grouped_batches(shards, tmp_pat
             types.append(set(batch["tokens"][:, 0].tolist()))
 
     def run(grouped: bool, steps: int, work: str) -> None:
-        module = build_module(config, StageRecipe(max_steps=steps, max_minutes=None, batch_size=4))
+        module = build_module(captioner, stage(max_steps=steps, max_minutes=None, batch_size=4))
         settings = CaptionerDataSettings(batch_size=4, long_share=1.0, num_workers=1, grouped_batches=grouped)
-        data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64, settings=settings,
+        data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64, image_size=64, settings=settings,
                                    curated_shards=[curated])
         fit(module, data, TrainerSettings(max_steps=steps, progress_bar=False), tmp_path / work,
             callbacks=[ShortCaptionsFirst(0.5, long_share=1.0), CaptionTypes()])
@@ -225,21 +231,22 @@ def test_finetune_without_resume_ignores_a_killed_runs_checkpoint(shards, tmp_pa
     (web,), (curated,) = shards
     recipe = resolve_recipe("quick", preset="tiny", vocab_size=400, eval_images=2,
                             **{"finetune.max_steps": 3, "finetune.batch_size": 4, "finetune.max_minutes": None,
-                               "finetune.short_first": 0.0})
-    tokenizer = train_tokenizer(tokenizer_texts([web], [curated]), recipe.vocab_size)
+                               "finetune.short_first": 0.0, "finetune.progress_bar": False})
+    tokenizer = CaptionTokenizer.train(tokenizer_texts([web], [curated]), vocab_size=recipe.vocab_size)
     config = CocaConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
-    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=config.context_length,
+    captioner = CocaCaptioner(config, tokenizer)
+    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=config.context_length, image_size=64,
                                settings=CaptionerDataSettings(batch_size=4), curated_shards=[curated])
-    left = fit(build_module(config, recipe.finetune), data, TrainerSettings(max_steps=2, progress_bar=False),
+    left = fit(build_module(captioner, recipe.finetune), data, TrainerSettings(max_steps=2, progress_bar=False),
                tmp_path / "work")
     assert left.steps == 2 and (left.checkpoint_dir / "last.ckpt").is_dir()
     result = finetune(recipe, init_dir=None, curated_shards=[curated], web_shards=[web], work_dir=tmp_path / "work",
-                      out_dir=tmp_path / "out", trainer_kwargs={"progress_bar": False}, resume=False)
+                      out_dir=tmp_path / "out", resume=False)
     assert result.fit.resumed_from is None and result.fit.steps == 3
 
 
 def test_precision_auto_is_bf16_on_a_cpu_with_amx_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    import components.training.fit as ct
+    import components.training.precision as ct
 
     def resolve(precision: str, accelerator: str, ready: bool = True) -> str:
         return ct.resolve_precision(precision, accelerator, cpu_bf16_ready=ready)
@@ -262,15 +269,16 @@ def test_precision_auto_is_bf16_on_a_cpu_with_amx_only(monkeypatch: pytest.Monke
 def test_bf16_mixed_fit_trains_fp32_weights(shards, tmp_path: Path) -> None:
     from components.captioner.config import CocaConfig
     from components.captioner.train.stages import build_module
-    from components.captioner.train.recipe import StageRecipe
+    from components.captioner.train.recipe import stage
     from components.training.fit import TrainerSettings, fit
 
     (web,), (curated,) = shards
-    tokenizer = train_tokenizer(tokenizer_texts([web], [curated]), 400)
+    tokenizer = CaptionTokenizer.train(tokenizer_texts([web], [curated]), vocab_size=400)
     config = CocaConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
-    module = build_module(config, StageRecipe(max_steps=4, max_minutes=None, batch_size=4))
+    captioner = CocaCaptioner(config, tokenizer)
+    module = build_module(captioner, stage(max_steps=4, max_minutes=None, batch_size=4))
     before = {k: v.clone() for k, v in module.model.state_dict().items()}
-    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64,
+    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64, image_size=64,
                                settings=CaptionerDataSettings(batch_size=4), curated_shards=[curated])
     result = fit(module, data, TrainerSettings(max_steps=4, precision="bf16-mixed", progress_bar=False),
                  tmp_path / "work")

@@ -1,0 +1,80 @@
+"""Held-out captions of one caption type, written the way held-out evaluation writes them.
+
+`components.evaluation.captioner.write_heldout_captions` writes both caption types of every
+item. The experiments' judges along the way read one type only (captioner_study.py: long
+captions at each minute mark; grounding_probe.py: the type it trains), and writing the
+other type too would add to the probe's measured minutes, so they plan that type's rows
+alone. Each row gets the seed and token limit `RowPlan.both_types` gives it (keyed_random:
+the run seed, the item's key, the caption type) and the captioner's `sample_rows` decodes
+it, so each caption is the one write_heldout_captions writes for that item and type (up to
+floating-point differences between batch shapes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from components.captioner.interface import Captioner
+from components.captioner.keyed_random import key_seeds
+from components.captioner.sampling import RowPlan, SamplingSettings
+from components.captioner.train.data import CuratedItem, to_tensor
+
+# The studies' judging limit, in caption tokens (type token and <eos> excluded) for either
+# type: the former DecodeSettings.max_new_tokens that docs/results.md's figures were judged
+# with (the library's default caps short captions at 64, as recaptioning does).
+JUDGE_TOKENS = 250
+
+
+def judge_settings(
+    context_length: int,
+    *,
+    top_p: float = 0.9,
+    temperature: float = 0.7,
+    seed: int = 0,
+    max_tokens: int = JUDGE_TOKENS,
+) -> SamplingSettings:
+    """Sampling settings with both token limits at `max_tokens`, within a captioner of
+    `context_length` (top_p 0: greedy decoding)."""
+    limit = min(max_tokens, context_length - 1)
+    return SamplingSettings(
+        top_p=top_p, temperature=temperature, seed=seed, max_short_tokens=limit, max_long_tokens=limit
+    )
+
+
+@torch.no_grad()
+def write_type_captions(
+    captioner: Captioner,
+    items: Sequence[CuratedItem],
+    caption_type: str,
+    settings: SamplingSettings,
+    *,
+    batch_size: int = 64,
+) -> list[str]:
+    """One `caption_type` caption per item, in order; the captioner's training mode is
+    restored afterwards."""
+    settings = settings.for_context(captioner.context_length)
+    limit = settings.max_tokens(caption_type)
+    was_training = captioner.training
+    captioner.eval()
+    device = next(captioner.parameters()).device
+    captions: list[str] = []
+    try:
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            plan = RowPlan(
+                image_index=np.arange(len(chunk)),
+                caption_types=(caption_type,) * len(chunk),
+                seeds=key_seeds(settings.seed, [i.key for i in chunk], caption_type),
+                limits=np.full(len(chunk), limit, dtype=np.int64),
+            )
+            images = torch.stack([to_tensor(i.image) for i in chunk]).to(device)
+            rows = captioner.sample_rows(
+                images, plan, top_p=settings.top_p, temperature=settings.temperature, max_rows=None, compact_below=0.75
+            )
+            captions += [captioner.tokenizer.decode(ids) for ids in rows.ids]
+    finally:
+        captioner.train(was_training)
+    return captions
