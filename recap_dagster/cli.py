@@ -145,7 +145,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="recap", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="recap", description=(__doc__ or "").split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     mat = commands.add_parser("materialize", help="materialize assets through Dagster")
     mat.add_argument("assets", nargs="*", help="asset names (default: none; see --all)")

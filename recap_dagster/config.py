@@ -7,6 +7,8 @@ naming both, rather than silently building the wrong shards.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dagster import Config, StaticPartitionsDefinition
 
 from components.data.profiles import DatasetProfile, resolve_profile
@@ -30,7 +32,7 @@ class WorldDataConfig(Config):
         return profile, PARAMS.world_config()
 
 
-def check_partitions_match(profile: DatasetProfile, partition_keys: list[str], loaded_profile: str) -> None:
+def check_partitions_match(profile: DatasetProfile, partition_keys: Sequence[str], loaded_profile: str) -> None:
     """The run's profile must have the shards the code location was loaded with."""
     if profile.web_shard_keys() != list(partition_keys):
         raise ValueError(

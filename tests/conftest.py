@@ -36,8 +36,16 @@ TINY_CAPTIONER = {
 
 _TINY_ROOT = Path(tempfile.mkdtemp(prefix="recap-tests-"))
 (_TINY_ROOT / "params.yaml").write_text(
-    yaml.safe_dump({"profile": "quick", "seed": 0, "data_root": "data", "dataset": TINY_DATASET, "world": {},
-                    "captioner": TINY_CAPTIONER})
+    yaml.safe_dump(
+        {
+            "profile": "quick",
+            "seed": 0,
+            "data_root": "data",
+            "dataset": TINY_DATASET,
+            "world": {},
+            "captioner": TINY_CAPTIONER,
+        }
+    )
 )
 (_TINY_ROOT / ".dagster_home").mkdir()
 os.environ["RECAP_ROOT"] = str(_TINY_ROOT)

@@ -11,8 +11,9 @@ from components.data.profiles import resolve_profile
 from components.data.shards import read_index, read_shard
 from components.world import Scene, WorldConfig, render
 
-TINY = resolve_profile("quick", {"web_shards": 3, "web_shard_size": 12, "curated_train": 9, "curated_heldout": 5,
-                                 "curated_shard_size": 8})
+TINY = resolve_profile(
+    "quick", {"web_shards": 3, "web_shard_size": 12, "curated_train": 9, "curated_heldout": 5, "curated_shard_size": 8}
+)
 WORLD = WorldConfig()
 
 

@@ -7,12 +7,12 @@ import math
 import mlflow.artifacts
 import pytest
 from dagster import DagsterInstance, materialize
-from mlflow import MlflowClient
 
 from components.captioner.loading import load_captioner, read_extra
 from components.captioner.train.data import load_curated
 from components.data.shards import list_shards
 from components.evaluation.captioner import score_against_truth, score_alt_text
+from mlflow import MlflowClient
 from recap_dagster.definitions import RESOURCES, captioner, captioner_pretrained, curated_captions, web_shards
 
 
@@ -65,7 +65,9 @@ def test_captioner_assets_train_evaluate_and_register() -> None:
     assert logged_eval == pytest.approx(evaluation)
     artifacts = {a.path for a in client.list_artifacts(version.run_id, "model")}
     assert "model/model.safetensors" in artifacts
-    assert {"heldout_captions.json", "heldout_long_captions.png"} <= {a.path for a in client.list_artifacts(version.run_id)}
+    assert {"heldout_captions.json", "heldout_long_captions.png"} <= {
+        a.path for a in client.list_artifacts(version.run_id)
+    }
     # Known answers. The baseline is the web alt-text of the same shards, judged the same way.
     baseline = score_alt_text(list_shards(storage.web_shards_dir()), limit=20)
     assert metadata["baseline_alt_text"] == pytest.approx(baseline)
@@ -76,12 +78,15 @@ def test_captioner_assets_train_evaluate_and_register() -> None:
     rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
     keys = [row["key"] for row in rows]
     assert keys == [line.split("|")[1].strip() for line in metadata["heldout_captions"].splitlines()[2:]]
-    heldout = {item.key: item for item in load_curated(list_shards(storage.curated_dir()), "heldout",
-                                                        image_size=loaded.image_size)}
+    heldout = {
+        item.key: item
+        for item in load_curated(list_shards(storage.curated_dir()), "heldout", image_size=loaded.image_size)
+    }
     items = [heldout[key] for key in keys]  # a KeyError: a caption of an image that is not held out
     assert len(set(keys)) == 4
     for kind in ("long", "short"):
         references = [getattr(item, kind) for item in items]
         scores = score_against_truth([row[kind] for row in rows], items, references, loaded.tokenizer)
         assert {f"{kind}/{k}": v for k, v in scores.items()} == pytest.approx(
-            {k: v for k, v in evaluation.items() if k.startswith(f"{kind}/")})
+            {k: v for k, v in evaluation.items() if k.startswith(f"{kind}/")}
+        )

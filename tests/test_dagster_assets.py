@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
-from mlflow import MlflowClient
 
-from components.io.hashing import dir_md5
 from components.data.profiles import PROFILES
 from components.data.shards import read_index, read_shard, tar_keys
+from components.io.hashing import dir_md5
+from mlflow import MlflowClient
 from recap_dagster.config import check_partitions_match
 from recap_dagster.definitions import ASSETS, RESOURCES, defs
 from recap_dagster.resources import MlflowTracking, ProjectStorage
@@ -29,7 +29,11 @@ def instance() -> DagsterInstance:
 def test_definitions_load_with_the_tiny_partitions() -> None:
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {
-        "web_shards", "curated_captions", "captioner_pretrained", "captioner", "recaptioned_shards"
+        "web_shards",
+        "curated_captions",
+        "captioner_pretrained",
+        "captioner",
+        "recaptioned_shards",
     }
     web = graph.get(AssetKey("web_shards"))
     assert web.partitions_def.get_partition_keys() == ["00000", "00001"]
@@ -37,7 +41,10 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
     assert checks == {"tar_matches_index", "sidecar_keys_match_shard"}
     assert defs.resolve_job_def("web_shards_job").partitions_def == web.partitions_def
     assert defs.resolve_job_def("curated_captions_job").partitions_def is None
-    assert graph.get(AssetKey("captioner")).parent_keys == {AssetKey("captioner_pretrained"), AssetKey("curated_captions")}
+    assert graph.get(AssetKey("captioner")).parent_keys == {
+        AssetKey("captioner_pretrained"),
+        AssetKey("curated_captions"),
+    }
     defs.resolve_job_def("captioner_job")
     recaptioned = graph.get(AssetKey("recaptioned_shards"))
     assert recaptioned.partitions_def == web.partitions_def
@@ -66,8 +73,9 @@ def test_web_shards_materializes_a_partition(tiny_root: Path, instance: DagsterI
     words = [len(sample.caption.split()) for sample in samples]
     assert metadata["caption_words_mean"] == round(sum(words) / len(words), 2)
     assert (metadata["caption_words_min"], metadata["caption_words_max"]) == (min(words), max(words))
-    assert metadata["counts"] == dict(Counter(f"world_alt_text_kind={s.meta.get('world_alt_text_kind')}"
-                                              for s in samples))
+    assert metadata["counts"] == dict(
+        Counter(f"world_alt_text_kind={s.meta.get('world_alt_text_kind')}" for s in samples)
+    )
     assert sum(metadata["counts"].values()) == 24
     [check] = result.get_asset_check_evaluations()
     assert check.check_name == "tar_matches_index" and check.passed
@@ -92,7 +100,10 @@ def test_curated_captions_materializes_with_splits(instance: DagsterInstance) ->
     assert metadata["descriptive_caption_words_min"] >= 40
     assert metadata["short_caption_words_max"] <= 12
     assert sorted(p.name for p in RESOURCES["storage"].curated_dir().iterdir()) == [
-        "00000.parquet", "00000.tar", "00001.parquet", "00001.tar"
+        "00000.parquet",
+        "00000.tar",
+        "00001.parquet",
+        "00001.tar",
     ]
     [check] = result.get_asset_check_evaluations()
     assert check.passed
@@ -100,7 +111,10 @@ def test_curated_captions_materializes_with_splits(instance: DagsterInstance) ->
 
 def test_unknown_profile_in_run_config_fails_naming_it(instance: DagsterInstance) -> None:
     result = materialize(
-        [ASSETS[1]], resources=RESOURCES, instance=instance, raise_on_error=False,
+        [ASSETS[1]],
+        resources=RESOURCES,
+        instance=instance,
+        raise_on_error=False,
         run_config={"ops": {"curated_captions": {"config": {"profile": "enormous"}}}},
     )
     assert not result.success
@@ -118,7 +132,9 @@ def test_output_path_that_is_a_file_fails_before_any_work(tmp_path: Path, instan
     blocker.write_text("x")
     tracking = MlflowTracking(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     result = materialize(
-        [ASSETS[1]], instance=instance, raise_on_error=False,
+        [ASSETS[1]],
+        instance=instance,
+        raise_on_error=False,
         resources={"storage": ProjectStorage(data_root=str(blocker)), "mlflow": tracking},
     )
     assert not result.success
@@ -131,7 +147,10 @@ def test_cli_refuses_an_unknown_profile_before_work(tmp_path: Path) -> None:
     env = {**os.environ, "RECAP_ROOT": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dh")}
     done = subprocess.run(
         [sys.executable, "-m", "recap_dagster.cli", "materialize", "--all", "--profile", "gigantic"],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert done.returncode == 2
     assert "'gigantic'" in done.stderr

@@ -13,7 +13,6 @@ from dagster import AssetKey, DagsterInstance
 
 from components.io.hashing import dir_md5
 from recap_dagster.definitions import defs
-
 from tests.conftest import TINY_CAPTIONER, TINY_DATASET
 from tests.helpers import REPO, dvc_command
 
@@ -25,7 +24,10 @@ def stage_graph(dvc_yaml: Path) -> dict[str, set[str]]:
     graph = {}
     for name, stage in stages.items():
         graph[name] = {
-            producer[out] for dep in stage.get("deps", []) for out in producer if dep == out or dep.startswith(out + "/")
+            producer[out]
+            for dep in stage.get("deps", [])
+            for out in producer
+            if dep == out or dep.startswith(out + "/")
         }
     return graph
 
@@ -65,8 +67,17 @@ def test_dvc_repro_runs_the_stages_through_dagster(tmp_path: Path) -> None:
     shutil.copy(REPO / "dvc.yaml", project / "dvc.yaml")
     (project / ".venv").symlink_to(REPO / ".venv")
     (project / "params.yaml").write_text(
-        yaml.safe_dump({"profile": "quick", "seed": 1, "data_root": "data", "dataset": TINY_DATASET, "world": {},
-                        "captioner": TINY_CAPTIONER, "recaption": {"batch_size": 8}})
+        yaml.safe_dump(
+            {
+                "profile": "quick",
+                "seed": 1,
+                "data_root": "data",
+                "dataset": TINY_DATASET,
+                "world": {},
+                "captioner": TINY_CAPTIONER,
+                "recaption": {"batch_size": 8},
+            }
+        )
     )
     env = {
         **os.environ,

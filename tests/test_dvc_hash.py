@@ -9,7 +9,6 @@ from pathlib import Path
 import yaml
 
 from components.io.hashing import dir_md5, file_md5
-
 from tests.helpers import dvc_command
 
 

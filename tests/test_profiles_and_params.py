@@ -61,8 +61,14 @@ def test_load_params_reads_the_file_and_env(tmp_path: Path, monkeypatch: pytest.
         ({"sed": 1}, "sed"),
         ({"seed": "one"}, "one"),
         ({"dataset": {"web_shards": -4}}, "web_shards"),
-        ({"world": {"alt_text_shares": {"filename": 0.5, "shop": 0.2, "social": 0.1, "partly_true": 0.1, "wrong": 0.2}}},
-         "alt_text_shares"),
+        (
+            {
+                "world": {
+                    "alt_text_shares": {"filename": 0.5, "shop": 0.2, "social": 0.1, "partly_true": 0.1, "wrong": 0.2}
+                }
+            },
+            "alt_text_shares",
+        ),
         ({"recaption": {"batch_sise": 8}}, "batch_sise"),
         ({"recaption": {"top_p": 2.0}}, "top_p"),
         ({"recaption": {"num_workers": -1}}, "num_workers"),

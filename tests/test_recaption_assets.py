@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from mlflow import MlflowClient
 
 from components.recaption.sidecar import compare_sidecar_keys, read_sidecar, read_sidecar_info, sidecar_path
-from recap_dagster.defs.recaption import POOL, SHARDS_PER_RUN, SIDECAR_KEYS_MATCH_SHARD
+from mlflow import MlflowClient
 from recap_dagster.cli import run_groups
 from recap_dagster.definitions import RESOURCES, recaptioned_shards, web_shards
+from recap_dagster.defs.recaption import POOL, SHARDS_PER_RUN, SIDECAR_KEYS_MATCH_SHARD
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 from tests.data.test_shards import write_shard
 from tests.recaption.conftest import make_captioner
@@ -40,12 +40,14 @@ def test_recaptioned_shards_materialize_in_one_run_then_skip() -> None:
     with DagsterInstance.ephemeral() as instance:
         for partition in ("00000", "00001"):
             if not STORAGE.web_shard_tar(partition).is_file():
-                assert materialize([web_shards], resources=RESOURCES, instance=instance, partition_key=partition).success
-        first = materialize([recaptioned_shards], resources=RESOURCES, instance=instance, tags=RANGE,
-                            run_config=CONFIG)
+                assert materialize(
+                    [web_shards], resources=RESOURCES, instance=instance, partition_key=partition
+                ).success
+        first = materialize([recaptioned_shards], resources=RESOURCES, instance=instance, tags=RANGE, run_config=CONFIG)
         assert first.success
-        second = materialize([recaptioned_shards], resources=RESOURCES, instance=instance, tags=RANGE,
-                             run_config=CONFIG)
+        second = materialize(
+            [recaptioned_shards], resources=RESOURCES, instance=instance, tags=RANGE, run_config=CONFIG
+        )
         assert second.success
 
     events = {e.partition: e for e in first.asset_materializations_for_node("recaptioned_shards")}
@@ -76,11 +78,13 @@ def test_recaptioned_shards_materialize_in_one_run_then_skip() -> None:
         assert event.metadata["skipped_as_current"].value is True
 
     client = MlflowClient(RESOURCES["mlflow"].resolved_uri())
-    runs = client.search_runs([client.get_experiment_by_name("recap").experiment_id],
-                              "tags.`dagster.asset_key` = 'recaptioned_shards'")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("recap").experiment_id], "tags.`dagster.asset_key` = 'recaptioned_shards'"
+    )
     assert runs, "no MLflow run for recaptioned_shards"
     work_run = min(runs, key=lambda r: r.info.start_time)  # the first materialization did the work
     assert work_run.data.tags["dagster.partition"] == "00000...00001"
+
     # One point per shard, at its position in the run; the run's figures over both shards' work.
     def history(name: str) -> list[tuple[int, float]]:
         return sorted((m.step, m.value) for m in client.get_metric_history(work_run.info.run_id, name))
@@ -89,13 +93,16 @@ def test_recaptioned_shards_materialize_in_one_run_then_skip() -> None:
     shard_infos = [infos["00000"], infos["00001"]]
     assert [step for step, _ in history("tokens_per_second")] == [0, 1]
     assert [v for _, v in history("tokens_per_second")] == pytest.approx(
-        [i["generated_tokens"] / i["seconds"] for i in shard_infos], rel=1e-9)
+        [i["generated_tokens"] / i["seconds"] for i in shard_infos], rel=1e-9
+    )
     assert [v for _, v in history("images_per_second")] == pytest.approx(
-        [24 / i["seconds"] for i in shard_infos], rel=1e-9)
+        [24 / i["seconds"] for i in shard_infos], rel=1e-9
+    )
     seconds = sum(i["seconds"] for i in shard_infos)
     assert work_run.data.metrics["run/images_per_second"] == pytest.approx(48 / seconds, rel=1e-9)
     assert work_run.data.metrics["run/tokens_per_second"] == pytest.approx(
-        sum(i["generated_tokens"] for i in shard_infos) / seconds, rel=1e-9)
+        sum(i["generated_tokens"] for i in shard_infos) / seconds, rel=1e-9
+    )
     assert work_run.data.params["recaption.sampling.top_p"] == "0.9"
 
 
@@ -105,8 +112,14 @@ def test_missing_inputs_fail_naming_them_before_any_mlflow_run(tmp_path: Path) -
 
     def error() -> str:
         with DagsterInstance.ephemeral() as instance:
-            result = materialize([recaptioned_shards], instance=instance, partition_key="00000", raise_on_error=False,
-                                 resources={"storage": storage, "mlflow": tracking}, run_config=CONFIG)  # fmt: skip
+            result = materialize(
+                [recaptioned_shards],
+                instance=instance,
+                partition_key="00000",
+                raise_on_error=False,
+                resources={"storage": storage, "mlflow": tracking},
+                run_config=CONFIG,
+            )
         assert not result.success
         return str(result.failure_data_for_node("recaptioned_shards").error)
 

@@ -44,7 +44,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +64,10 @@ FORMAT_VERSION = 1
 STRATEGIES: tuple[str, ...] = ("nucleus", "greedy", "beam")
 # What a Hub snapshot needs: configs, tokenizer files, safetensors weights (never pickles).
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model"]
+# The wrapped transformers model (VisionEncoderDecoderModel or BlipForConditionalGeneration).
+# Its parts (decoder, text_decoder, encoder, vision_model, config, generate...) are attributes
+# that torch's nn.Module stubs type as `Tensor | Module`, so it is held as Any.
+HFModel = Any
 
 # ----------------------------------------------------------------------------- config and outputs
 
@@ -193,7 +197,7 @@ def _processor_transform(path: Path) -> ImageTransform:
 
 def _default_transform(model_type: str, encoder_config: Any) -> ImageTransform:
     """The encoder config's image size with the default processor's mean and std."""
-    from transformers.image_utils import (
+    from transformers.utils.constants import (
         IMAGENET_STANDARD_MEAN,
         IMAGENET_STANDARD_STD,
         OPENAI_CLIP_MEAN,
@@ -209,7 +213,13 @@ def _default_transform(model_type: str, encoder_config: Any) -> ImageTransform:
     blip = model_type == "blip"
     mean, std = (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD) if blip else (IMAGENET_STANDARD_MEAN, IMAGENET_STANDARD_STD)
     size = _square(size, f"{encoder_config.model_type} image_size")
-    return ImageTransform(size=size, crop=None, mean=tuple(mean), std=tuple(std))
+    return ImageTransform(size=size, crop=None, mean=_rgb(mean), std=_rgb(std))
+
+
+def _rgb(values: Sequence[float]) -> tuple[float, float, float]:
+    """A three-channel constant (mean or std) as a triple."""
+    r, g, b = values
+    return r, g, b
 
 
 def _decoder_positions(decoder_config: Any) -> int | None:
@@ -231,18 +241,20 @@ def _model_type(path: Path) -> str:
     return model_type
 
 
-def _load_weights(path: Path, model_type: str) -> nn.Module:
+def _load_weights(path: Path, model_type: str) -> HFModel:
     """The HF model from safetensors weights; weights the checkpoint lacks are an error, not random."""
     from transformers import BlipForConditionalGeneration, VisionEncoderDecoderModel
 
     model_class = VisionEncoderDecoderModel if model_type == "vision-encoder-decoder" else BlipForConditionalGeneration
-    model, info = model_class.from_pretrained(path, use_safetensors=True, output_loading_info=True)
+    # output_loading_info=True makes from_pretrained return (model, info); its annotation names the model alone.
+    loaded = model_class.from_pretrained(path, use_safetensors=True, output_loading_info=True)
+    model, info = cast("tuple[HFModel, dict[str, Any]]", loaded)
     if info["missing_keys"]:
         raise ValueError(f"{path} lacks weights for {sorted(info['missing_keys'])}: they would be random")
     return model
 
 
-def _fit_to_tokenizer(model: nn.Module, decoder: nn.Module, tokenizer: CaptionTokenizer) -> None:
+def _fit_to_tokenizer(model: HFModel, decoder: HFModel, tokenizer: CaptionTokenizer) -> None:
     """Resize the decoder's vocabulary to the tokenizer's (new rows from the old rows' mean and
     covariance, HF's mean_resizing), set its special ids, and replace the checkpoint's
     generation defaults (penalties, n-gram blocking) so decoding reads only what
@@ -314,7 +326,7 @@ class HFCaptioner(nn.Module):
         if config.model_type not in SUPPORTED_MODEL_TYPES:
             raise ValueError(f"model type {config.model_type!r} is not supported; supported: {SUPPORTED_MODEL_TYPES}")
         tokenizer.check_matches(config)
-        self.model = model
+        self.model: HFModel = model
         self.tokenizer = tokenizer
         self.config = config
         if self._decoder().get_output_embeddings().weight.shape[0] != config.vocab_size:
@@ -405,7 +417,7 @@ class HFCaptioner(nn.Module):
         return max(self.config.image.size)
 
     # The wrapped model's parts.
-    def _decoder(self) -> nn.Module:
+    def _decoder(self) -> HFModel:
         return self.model.decoder if self.config.model_type == "vision-encoder-decoder" else self.model.text_decoder
 
     def num_parameters(self) -> int:
@@ -492,7 +504,7 @@ class HFCaptioner(nn.Module):
 
     # Captioning.
     def _start_ids(self, caption_type: CaptionType | Sequence[CaptionType], batch: int, device: torch.device) -> Tensor:
-        types = [caption_type] * batch if isinstance(caption_type, str) else list(caption_type)
+        types: list[CaptionType] = [caption_type] * batch if isinstance(caption_type, str) else list(caption_type)
         if len(types) != batch:
             raise ValueError(f"{len(types)} caption types for {batch} images")
         bad = [t for t in types if t not in CAPTION_TYPES]

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-import torch
 from torch import Tensor, nn
 
 from components.captioner.sampling import RowPlan, SampledRows
@@ -20,11 +19,18 @@ from components.text.tokenizer import CaptionTokenizer
 
 
 class CaptionerConfig(Protocol):
-    """What the pipeline reads of a backend's architecture config."""
+    """What the pipeline reads of a backend's architecture config (read-only: the configs are frozen)."""
 
-    vocab_size: int
-    pad_token_id: int
-    context_length: int  # the most caption tokens (type token and <eos> included) a row may hold
+    @property
+    def vocab_size(self) -> int: ...
+
+    @property
+    def pad_token_id(self) -> int: ...
+
+    @property
+    def context_length(self) -> int:
+        """The most caption tokens (type token and <eos> included) a row may hold."""
+        ...
 
     def to_dict(self) -> dict[str, Any]: ...
 
@@ -40,11 +46,27 @@ class CaptionerOutput(Protocol):
 
 
 class Captioner(Protocol):
-    config: CaptionerConfig
-    tokenizer: CaptionTokenizer
-    has_contrastive: bool  # a CLIP-style head: the contrastive loss applies
-    has_word_head: bool  # a word head: the word loss applies
-    cpu_bf16_ready: bool  # trains fast under bf16 autocast on a CPU with AMX (training.precision)
+    # Read-only here: a backend may hold them as attributes, class constants or properties.
+    @property
+    def config(self) -> CaptionerConfig: ...
+
+    @property
+    def tokenizer(self) -> CaptionTokenizer: ...
+
+    @property
+    def has_contrastive(self) -> bool:
+        """A CLIP-style head: the contrastive loss applies."""
+        ...
+
+    @property
+    def has_word_head(self) -> bool:
+        """A word head: the word loss applies."""
+        ...
+
+    @property
+    def cpu_bf16_ready(self) -> bool:
+        """Trains fast under bf16 autocast on a CPU with AMX (training.precision)."""
+        ...
 
     @property
     def context_length(self) -> int: ...
@@ -77,6 +99,8 @@ class Captioner(Protocol):
         ...
 
     # The nn.Module surface every backend has.
+    training: bool
+
     def train(self, mode: bool = True) -> nn.Module: ...
 
     def eval(self) -> nn.Module: ...
@@ -87,7 +111,7 @@ class Captioner(Protocol):
 
     def modules(self) -> Iterator[nn.Module]: ...
 
-    def to(self, device: str | torch.device) -> nn.Module: ...
+    def to(self, *args: Any, **kwargs: Any) -> nn.Module: ...
 
     def state_dict(self) -> dict[str, Any]: ...
 

@@ -22,7 +22,7 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -266,7 +266,7 @@ class Block(nn.Module):
         x = x + self.attn(
             self.ln_attn(x), mask=mask, is_causal=is_causal, cache=cache, start=start, positions=positions
         )
-        if self.cross_attn is not None:
+        if self.cross_attn is not None and self.ln_cross is not None:  # both exist or neither (cross)
             if cross_kv is None:
                 raise ValueError("a cross-attention block needs cross_kv (the image tokens' keys and values)")
             x = x + self.cross_attn(self.ln_cross(x), *cross_kv)
@@ -439,7 +439,8 @@ class MultimodalDecoder(nn.Module):
 
     def cross_kv(self, image_tokens: Tensor) -> list[tuple[Tensor, Tensor]]:
         """Each layer's cross-attention keys and values (B, H, Q, Dh) of the image tokens (B, Q, Dt)."""
-        return [block.cross_attn.project_kv(image_tokens) for block in self.blocks]
+        # Every multimodal block is built with cross=True, so its cross_attn is a CrossAttention.
+        return [cast(CrossAttention, cast(Block, block).cross_attn).project_kv(image_tokens) for block in self.blocks]
 
     def stacked_cross_kv(self, image_tokens: Tensor) -> tuple[Tensor, Tensor]:
         """cross_kv stacked over layers: keys, values (M, B, H, Q, Dh), as DecodeCache holds them."""

@@ -38,7 +38,7 @@ import torch
 from components.captioner.decoding import nucleus_choice
 from components.captioner.keyed_random import key_seeds, step_uniforms
 from components.captioner.model import CocaModel
-from components.text.tokenizer import CAPTION_TYPES
+from components.text.tokenizer import CAPTION_TYPES, CaptionType
 
 SHORT_TOKEN_CAP = 64  # DALL-E 3's short captions are ~20 tokens
 INITIAL_CAPACITY = 32  # cache positions before the first doubling
@@ -99,7 +99,7 @@ class RowPlan:
     """n caption rows over a batch of B images; rows are admitted in this order."""
 
     image_index: np.ndarray  # (n,) int, nondecreasing: the image each row captions
-    caption_types: tuple[str, ...]  # (n,) "short" | "long": the row's first token
+    caption_types: tuple[CaptionType, ...]  # (n,) "short" | "long": the row's first token
     seeds: np.ndarray  # (n,) uint64 per-row seeds (keyed_random)
     limits: np.ndarray  # (n,) int, the most tokens a row may write (type token and <eos> excluded)
 

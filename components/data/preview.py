@@ -30,7 +30,7 @@ def sample_grid(images: Sequence[np.ndarray], captions: Sequence[str], *, column
     font = ImageFont.load_default(size=10)
     for i, (image, caption) in enumerate(zip(images, captions)):
         x, y = (i % columns) * tile_w, (i // columns) * tile_h
-        tile = Image.fromarray(image).resize((width * TILE_SCALE, height * TILE_SCALE), Image.NEAREST)
+        tile = Image.fromarray(image).resize((width * TILE_SCALE, height * TILE_SCALE), Image.Resampling.NEAREST)
         grid.paste(tile, (x + (tile_w - tile.width) // 2, y + 2))
         lines = textwrap.wrap(caption, CHARS_PER_LINE)
         if len(lines) > CAPTION_LINES:

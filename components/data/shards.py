@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import numpy as np
 import pandas as pd
@@ -274,7 +274,7 @@ class ShardWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        assert self._tar is not None and self._file is not None
+        assert self._tar is not None and self._file is not None and self._tmp_tar is not None  # set by __enter__
         tar, file = self._tar, self._file
         self._tar = self._file = None
         try:
@@ -335,12 +335,16 @@ class ReadStats:
         return self
 
 
+# A sample's image: np.ndarray when decoded, bytes when read with decode=False.
+ImageT = TypeVar("ImageT", np.ndarray, bytes)
+
+
 @dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(Generic[ImageT]):
     key: str
     # (H, W, 3) uint8 RGB when decoded (read-only: np.asarray over PIL's buffer, copy
     # before writing in place), else the encoded bytes.
-    image: np.ndarray | bytes
+    image: ImageT
     caption: str
     meta: dict[str, Any]
     ext: str  # the image member's extension, lower case: png, jpg, jpeg or webp
@@ -421,7 +425,7 @@ class _Shard:
                 return
             # tarfile keeps every header it has read; dropping them keeps memory flat
             # however many members the shard has (webdataset's tariterators does the same).
-            tar.members = []
+            tar.members = []  # pyright: ignore[reportAttributeAccessIssue]  # typeshed omits TarFile.members
             if member is None:
                 self._check_end(tar.offset)
                 return
@@ -454,13 +458,43 @@ def _skip(stats: ReadStats, shard: Path, key: str, reason: str, detail: str) -> 
     logger.warning("%s: skipped %r: %s (%s)", shard.name, key, reason, detail)
 
 
+@overload
+def read_shard(
+    tar_path: str | os.PathLike[str],
+    *,
+    stats: ReadStats | None = None,
+    expected_size: tuple[int, int] | None = None,
+    decode: Literal[True] = True,
+) -> Iterator[Sample[np.ndarray]]: ...
+
+
+@overload
+def read_shard(
+    tar_path: str | os.PathLike[str],
+    *,
+    stats: ReadStats | None = None,
+    expected_size: tuple[int, int] | None = None,
+    decode: Literal[False],
+) -> Iterator[Sample[bytes]]: ...
+
+
+@overload
 def read_shard(
     tar_path: str | os.PathLike[str],
     *,
     stats: ReadStats | None = None,
     expected_size: tuple[int, int] | None = None,
     decode: bool = True,
-) -> Iterator[Sample]:
+) -> Iterator[Sample[np.ndarray] | Sample[bytes]]: ...
+
+
+def read_shard(
+    tar_path: str | os.PathLike[str],
+    *,
+    stats: ReadStats | None = None,
+    expected_size: tuple[int, int] | None = None,
+    decode: bool = True,
+) -> Iterator[Sample[np.ndarray] | Sample[bytes]]:
     """Streams the samples of one shard, skipping (counting in `stats`, logging to
     "recap.shards") every damaged sample; see SKIP_REASONS.
 
@@ -524,7 +558,7 @@ def _finish(
     stats: ReadStats,
     expected_size: tuple[int, int] | None,
     decode: bool,
-) -> Sample | None:
+) -> Sample[np.ndarray] | Sample[bytes] | None:
     """Checks one complete group of members; returns the Sample or counts why not."""
     if bad is not None:
         _skip(stats, path, key, *bad)
@@ -574,6 +608,8 @@ def _finish(
         _skip(stats, path, key, "wrong_image_size", f"(width, height) {size}, expected {tuple(expected_size)}")
         return None
     stats.read += 1
+    if isinstance(image, np.ndarray):  # two calls, so each Sample's image type is known
+        return Sample(key, image, caption, meta, ext)
     return Sample(key, image, caption, meta, ext)
 
 

@@ -182,7 +182,7 @@ def judge_caption(caption: str, scene: Scene, *, tokenizer: Tokenizer | None = N
 
     counts = []
     for m in facts.counts:
-        if m.color is None or m.shape is None:
+        if m.color is None or m.shape is None or m.count is None:  # facts.counts have a count
             continue
         check = CountCheck(
             color=m.color,
@@ -270,7 +270,7 @@ def score_captions(
         background_accuracy=sum(j.background_correct for j in js) / n,
         background_stated_rate=sum(j.background is not None for j in js) / n,
         mean_words=sum(j.n_words for j in js) / n,
-        mean_tokens=None if tokenizer is None else sum(j.n_tokens for j in js) / n,
+        mean_tokens=None if tokenizer is None else sum(j.n_tokens for j in js if j.n_tokens is not None) / n,
         judgements=js,
     )
 

@@ -52,13 +52,19 @@ def score_against_truth(
     tokenizer: CaptionTokenizer | None = None,
 ) -> dict[str, float]:
     """Truth scores against the scene records plus CIDEr-D against the human captions."""
-    scenes = [Scene.from_dict(item.scene) for item in items]
+    scenes = [_scene(item) for item in items]
     scores = score_captions(captions, scenes, tokenizer=tokenizer.text_ids if tokenizer else None).to_dict()
     keys = [item.key for item in items]
     scores["cider_d"] = cider_d(
         dict(zip(keys, captions, strict=False)), {k: [r] for k, r in zip(keys, references, strict=False)}
     ).score
     return scores
+
+
+def _scene(item: CuratedItem) -> Scene:
+    if item.scene is None:
+        raise ValueError(f"held-out item {item.key!r} has no world_scene record to judge captions against")
+    return Scene.from_dict(item.scene)
 
 
 def score_alt_text(web_shards: Sequence[Path], limit: int) -> dict[str, float]:

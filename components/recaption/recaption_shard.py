@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -177,7 +177,8 @@ def recaption_shard(
     )
 
     def caption_call(records: Sequence[ShardRecord]) -> list[CaptionPair]:
-        images = torch.from_numpy(np.stack([r.image for r in records])).permute(0, 3, 1, 2).float().div_(255.0)
+        pixels = [cast(np.ndarray, r.image) for r in records]  # ok records carry their image
+        images = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float().div_(255.0)
         keys = [r.key for r in records]  # images (N, 3, S, S) in [0, 1]
         return batcher.call(lambda batch_size: engine.caption(images, keys, max_rows=2 * batch_size))
 
@@ -209,11 +210,12 @@ def recaption_shard(
         (k, f"duplicate_key: {r}")
         for k, r in zip(frame.loc[repeated, "key"], frame.loc[repeated, "reason"], strict=False)
     ]
-    frame = frame[~repeated].reset_index(drop=True)
+    frame = cast(pd.DataFrame, frame[~repeated]).reset_index(drop=True)  # rows by a boolean mask
     _check_rows_cover(frame, keys, tar_path)
     generated = engine.stats.tokens - tokens_before
-    ok = int((frame["status"] == "ok").sum())
-    cut = int(frame["reason"].str.contains("cut at", regex=False).sum())
+    status, reason = _column(frame, "status"), _column(frame, "reason")
+    ok = int((status == "ok").sum())
+    cut = int(reason.str.contains("cut at", regex=False).sum())
     write_sidecar(
         out,
         frame,
@@ -228,7 +230,7 @@ def recaption_shard(
         sidecar=out,
         skipped=False,
         rows=len(frame),
-        counts={k: int(v) for k, v in frame["status"].value_counts().items()},
+        counts={str(k): int(v) for k, v in status.value_counts().items()},
         reasons=dict(Counter(r.split(":")[0] for r in frame.loc[frame["status"] == "error", "reason"])),
         shard_problems=problems,
         resized=resized,
@@ -252,8 +254,15 @@ def _check_rows_cover(frame: pd.DataFrame, keys: list[str], tar_path: Path) -> N
         )
 
 
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """frame[name], one column (pandas annotates DataFrame.__getitem__ as Series | DataFrame for any key)."""
+    return cast(pd.Series, frame[name])
+
+
 def _samples(frame: pd.DataFrame, n: int = 5) -> list[dict[str, Any]]:
-    return frame.head(n)[["key", "status", "original_caption", "short_caption", "long_caption"]].to_dict("records")
+    columns = ["key", "status", "original_caption", "short_caption", "long_caption"]
+    head = cast(pd.DataFrame, frame.head(n)[columns])  # a list of columns selects a DataFrame
+    return cast("list[dict[str, Any]]", head.to_dict("records"))
 
 
 def _report_existing(tar_path: Path, out: Path) -> ShardReport:

@@ -25,7 +25,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 CaptionType = Literal["short", "long"]
-CAPTION_TYPES: tuple[str, ...] = ("short", "long")
+CAPTION_TYPES: tuple[CaptionType, ...] = ("short", "long")
 SPECIAL_ROLES: tuple[str, ...] = ("pad", "eos", "short", "long")
 DEFAULT_SPECIAL_TOKENS: dict[str, str] = {"pad": "<pad>", "eos": "<eos>", "short": "<short>", "long": "<long>"}
 TOKENIZER_FILE = "tokenizer.json"
@@ -230,7 +230,8 @@ class CaptionTokenizer:
     ) -> TokenBatch:
         """Encode and right-pad to the longest row (B, T <= max_length)."""
         if isinstance(caption_types, str):
-            caption_types = [caption_types] * len(texts)
+            one_type: list[CaptionType] = [caption_types]
+            caption_types = one_type * len(texts)
         if len(caption_types) != len(texts) or not texts:
             raise ValueError(
                 f"need one caption type per text and at least one text: {len(texts)} texts, {len(caption_types)} types"

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -15,6 +16,9 @@ from lightning.pytorch.loggers import Logger
 
 from components.training.checkpoint_io import SafetensorsCheckpointIO
 from components.training.precision import resolve_precision
+
+if TYPE_CHECKING:
+    from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT
 
 LAST_CHECKPOINT = "last.ckpt"  # a directory, written by SafetensorsCheckpointIO
 
@@ -79,13 +83,15 @@ def fit(
         save_top_k=0,
         save_on_train_epoch_end=False,
     )
+    # A configured string: Lightning checks it is one of its precisions.
+    precision = resolve_precision(settings.precision, settings.accelerator, cpu_bf16_ready=cpu_bf16_ready)
     trainer = L.Trainer(
         max_steps=settings.max_steps,
         max_epochs=-1,
         max_time=timedelta(minutes=settings.max_minutes) if settings.max_minutes else None,
         accelerator=settings.accelerator,
         devices=1,
-        precision=resolve_precision(settings.precision, settings.accelerator, cpu_bf16_ready=cpu_bf16_ready),
+        precision=cast("_PRECISION_INPUT", precision),
         gradient_clip_val=settings.gradient_clip_val,
         plugins=[SafetensorsCheckpointIO()],
         callbacks=[checkpoints, *callbacks],

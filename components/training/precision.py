@@ -8,7 +8,9 @@ import torch
 def cpu_has_bf16_matmul() -> bool:
     """Whether this CPU multiplies bf16 matrices in hardware (AMX tiles, Sapphire Rapids on)."""
     probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, present since torch 2.3
-    return bool(probe and probe())
+    # PyTorch packs bf16 operands for AMX only in its AVX512 kernels: where it runs lower
+    # kernels (ATEN_CPU_CAPABILITY), bf16 attention fails, so AMX does not count there.
+    return bool(probe and probe()) and torch.backends.cpu.get_cpu_capability() == "AVX512"
 
 
 def resolve_precision(precision: str, accelerator: str, *, cpu_bf16_ready: bool) -> str:

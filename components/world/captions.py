@@ -171,6 +171,7 @@ def _short_caption(scene: Scene, rng: np.random.Generator, style: _Style) -> str
     bg = scene.background
     n = len(scene.objects)
     word = None if scene.sign is None else scene.sign.text
+    sign_row = None if scene.sign is None else scene.sign.row
     bg_phrases = (f"on a {bg} background", f"on {bg}", f"against a {bg} backdrop", f"on a plain {bg} background")
     lo, hi = SHORT_WORDS
     for articles, sizes in ((True, True), (True, False), (False, True), (False, False)):
@@ -186,7 +187,7 @@ def _short_caption(scene: Scene, rng: np.random.Generator, style: _Style) -> str
             candidates.append(f"{_cap(_article(bg))} background with {listed} and a sign reading '{word}'.")
             candidates.append(
                 f"A sign reading '{word}' above {listed} on {bg}."
-                if scene.sign.row == 0
+                if sign_row == 0
                 else f"{_cap(listed)} on {bg}, above a sign reading '{word}'."
             )
             if not articles:

@@ -216,7 +216,7 @@ def _vote_background(
         rgb = mean.round().astype(int).tolist()
         notes.append(f"background: {name} (no background-coloured pixel; nearest to the mean colour {rgb})")
         return name
-    name = max(votes, key=votes.get)  # ties go to the first in white, gray, black
+    name = max(votes, key=lambda k: votes[k])  # ties go to the first in white, gray, black
     notes.append(f"background: {name} (pixel votes outside the sign: {tally})")
     return name
 
@@ -306,10 +306,11 @@ def compare_scenes(parsed: Scene, truth: Scene) -> SceneMatch:
     else:
         reasons.append(f"wrong: background is {parsed.background}, expected {truth.background}")
 
-    if truth.sign is None and parsed.sign is None:
-        reasons.append("ok: no sign")
-    elif parsed.sign is None:
-        reasons.append(f"missing: sign {truth.sign.text!r} in row {truth.sign.row}")
+    if parsed.sign is None:
+        if truth.sign is None:
+            reasons.append("ok: no sign")
+        else:
+            reasons.append(f"missing: sign {truth.sign.text!r} in row {truth.sign.row}")
     elif truth.sign is None:
         reasons.append(f"extra: sign {parsed.sign.text!r} in row {parsed.sign.row}")
     elif parsed.sign == truth.sign:

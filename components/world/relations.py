@@ -16,8 +16,11 @@ INVERSE: dict[str, str] = {LEFT: RIGHT, RIGHT: LEFT, ABOVE: BELOW, BELOW: ABOVE}
 
 
 class Placed(Protocol):
-    row: int
-    col: int
+    @property
+    def row(self) -> int: ...
+
+    @property
+    def col(self) -> int: ...
 
 
 def horizontal_relation(a: Placed, b: Placed) -> str | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from components.captioner.model import CocaModel
 from components.captioner.config import CocaConfig
+from components.captioner.model import CocaModel
 from components.text.tokenizer import CaptionTokenizer
 
 CAPTIONS = [

@@ -10,7 +10,6 @@ import math
 import pytest
 import torch
 
-from components.captioner.model import CocaModel, DecodeCache, ImageEncoding
 from components.captioner.decoding import (
     beam_search,
     greedy,
@@ -18,6 +17,7 @@ from components.captioner.decoding import (
     nucleus_choice,
     row_generators,
 )
+from components.captioner.model import CocaModel, DecodeCache, ImageEncoding
 from components.text.tokenizer import CaptionTokenizer
 
 MAX_NEW = 12
@@ -61,17 +61,20 @@ def test_per_row_seeds_make_captions_independent_of_the_batch(
     seeds = [11, 22, 33]
     together = nucleus(tiny_model, images, generators=row_generators(seeds), **kwargs).sequences
     alone = [
-        nucleus(tiny_model, images[i : i + 1], generators=row_generators([s]), **{**kwargs, "start_token_id": start[i]})
-        .sequences[0]
+        nucleus(
+            tiny_model, images[i : i + 1], generators=row_generators([s]), **{**kwargs, "start_token_id": start[i]}
+        ).sequences[0]
         for i, s in enumerate(seeds)
     ]
     assert together == alone
     # Reordering the batch reorders the captions and changes nothing else.
     order = [2, 0, 1]
     shuffled = nucleus(
-        tiny_model, images[order], generators=row_generators([seeds[i] for i in order]),
+        tiny_model,
+        images[order],
+        generators=row_generators([seeds[i] for i in order]),
         **{**kwargs, "start_token_id": start[order]},
-    )  # fmt: skip
+    )
     assert shuffled.sequences == [together[i] for i in order]
     # The seeds matter: other seeds give other captions.
     other = nucleus(tiny_model, images, generators=row_generators([1, 2, 3]), **kwargs).sequences
@@ -163,7 +166,11 @@ def test_beam_search_beats_greedy_where_greedy_is_myopic() -> None:
     assert first.logprobs == pytest.approx([math.log(0.2)] * 2, abs=1e-6)
     for length_penalty in (0.0, 1.0):
         beams = beam_search(
-            model, encoding, num_beams=2, length_penalty=length_penalty, **kwargs  # type: ignore[arg-type]
+            model,
+            encoding,
+            num_beams=2,
+            length_penalty=length_penalty,
+            **kwargs,  # type: ignore[arg-type]
         )
         assert beams.sequences == [[B], [B]] and beams.finished == [True, True]
         assert beams.logprobs == pytest.approx([math.log(0.36)] * 2, abs=1e-6)

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from components.captioner.checkpoint import save_captioner
-from components.captioner.loading import load_captioner, read_extra
-from components.captioner.model import CocaModel
 from components.captioner.config import CocaConfig
 from components.captioner.decoding import greedy
+from components.captioner.loading import load_captioner, read_extra
+from components.captioner.model import CocaModel
 from components.text.tokenizer import CaptionTokenizer
 
 
@@ -44,8 +44,16 @@ def test_round_trip_gives_identical_outputs(
 def test_batch_norm_statistics_and_word_head_survive_the_round_trip(
     tmp_path: Path, tiny_config: CocaConfig, tokenizer: CaptionTokenizer, images: torch.Tensor
 ) -> None:
-    config = CocaConfig.from_dict({**tiny_config.to_dict(), "stem": "conv", "patch_size": 8, "stem_norm": "batch",
-                                   "stem_depth": 2, "word_head": True})
+    config = CocaConfig.from_dict(
+        {
+            **tiny_config.to_dict(),
+            "stem": "conv",
+            "patch_size": 8,
+            "stem_norm": "batch",
+            "stem_depth": 2,
+            "word_head": True,
+        }
+    )
     model = CocaModel(config).train()
     model.encode_image(torch.rand(4, 3, 64, 64))  # running statistics move off their initial values
     model.eval()
@@ -59,8 +67,12 @@ def test_batch_norm_statistics_and_word_head_survive_the_round_trip(
 
 def test_nothing_is_pickled(saved: Path) -> None:
     assert sorted(p.name for p in saved.iterdir()) == [
-        "caption_tokenizer.json", "captioner.json", "config.json", "model.safetensors", "tokenizer.json",
-    ]  # fmt: skip
+        "caption_tokenizer.json",
+        "captioner.json",
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+    ]
 
 
 def test_replacing_needs_overwrite(

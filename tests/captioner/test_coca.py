@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 import torch.nn.functional as F
 
-from components.captioner.model import CocaModel, attend, offset_causal_mask
-from components.captioner.loss import CocaLoss
 from components.captioner.config import CocaConfig
+from components.captioner.loss import CocaLoss
+from components.captioner.model import CocaModel, attend, offset_causal_mask
 from components.text.tokenizer import CaptionTokenizer
 
 
@@ -19,14 +18,26 @@ def _captions(tokenizer: CaptionTokenizer, length: int = 24) -> torch.Tensor:
     return tokenizer.encode_batch(texts, ["long", "short", "long"], length).tokens
 
 
-@pytest.mark.parametrize("stem,caption_tokens,stem_extra", [
-    ("patch", "pooled", {}), ("conv", "pooled", {}), ("conv", "patches", {}),
-    ("conv", "patches", {"stem_norm": "batch", "stem_depth": 2, "vision_post_norm": False, "word_head": True}),
-])
-def test_block_shapes(tiny_config: CocaConfig, tokenizer: CaptionTokenizer, images: torch.Tensor, stem: str,
-                      caption_tokens: str, stem_extra: dict) -> None:
-    config = CocaConfig.from_dict({**tiny_config.to_dict(), "stem": stem, "patch_size": 8,
-                                   "caption_tokens": caption_tokens, **stem_extra})
+@pytest.mark.parametrize(
+    "stem,caption_tokens,stem_extra",
+    [
+        ("patch", "pooled", {}),
+        ("conv", "pooled", {}),
+        ("conv", "patches", {}),
+        ("conv", "patches", {"stem_norm": "batch", "stem_depth": 2, "vision_post_norm": False, "word_head": True}),
+    ],
+)
+def test_block_shapes(
+    tiny_config: CocaConfig,
+    tokenizer: CaptionTokenizer,
+    images: torch.Tensor,
+    stem: str,
+    caption_tokens: str,
+    stem_extra: dict,
+) -> None:
+    config = CocaConfig.from_dict(
+        {**tiny_config.to_dict(), "stem": stem, "patch_size": 8, "caption_tokens": caption_tokens, **stem_extra}
+    )
     model = CocaModel(config)
     c = config
     b, tokens = 3, _captions(tokenizer)
@@ -172,8 +183,9 @@ def test_rows_at_their_own_positions_equal_the_full_recomputation(tiny_model: Co
         for step in range(11):
             live = [r for r, s in enumerate(starts) if s <= step < s + 8]
             # Before its start a row feeds junk at position `step`; after its end it idles at 0.
-            positions = torch.tensor([step - s if r in live else (step if step < s else 0)
-                                      for r, s in enumerate(starts)])
+            positions = torch.tensor(
+                [step - s if r in live else (step if step < s else 0) for r, s in enumerate(starts)]
+            )
             fed = torch.stack([tokens[r, step - s] if r in live else junk[r] for r, s in enumerate(starts)])
             logits, cache = tiny_model.decode_rows(fed, positions, cache)
             assert cache.length == int(positions.max()) + 1
@@ -185,10 +197,12 @@ def test_rows_at_their_own_positions_equal_the_full_recomputation(tiny_model: Co
             tiny_model.decode_rows(fed[:2], positions[:2], cache)
 
 
-def test_batch_norm_stem_in_eval_mode_does_not_depend_on_the_batch(tiny_config: CocaConfig,
-                                                                    images: torch.Tensor) -> None:
-    config = CocaConfig.from_dict({**tiny_config.to_dict(), "stem": "conv", "patch_size": 8, "stem_norm": "batch",
-                                   "stem_depth": 2})
+def test_batch_norm_stem_in_eval_mode_does_not_depend_on_the_batch(
+    tiny_config: CocaConfig, images: torch.Tensor
+) -> None:
+    config = CocaConfig.from_dict(
+        {**tiny_config.to_dict(), "stem": "conv", "patch_size": 8, "stem_norm": "batch", "stem_depth": 2}
+    )
     torch.manual_seed(0)
     model = CocaModel(config)
     model.train()
@@ -219,8 +233,9 @@ def test_attend_runs_a_bf16_training_pass_in_fp32() -> None:
         assert attend(*(t.detach() for t in low)).dtype == torch.bfloat16
 
 
-def test_bf16_autocast_training_step_matches_fp32(tiny_config: CocaConfig, tokenizer: CaptionTokenizer,
-                                                  images: torch.Tensor) -> None:
+def test_bf16_autocast_training_step_matches_fp32(
+    tiny_config: CocaConfig, tokenizer: CaptionTokenizer, images: torch.Tensor
+) -> None:
     tokens = _captions(tokenizer)
     torch.manual_seed(0)
     model = CocaModel(tiny_config).train()

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from components.captioner.model import CocaModel
 from components.captioner.config import PRESET_DIR, CocaConfig
+from components.captioner.model import CocaModel
 
 
 def test_presets_are_the_json_files() -> None:

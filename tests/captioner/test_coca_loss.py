@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from components.captioner.model import CocaOutput
 from components.captioner.loss import CocaLoss, caption_loss, contrastive_loss, word_loss
+from components.captioner.model import CocaOutput
 
 
 def _softplus(x: float) -> float:
@@ -54,9 +54,11 @@ def test_caption_loss_rejects_all_padding() -> None:
 def _output(logit_scale: float = 1.0) -> tuple[CocaOutput, torch.Tensor]:
     tokens = torch.tensor([[3, 1, 0], [3, 2, 1]])
     out = CocaOutput(
-        image_embeds=torch.eye(2), text_embeds=torch.eye(2), logits=torch.zeros(2, 3, 4),
+        image_embeds=torch.eye(2),
+        text_embeds=torch.eye(2),
+        logits=torch.zeros(2, 3, 4),
         logit_scale=torch.tensor(logit_scale),
-    )  # fmt: skip
+    )
     return out, tokens
 
 

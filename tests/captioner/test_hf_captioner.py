@@ -13,9 +13,9 @@ import pytest
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from components.captioner.loss import CocaLoss, caption_loss
-from components.captioner.hf_backend import SUPPORTED_MODEL_TYPES, CaptionOutput, HFCaptioner, ImageTransform
 from components.captioner.decoding import GeneratedCaptions
+from components.captioner.hf_backend import SUPPORTED_MODEL_TYPES, CaptionOutput, HFCaptioner, ImageTransform
+from components.captioner.loss import CocaLoss, caption_loss
 
 TEXTS = ["a red circle", "two blue squares on a gray background", "a small green triangle", "three crosses"]
 N_POSITIONS = 40
@@ -26,8 +26,13 @@ def _plain_tokenizer() -> Tokenizer:
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=290, min_frequency=1, special_tokens=["<pad>", "<eos>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=290,
+        min_frequency=1,
+        special_tokens=["<pad>", "<eos>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tokenizer.train_from_iterator(TEXTS * 4, trainer)
     return tokenizer
 
@@ -38,10 +43,19 @@ def _save_vision_encoder_decoder(directory: Path) -> None:
 
     tokenizer = _plain_tokenizer()
     vocab, eos, pad = tokenizer.get_vocab_size(), tokenizer.token_to_id("<eos>"), tokenizer.token_to_id("<pad>")
-    encoder = ViTConfig(image_size=64, patch_size=16, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64)
-    decoder = GPT2Config(vocab_size=vocab, n_positions=N_POSITIONS, n_embd=32, n_layer=1, n_head=2,
-                         bos_token_id=eos, eos_token_id=eos, pad_token_id=pad)
+    encoder = ViTConfig(
+        image_size=64, patch_size=16, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
+    decoder = GPT2Config(
+        vocab_size=vocab,
+        n_positions=N_POSITIONS,
+        n_embd=32,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=eos,
+        eos_token_id=eos,
+        pad_token_id=pad,
+    )
     torch.manual_seed(0)
     model = VisionEncoderDecoderModel(VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder))
     model.save_pretrained(directory)
@@ -52,11 +66,21 @@ def _save_blip(directory: Path) -> None:
     from transformers import BlipConfig, BlipForConditionalGeneration
 
     tokenizer = _plain_tokenizer()
-    vision = dict(image_size=32, patch_size=16, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                  intermediate_size=64)
-    text = dict(vocab_size=tokenizer.get_vocab_size(), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                intermediate_size=64, max_position_embeddings=N_POSITIONS, pad_token_id=0, bos_token_id=1,
-                eos_token_id=1, sep_token_id=1)
+    vision = dict(
+        image_size=32, patch_size=16, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
+    text = dict(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=N_POSITIONS,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=1,
+        sep_token_id=1,
+    )
     torch.manual_seed(0)
     BlipForConditionalGeneration(BlipConfig(vision_config=vision, text_config=text)).save_pretrained(directory)
     tokenizer.save(str(directory / "tokenizer.json"))
@@ -86,7 +110,11 @@ def test_loads_by_path_adding_type_tokens_and_resizing(hf_dir: Path, captioner: 
     assert tokenizer.vocab_size == plain_vocab + 2  # <short> and <long> added
     c = captioner.config
     assert (c.model_type, c.vocab_size, c.pad_token_id, c.context_length) == (
-        "vision-encoder-decoder", plain_vocab + 2, tokenizer.pad_id, N_POSITIONS)
+        "vision-encoder-decoder",
+        plain_vocab + 2,
+        tokenizer.pad_id,
+        N_POSITIONS,
+    )
     assert captioner.model.decoder.get_output_embeddings().weight.shape[0] == plain_vocab + 2
     assert not captioner.training
     # No processor saved: the encoder's 64 px at ViT's default mean = std = 0.5, i.e. [-1, 1].
@@ -96,13 +124,22 @@ def test_loads_by_path_adding_type_tokens_and_resizing(hf_dir: Path, captioner: 
 
 def test_a_saved_image_processor_sets_the_preprocessing(hf_dir: Path, tmp_path: Path) -> None:
     directory = shutil.copytree(hf_dir, tmp_path / "with-processor")
-    processor = {"do_resize": True, "size": {"shortest_edge": 72}, "do_center_crop": True,
-                 "crop_size": {"height": 64, "width": 64}, "do_normalize": True, "image_mean": [0.1, 0.2, 0.3],
-                 "image_std": [0.5, 0.25, 0.125], "do_rescale": True, "rescale_factor": 1 / 255}
+    processor = {
+        "do_resize": True,
+        "size": {"shortest_edge": 72},
+        "do_center_crop": True,
+        "crop_size": {"height": 64, "width": 64},
+        "do_normalize": True,
+        "image_mean": [0.1, 0.2, 0.3],
+        "image_std": [0.5, 0.25, 0.125],
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+    }
     (directory / "preprocessor_config.json").write_text(json.dumps(processor))
     captioner = HFCaptioner.from_pretrained(directory)
-    assert captioner.config.image == ImageTransform(size=(72, 72), crop=(64, 64), mean=(0.1, 0.2, 0.3),
-                                                    std=(0.5, 0.25, 0.125))
+    assert captioner.config.image == ImageTransform(
+        size=(72, 72), crop=(64, 64), mean=(0.1, 0.2, 0.3), std=(0.5, 0.25, 0.125)
+    )
     pixels = captioner.pixel_values(torch.full((1, 3, 64, 64), 0.6))  # resizing a constant image keeps it
     assert pixels.shape == (1, 3, 64, 64)
     torch.testing.assert_close(pixels[0, :, 0, 0], torch.tensor([1.0, 1.6, 2.4]))
@@ -170,8 +207,10 @@ def test_logprobs_are_the_models_scores(captioner: HFCaptioner, images: torch.Te
 def test_nucleus_seeds_make_captions_independent_of_the_batch(captioner: HFCaptioner, images: torch.Tensor) -> None:
     kwargs = dict(strategy="nucleus", top_p=0.9, temperature=1.5, max_new_tokens=8)
     together = captioner.generate_captions(images, "short", seeds=[11, 22], **kwargs).sequences
-    alone = [captioner.generate_captions(images[i : i + 1], "short", seeds=[s], **kwargs).sequences[0]
-             for i, s in enumerate([11, 22])]
+    alone = [
+        captioner.generate_captions(images[i : i + 1], "short", seeds=[s], **kwargs).sequences[0]
+        for i, s in enumerate([11, 22])
+    ]
     assert together == alone
     assert captioner.generate_captions(images, "short", seeds=[11, 22], **kwargs).sequences == together
     assert captioner.generate_captions(images, "short", seeds=[5, 6], **kwargs).sequences != together
@@ -205,8 +244,10 @@ def test_blip_backend_trains_and_captions(tmp_path: Path) -> None:
     assert out.logits.shape == (*batch.tokens.shape, captioner.config.vocab_size)
     kwargs = dict(strategy="nucleus", temperature=1.5, max_new_tokens=5)
     together = captioner.generate_captions(images, "long", seeds=[3, 4], **kwargs).sequences
-    alone = [captioner.generate_captions(images[i : i + 1], "long", seeds=[s], **kwargs).sequences[0]
-             for i, s in enumerate([3, 4])]
+    alone = [
+        captioner.generate_captions(images[i : i + 1], "long", seeds=[s], **kwargs).sequences[0]
+        for i, s in enumerate([3, 4])
+    ]
     assert together == alone
     loaded = HFCaptioner.from_pretrained(captioner.save_pretrained(tmp_path / "saved"))
     torch.testing.assert_close(loaded(images, batch.tokens).logits, captioner(images, batch.tokens).logits)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import torch
 
-from components.captioner.model import CocaModel
 from components.captioner.config import CocaConfig
-from components.captioner.loss import CocaLoss
 from components.captioner.decoding import greedy
+from components.captioner.loss import CocaLoss
+from components.captioner.model import CocaModel
 from components.text.tokenizer import CaptionTokenizer
 
 CAPTIONS = [
@@ -30,7 +30,9 @@ def _written(model: CocaModel, tokenizer: CaptionTokenizer, images: torch.Tensor
     model.eval()
     out = greedy(model, images, start_token_id=types, eos_token_id=tokenizer.eos_id, max_new_tokens=30)
     model.train()
-    return [tokenizer.decode(s) if done else "<unfinished>" for s, done in zip(out.sequences, out.finished)]
+    return [
+        tokenizer.decode(s) if done else "<unfinished>" for s, done in zip(out.sequences, out.finished, strict=False)
+    ]
 
 
 def test_overfits_one_batch(tiny_config: CocaConfig, tokenizer: CaptionTokenizer) -> None:

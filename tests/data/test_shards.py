@@ -145,7 +145,7 @@ def test_index_columns_and_values(tmp_path: Path) -> None:
     assert list(index.columns) == [
         "key", "caption", "status", "error_message", "width", "height",
         "original_width", "original_height", "sha256", "source",
-    ]  # fmt: skip
+    ]
     assert list(index["key"]) == list(images) == tar_keys(path)
     assert set(index["status"]) == {"success"}
     assert index["error_message"].isna().all()

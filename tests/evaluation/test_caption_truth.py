@@ -250,7 +250,7 @@ def test_web_alt_text_scores_low():
     assert s.background_accuracy < 0.3 and s.sign_accuracy < 0.3
     assert s.mean_words < 5
     # WORLD.md: "partly true" alt-text is true of the image; "wrong" names an absent colour or shape.
-    for a, j in zip(alts, s.judgements):
+    for a, j in zip(alts, s.judgements, strict=False):
         if a.kind == "partly_true":
             assert not j.hallucinated and not j.hallucinated_attributes, (a.text, j.reasons)
         if a.kind == "wrong":

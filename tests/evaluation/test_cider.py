@@ -4,7 +4,6 @@ import pytest
 
 from components.evaluation import cider_d, tokenize
 
-
 # ------------------------------------------------------------------ tokenisation
 
 

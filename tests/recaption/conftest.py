@@ -10,9 +10,9 @@ import torch
 
 from components.captioner.checkpoint import save_captioner
 from components.captioner.coca_captioner import CocaCaptioner
-from components.captioner.model import CocaModel
 from components.captioner.config import CocaConfig
 from components.captioner.loading import load_captioner
+from components.captioner.model import CocaModel
 from components.text.tokenizer import CaptionTokenizer
 from tests.captioner.conftest import CAPTIONS
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
+from components.captioner.decoding import greedy
+from components.captioner.keyed_random import key_seed, key_seeds, step_uniforms
 from components.captioner.sampling import SamplingSettings
 from components.recaption.engine import CaptionEngine
-from components.captioner.keyed_random import key_seed, key_seeds, step_uniforms
-from components.captioner.decoding import greedy
 
 KEYS = [f"{i:09d}" for i in range(7)]
 
@@ -37,8 +37,13 @@ def test_top_p_zero_is_greedy_for_both_caption_types(captioner, images) -> None:
     settings = SamplingSettings(top_p=0.0, max_short_tokens=12, max_long_tokens=30)
     pairs = CaptionEngine(model, settings).caption(images, KEYS)
     for caption_type, limit in (("short", 12), ("long", 30)):
-        want = greedy(model, images, start_token_id=tokenizer.type_id(caption_type), eos_token_id=tokenizer.eos_id,
-                      max_new_tokens=limit)
+        want = greedy(
+            model,
+            images,
+            start_token_id=tokenizer.type_id(caption_type),
+            eos_token_id=tokenizer.eos_id,
+            max_new_tokens=limit,
+        )
         assert [getattr(p, f"{caption_type}_ids") for p in pairs] == want.sequences
         assert [getattr(p, f"{caption_type}_finished") for p in pairs] == want.finished
 
@@ -104,8 +109,9 @@ def test_transformers_backend_through_the_engine(tmp_path, images) -> None:
     alone = [engine.caption(images[i : i + 1], KEYS[i : i + 1])[0] for i in range(3)]
     assert together == alone
     assert all(len(p.short_ids) <= 6 and len(p.long_ids) <= 10 for p in together)
-    greedy_pairs = CaptionEngine(model, SamplingSettings(top_p=0.0, max_short_tokens=6,
-                                                                          max_long_tokens=10)).caption(images[:3], KEYS[:3])
+    greedy_pairs = CaptionEngine(model, SamplingSettings(top_p=0.0, max_short_tokens=6, max_long_tokens=10)).caption(
+        images[:3], KEYS[:3]
+    )
     want = model.generate_captions(images[:3], "long", strategy="greedy", max_new_tokens=10)
     assert [p.long_ids for p in greedy_pairs] == want.sequences
 

@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from components.data.shards import shard_name
 from components.captioner.sampling import SamplingSettings
+from components.data.shards import shard_name
 from components.recaption.engine import CaptionEngine
 from components.recaption.recaption_shard import StreamSettings, recaption_shard, recaption_shards
 from components.recaption.shard_stream import ShardImages
@@ -81,17 +81,29 @@ def test_stream_gives_every_key_once_whatever_the_workers(tmp_path: Path, worker
 
 def test_sidecar_keys_equal_shard_keys_with_damage(tmp_path: Path, captioner) -> None:
     tar = damaged_shard(tmp_path / "shards" / "00000.tar")
-    report = recaption_shard(tar, tmp_path / "out", engine_for(captioner), captioner_version="v1",
-                             stream=StreamSettings(batch_size=2, num_workers=0), progress=False)
+    report = recaption_shard(
+        tar,
+        tmp_path / "out",
+        engine_for(captioner),
+        captioner_version="v1",
+        stream=StreamSettings(batch_size=2, num_workers=0),
+        progress=False,
+    )
     agreement = compare_sidecar_keys(report.sidecar, tar)
     assert agreement.ok, agreement.summary()
     assert agreement.tar_damage and agreement.tar_damage.startswith("truncated_tar")
     frame = read_sidecar(report.sidecar)
     assert list(frame.columns) == list(COLUMNS)
     assert frame["key"].tolist() == ["000000000", "000000001", "000000002", "000000003", "000000005", "000000006"]
-    status = dict(zip(frame["key"], frame["status"]))
-    assert status == {"000000000": "ok", "000000001": "ok", "000000002": "error", "000000003": "error",
-                      "000000005": "ok", "000000006": "error"}
+    status = dict(zip(frame["key"], frame["status"], strict=False))
+    assert status == {
+        "000000000": "ok",
+        "000000001": "ok",
+        "000000002": "error",
+        "000000003": "error",
+        "000000005": "ok",
+        "000000006": "error",
+    }
     errors = frame[frame["status"] == "error"]
     assert errors["short_caption"].isna().all() and errors["long_caption"].isna().all()
     assert (errors["reason"] != "").all()
@@ -112,8 +124,14 @@ def test_sidecar_keys_equal_shard_keys_with_damage(tmp_path: Path, captioner) ->
 def test_rerun_of_a_complete_shard_does_nothing(tmp_path: Path, captioner) -> None:
     write_shard(tmp_path / "00000.tar", n=5)
     engine = engine_for(captioner)
-    first = recaption_shard(tmp_path / "00000.tar", tmp_path / "out", engine, captioner_version="v1", progress=False,
-                            stream=StreamSettings(batch_size=4, num_workers=0))
+    first = recaption_shard(
+        tmp_path / "00000.tar",
+        tmp_path / "out",
+        engine,
+        captioner_version="v1",
+        progress=False,
+        stream=StreamSettings(batch_size=4, num_workers=0),
+    )
     stamp = first.sidecar.stat().st_mtime_ns
     images_before = engine.stats.images
     again = recaption_shard(tmp_path / "00000.tar", tmp_path / "out", engine, captioner_version="v1", progress=False)
@@ -128,9 +146,14 @@ def test_batch_size_does_not_change_the_sidecar(tmp_path: Path, captioner) -> No
     write_shard(tmp_path / "00000.tar", n=7)
     frames = []
     for batch, workers in ((1, 0), (7, 0), (3, 2)):
-        report = recaption_shard(tmp_path / "00000.tar", tmp_path / f"out{batch}", engine_for(captioner),
-                                 captioner_version="v1", progress=False,
-                                 stream=StreamSettings(batch_size=batch, num_workers=workers))
+        report = recaption_shard(
+            tmp_path / "00000.tar",
+            tmp_path / f"out{batch}",
+            engine_for(captioner),
+            captioner_version="v1",
+            progress=False,
+            stream=StreamSettings(batch_size=batch, num_workers=workers),
+        )
         frames.append(read_sidecar(report.sidecar))
     pd.testing.assert_frame_equal(frames[0], frames[1])
     pd.testing.assert_frame_equal(frames[0], frames[2])
@@ -187,8 +210,11 @@ def test_sigkill_mid_shard_then_rerun_gives_every_key_once(tmp_path: Path, capti
     try:
         deadline = time.monotonic() + 120
         # Wait until shard 00000 is complete and shard 00001 is in progress.
-        while not (sidecar_path(out, "00000.tar").exists() and (out / "calls").exists()
-                   and len((out / "calls").read_text().split()) >= 6):
+        while not (
+            sidecar_path(out, "00000.tar").exists()
+            and (out / "calls").exists()
+            and len((out / "calls").read_text().split()) >= 6
+        ):
             assert child.poll() is None, "the child ended before it could be killed"
             assert time.monotonic() < deadline, "the child made no progress"
             time.sleep(0.05)
@@ -199,8 +225,14 @@ def test_sigkill_mid_shard_then_rerun_gives_every_key_once(tmp_path: Path, capti
     assert not sidecar_path(out, "00001.tar").exists()
     done_before = sidecar_path(out, "00000.tar").stat().st_mtime_ns
 
-    reports = recaption_shards(sorted(shards.glob("*.tar")), out, engine_for(captioner), captioner_version="v1",
-                               progress=False, stream=StreamSettings(batch_size=2, num_workers=0))
+    reports = recaption_shards(
+        sorted(shards.glob("*.tar")),
+        out,
+        engine_for(captioner),
+        captioner_version="v1",
+        progress=False,
+        stream=StreamSettings(batch_size=2, num_workers=0),
+    )
     assert [r.skipped for r in reports] == [True, False]
     assert sidecar_path(out, "00000.tar").stat().st_mtime_ns == done_before
     assert not [p for p in out.iterdir() if TEMP_MARK in p.name]
@@ -215,8 +247,14 @@ def test_out_of_memory_mid_shard_halves_the_batch_and_loses_nothing(tmp_path: Pa
     import torch
 
     write_shard(tmp_path / "00000.tar", n=9)
-    reference = recaption_shard(tmp_path / "00000.tar", tmp_path / "ref", engine_for(captioner),
-                                captioner_version="v1", progress=False, stream=StreamSettings(batch_size=8, num_workers=0))
+    reference = recaption_shard(
+        tmp_path / "00000.tar",
+        tmp_path / "ref",
+        engine_for(captioner),
+        captioner_version="v1",
+        progress=False,
+        stream=StreamSettings(batch_size=8, num_workers=0),
+    )
     engine = engine_for(captioner)
     original = engine.caption
 
@@ -226,7 +264,13 @@ def test_out_of_memory_mid_shard_halves_the_batch_and_loses_nothing(tmp_path: Pa
         return original(images, keys, max_rows=max_rows)
 
     engine.caption = small_memory
-    report = recaption_shard(tmp_path / "00000.tar", tmp_path / "out", engine, captioner_version="v1",
-                             progress=False, stream=StreamSettings(batch_size=8, num_workers=0))
+    report = recaption_shard(
+        tmp_path / "00000.tar",
+        tmp_path / "out",
+        engine,
+        captioner_version="v1",
+        progress=False,
+        stream=StreamSettings(batch_size=8, num_workers=0),
+    )
     assert report.batch_size == 2 and report.counts == {"ok": 9}
     pd.testing.assert_frame_equal(read_sidecar(report.sidecar), read_sidecar(reference.sidecar))

@@ -16,8 +16,9 @@ from components.recaption.settings import RecaptionSettings
 from components.recaption.sidecar import read_sidecar, sidecar_path
 from tests.data.test_shards import write_shard
 
-SETTINGS = RecaptionSettings.with_overrides({"max_short_tokens": 8, "max_long_tokens": 16, "batch_size": 3,
-                                             "num_workers": 0, "device": "cpu"})
+SETTINGS = RecaptionSettings.with_overrides(
+    {"max_short_tokens": 8, "max_long_tokens": 16, "batch_size": 3, "num_workers": 0, "device": "cpu"}
+)
 SEED = 7
 
 
@@ -33,12 +34,22 @@ def tars(tmp_path: Path) -> list[Path]:
 def test_run_writes_the_sidecars_recaption_shards_writes(tmp_path: Path, captioner_dir: Path, tars: list[Path]) -> None:
     version = directory_version(captioner_dir)
     engine = load_engine(captioner_dir, "cpu", SETTINGS, SEED)
-    reference = recaption_shards(tars, tmp_path / "reference", engine, captioner_version=version,
-                                 stream=SETTINGS.stream, progress=False)  # fmt: skip
+    reference = recaption_shards(
+        tars, tmp_path / "reference", engine, captioner_version=version, stream=SETTINGS.stream, progress=False
+    )
     started: list[RunInfo] = []
     seen: list[ShardReport] = []
-    result = run_recaption(tars, tmp_path / "out", captioner_dir, SETTINGS, seed=SEED, locks_dir=tmp_path / "locks",
-                           progress=False, on_start=started.append, on_report=seen.append)  # fmt: skip
+    result = run_recaption(
+        tars,
+        tmp_path / "out",
+        captioner_dir,
+        SETTINGS,
+        seed=SEED,
+        locks_dir=tmp_path / "locks",
+        progress=False,
+        on_start=started.append,
+        on_report=seen.append,
+    )
 
     assert started == [RunInfo(device="cpu", captioner_version=version, shards=2)]
     assert result.device == "cpu" and result.captioner_version == version
@@ -52,11 +63,20 @@ def test_run_writes_the_sidecars_recaption_shards_writes(tmp_path: Path, caption
     ok = sum(r.counts["ok"] for r in result.reports)
     assert result.images_per_second == pytest.approx(ok / sum(r.seconds for r in result.reports))
     assert result.tokens_per_second == pytest.approx(
-        sum(r.generated_tokens for r in result.reports) / sum(r.seconds for r in result.reports))
+        sum(r.generated_tokens for r in result.reports) / sum(r.seconds for r in result.reports)
+    )
 
     again: list[ShardReport] = []
-    rerun = run_recaption(tars, tmp_path / "out", captioner_dir, SETTINGS, seed=SEED, locks_dir=tmp_path / "locks",
-                          progress=False, on_report=again.append)  # fmt: skip
+    rerun = run_recaption(
+        tars,
+        tmp_path / "out",
+        captioner_dir,
+        SETTINGS,
+        seed=SEED,
+        locks_dir=tmp_path / "locks",
+        progress=False,
+        on_report=again.append,
+    )
     assert [(r.shard, r.skipped) for r in again] == [("00000", True), ("00001", True)]
     assert rerun.recaptioned == [] and rerun.images_per_second is None and rerun.tokens_per_second is None
 
@@ -64,14 +84,29 @@ def test_run_writes_the_sidecars_recaption_shards_writes(tmp_path: Path, caption
 def test_a_missing_captioner_fails_before_any_shard_is_touched(tmp_path: Path, tars: list[Path]) -> None:
     started: list[RunInfo] = []
     with pytest.raises(FileNotFoundError, match="no_captioner_here"):
-        run_recaption(tars, tmp_path / "out", tmp_path / "no_captioner_here", SETTINGS, seed=SEED,
-                      locks_dir=tmp_path / "locks", progress=False, on_start=started.append)  # fmt: skip
+        run_recaption(
+            tars,
+            tmp_path / "out",
+            tmp_path / "no_captioner_here",
+            SETTINGS,
+            seed=SEED,
+            locks_dir=tmp_path / "locks",
+            progress=False,
+            on_start=started.append,
+        )
     assert not started and not (tmp_path / "out").exists()
 
 
 def test_a_missing_shard_fails_naming_it_before_the_captioner_loads(tmp_path: Path, tars: list[Path]) -> None:
     missing = tars[0].with_name(f"{shard_name(9)}.tar")
     with pytest.raises(FileNotFoundError, match=f"{shard_name(9)}.tar"):
-        run_recaption([*tars, missing], tmp_path / "out", tmp_path / "no_captioner_here", SETTINGS, seed=SEED,
-                      locks_dir=tmp_path / "locks", progress=False)  # fmt: skip
+        run_recaption(
+            [*tars, missing],
+            tmp_path / "out",
+            tmp_path / "no_captioner_here",
+            SETTINGS,
+            seed=SEED,
+            locks_dir=tmp_path / "locks",
+            progress=False,
+        )
     assert not (tmp_path / "out").exists()

@@ -14,9 +14,15 @@ def test_round_trip_keeps_tensors_tuples_and_int_keys(tmp_path: Path) -> None:
     shared = torch.arange(6.0)
     tree = {
         "state_dict": {"w": torch.randn(3, 4), "view": shared[2:4], "base": shared},
-        "optimizer_states": [{"state": {0: {"step": torch.tensor(7.0)}, 3: {}},
-                              "param_groups": [{"betas": (0.9, 0.98), "lr": 1e-3, "params": [0, 3]}]}],
-        "global_step": 12, "name": "x", "flag": None,
+        "optimizer_states": [
+            {
+                "state": {0: {"step": torch.tensor(7.0)}, 3: {}},
+                "param_groups": [{"betas": (0.9, 0.98), "lr": 1e-3, "params": [0, 3]}],
+            }
+        ],
+        "global_step": 12,
+        "name": "x",
+        "flag": None,
     }
     save_tree(tree, tmp_path / "last.ckpt")
     assert sorted(p.name for p in (tmp_path / "last.ckpt").iterdir()) == [STATE_FILE, TENSORS_FILE]

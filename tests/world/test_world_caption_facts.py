@@ -11,8 +11,10 @@ def M(color=None, shape=None, size=None, count=None, plural=False):
 @pytest.mark.parametrize(
     "text, mentions",
     [
-        ("A red circle and two blue squares on a gray background.",
-         [M("red", "circle"), M("blue", "square", count=2, plural=True)]),
+        (
+            "A red circle and two blue squares on a gray background.",
+            [M("red", "circle"), M("blue", "square", count=2, plural=True)],
+        ),
         ("a red big circle", [M("red", "circle", "large")]),
         ("A large red circle.", [M("red", "circle", "large")]),
         ("5 tiny yellow crosses", [M("yellow", "cross", "small", 5, True)]),

@@ -76,9 +76,7 @@ def test_short_captions_are_short_and_true(captioned):
         assert facts.negated == ()
         assert facts.background == scene.background, text
     # Nearly all short captions name every object kind (the rest summarise by count).
-    complete = sum(
-        {(o.color, o.shape) for o in s.objects} <= extract_facts(c.short).pairs for s, c in captioned
-    )
+    complete = sum({(o.color, o.shape) for o in s.objects} <= extract_facts(c.short).pairs for s, c in captioned)
     assert complete / N > 0.9
 
 
@@ -166,7 +164,8 @@ def _worst_case_scenes() -> list[Scene]:
     ordinary = Scene(
         background="black",
         objects=tuple(
-            WorldObject(s, c, z, r, col, 11 + 21 * col, 11 + 21 * r) for (s, c, z), (r, col) in zip(kinds, cells)
+            WorldObject(s, c, z, r, col, 11 + 21 * col, 11 + 21 * r)
+            for (s, c, z), (r, col) in zip(kinds, cells, strict=False)
         ),
         sign=Sign("PARK", 0),
     )
@@ -174,7 +173,7 @@ def _worst_case_scenes() -> list[Scene]:
         background="white",
         objects=tuple(
             WorldObject("circle", "pink", z, r, c, 11 + 21 * c, 11 + 21 * r)
-            for z, (r, c) in zip(("large", "small", "large", "small"), [(0, 0), (0, 2), (1, 1), (2, 0)])
+            for z, (r, c) in zip(("large", "small", "large", "small"), [(0, 0), (0, 2), (1, 1), (2, 0)], strict=False)
         ),
         sign=None,
     )

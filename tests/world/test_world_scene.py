@@ -80,7 +80,15 @@ def test_scene_json_round_trip(scenes):
 
 def test_cell_names():
     assert [cell_name(r, c) for r in range(3) for c in range(3)] == [
-        "top left", "top", "top right", "left", "center", "right", "bottom left", "bottom", "bottom right",
+        "top left",
+        "top",
+        "top right",
+        "left",
+        "center",
+        "right",
+        "bottom left",
+        "bottom",
+        "bottom right",
     ]
 
 
@@ -113,7 +121,7 @@ def test_scene_distribution(scenes):
     assert abs(sum(s.sign is not None for s in scenes) / N - 0.15) < 0.02
 
     n_objects = Counter(len(s.objects) for s in ordinary)
-    for k, p in zip((1, 2, 3, 4), (0.30, 0.35, 0.20, 0.15)):
+    for k, p in zip((1, 2, 3, 4), (0.30, 0.35, 0.20, 0.15), strict=False):
         assert abs(n_objects[k] / len(ordinary) - p) < 0.035, (k, n_objects)
     assert set(n_objects) <= {1, 2, 3, 4}
 

@@ -14,9 +14,17 @@ the items themselves with num_workers 0 (workers would hold their own copy).
 
 from __future__ import annotations
 
+from typing import cast
+
 import lightning as L
 
-from components.captioner.train.data import CuratedCaptions
+from components.captioner.train.data import CaptionerDataModule, CuratedCaptions
+
+
+def _datamodule(trainer: L.Trainer) -> CaptionerDataModule:
+    """The datamodule being fitted (the curated fine-tuning stage's)."""
+    # Lightning sets trainer.datamodule when fitting without declaring it on Trainer.
+    return trainer.datamodule  # pyright: ignore[reportAttributeAccessIssue]
 
 
 class ShortCaptionsFirst(L.Callback):
@@ -28,17 +36,19 @@ class ShortCaptionsFirst(L.Callback):
 
     def progress(self, trainer: L.Trainer, module: L.LightningModule) -> float:
         steps = trainer.global_step / max(1, trainer.max_steps)
-        time_fraction = module.time_fraction() if hasattr(module, "time_fraction") else 0.0
+        # CaptionerModule.time_fraction; a module without it has spent no share of a time budget.
+        module_fraction = getattr(module, "time_fraction", None)
+        time_fraction = module_fraction() if module_fraction is not None else 0.0
         return max(steps, time_fraction)
 
     def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
         # Before the loader exists: with workers, its first batches are drawn at creation.
         if stage != "fit":
             return
-        data = trainer.datamodule.train_data
+        data = _datamodule(trainer).train_data
         if not isinstance(data, CuratedCaptions):
             raise ValueError("short captions first applies to the curated fine-tuning stage only")
-        settings = trainer.datamodule.settings
+        settings = _datamodule(trainer).settings
         if settings.num_workers and not settings.grouped_batches:
             raise ValueError(
                 "short captions first without grouped batches needs num_workers=0: workers hold "
@@ -51,4 +61,5 @@ class ShortCaptionsFirst(L.Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, *args) -> None:
         short_phase = self.progress(trainer, module) < self.share
-        trainer.datamodule.train_data.long_share = 0.0 if short_phase else self.long_share
+        data = cast(CuratedCaptions, _datamodule(trainer).train_data)  # checked in setup
+        data.long_share = 0.0 if short_phase else self.long_share

@@ -219,6 +219,8 @@ class CaptionerDataModule(L.LightningDataModule):
             "persistent_workers": self.settings.num_workers > 0,
             "collate_fn": self.collate,
         }
+        if self.train_data is None:
+            raise RuntimeError("train_dataloader() needs the training data: call setup('fit') first")
         if isinstance(self.train_data, CuratedCaptions) and self.settings.grouped_batches:
             long_lengths = word_counts([item.long for item in self.train_data.items])
             batches = CaptionTypeBatches(self.train_data, self.settings.batch_size, long_lengths, seed=self.seed)
@@ -234,4 +236,9 @@ class CaptionerDataModule(L.LightningDataModule):
             for i in self.val_items
             for text, kind in ((i.short, "short"), (i.long, "long"))
         ]
-        return DataLoader(items, batch_size=self.settings.batch_size, collate_fn=self.collate)
+        return DataLoader(
+            # A list is a map-style dataset (__getitem__ and __len__); torch annotates `dataset` as Dataset.
+            items,  # pyright: ignore[reportArgumentType]
+            batch_size=self.settings.batch_size,
+            collate_fn=self.collate,
+        )

@@ -79,11 +79,13 @@ class CaptionerModule(L.LightningModule):
     def time_fraction(self) -> float:
         """The share of the trainer's max_time spent (kept across resumes), 0 without one."""
         trainer = self._trainer
-        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None) if trainer else None
+        # Lightning sets trainer.callbacks without declaring it on Trainer.
+        callbacks = trainer.callbacks if trainer else []  # pyright: ignore[reportAttributeAccessIssue]
+        timer = next((c for c in callbacks if isinstance(c, Timer)), None)
         if timer is None or timer.time_remaining("train") is None:
             return 0.0
         elapsed, remaining = timer.time_elapsed("train"), timer.time_remaining("train")
-        return elapsed / max(elapsed + remaining, 1e-9)
+        return elapsed / max(elapsed + (remaining or 0.0), 1e-9)  # remaining is not None: a duration is set
 
     def configure_optimizers(self):
         optimizer, scheduler = adamw_with_schedule(

@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from components.captioner.train.augment import (
+    PALETTE,
+    augment,
+    can_flip,
+    flip_horizontal,
+    palette_index,
+    permute_colors,
+)
 from components.evaluation.caption_truth import score_captions
-from components.captioner.train.augment import (PALETTE, augment, can_flip, flip_horizontal, palette_index,
-                                                 permute_colors)
 from components.world import WorldConfig, parse_image, render, sample_scene, write_captions
 
 

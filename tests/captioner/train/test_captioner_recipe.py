@@ -37,20 +37,26 @@ def test_a_stage_can_be_added_then_tuned_with_dotted_keys():
     recipe = resolve_recipe("quick", pretrain=None)
     assert recipe.pretrain is None
     added = resolve_recipe("quick", **{"pretrain": {"max_steps": 3, "max_minutes": 1.0}, "pretrain.lr": 2e-4})
-    assert (added.pretrain.trainer.max_steps, added.pretrain.trainer.max_minutes, added.pretrain.optimizer.lr) == \
-        (3, 1.0, 2e-4)
+    assert (added.pretrain.trainer.max_steps, added.pretrain.trainer.max_minutes, added.pretrain.optimizer.lr) == (
+        3,
+        1.0,
+        2e-4,
+    )
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"colour": 1}, "unknown captioner setting 'colour'"),
-    ({"finetune.speed": 1}, "unknown captioner setting 'finetune.speed'"),
-    ({"max_minutes": 1}, "ambiguous captioner setting 'max_minutes'"),
-    ({"pretrain": None, "pretrain.lr": 1e-3}, "'pretrain.lr' set, but 'pretrain' is not there"),
-    ({"pretrain": {"max_steps": 3, "max_minutes": 1, "colour": 2}}, "unknown captioner pretrain setting 'colour'"),
-    ({"pretrain": {"max_steps": 3}}, "pretrain given whole needs ['max_minutes']"),
-    ({"finetune": None}, "the finetune stage cannot be removed"),
-    ({"finetune.max_steps": 0}, "max_steps (0)"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"colour": 1}, "unknown captioner setting 'colour'"),
+        ({"finetune.speed": 1}, "unknown captioner setting 'finetune.speed'"),
+        ({"max_minutes": 1}, "ambiguous captioner setting 'max_minutes'"),
+        ({"pretrain": None, "pretrain.lr": 1e-3}, "'pretrain.lr' set, but 'pretrain' is not there"),
+        ({"pretrain": {"max_steps": 3, "max_minutes": 1, "colour": 2}}, "unknown captioner pretrain setting 'colour'"),
+        ({"pretrain": {"max_steps": 3}}, "pretrain given whole needs ['max_minutes']"),
+        ({"finetune": None}, "the finetune stage cannot be removed"),
+        ({"finetune.max_steps": 0}, "max_steps (0)"),
+    ],
+)
 def test_a_bad_override_names_itself(overrides, message):
     with pytest.raises(ValueError) as error:
         resolve_recipe("quick", **overrides)

@@ -12,18 +12,25 @@ from pathlib import Path
 import pytest
 import torch
 
+from components.captioner.coca_captioner import CocaCaptioner
+from components.captioner.train.data import (
+    CaptionCollator,
+    CaptionerDataModule,
+    CaptionerDataSettings,
+    CuratedCaptions,
+    load_curated,
+)
+from components.captioner.train.stages import tokenizer_texts
 from components.data.build_world import build_curated_shard, build_web_shard
 from components.data.profiles import resolve_profile
-from components.captioner.train.data import (CaptionCollator, CaptionerDataModule, CaptionerDataSettings,
-                                                CuratedCaptions, load_curated)
-from components.captioner.coca_captioner import CocaCaptioner
-from components.captioner.train.stages import tokenizer_texts
 from components.text.tokenizer import CaptionTokenizer
 from components.training.schedule import OptimizerSettings
 from components.world import WorldConfig
 
-PROFILE = resolve_profile("quick", {"web_shards": 1, "web_shard_size": 16, "curated_train": 12,
-                                    "curated_heldout": 4, "curated_shard_size": 16})
+PROFILE = resolve_profile(
+    "quick",
+    {"web_shards": 1, "web_shard_size": 16, "curated_train": 12, "curated_heldout": 4, "curated_shard_size": 16},
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +70,14 @@ def test_curated_split_and_caption_types(shards) -> None:
 def test_finetune_batches_hold_one_caption_type_when_grouped(shards, grouped: bool) -> None:
     web, curated = shards
     tokenizer = CaptionTokenizer.train(tokenizer_texts(web, curated), vocab_size=400)
-    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=256, image_size=64, curated_shards=curated,
-                               settings=CaptionerDataSettings(batch_size=4, long_share=0.5, grouped_batches=grouped))
+    data = CaptionerDataModule(
+        stage="finetune",
+        tokenizer=tokenizer,
+        max_length=256,
+        image_size=64,
+        curated_shards=curated,
+        settings=CaptionerDataSettings(batch_size=4, long_share=0.5, grouped_batches=grouped),
+    )
     data.setup()
     type_ids = {tokenizer.type_id("short"), tokenizer.type_id("long")}
     firsts = [set(batch["tokens"][:, 0].tolist()) for _ in range(30) for batch in data.train_dataloader()]
@@ -155,8 +168,8 @@ def test_short_captions_first_then_the_recipes_mix(shards, tmp_path: Path) -> No
     from components.captioner.config import CocaConfig
     from components.captioner.train.curriculum import ShortCaptionsFirst
     from components.captioner.train.data import CaptionerDataModule
-    from components.captioner.train.stages import build_module
     from components.captioner.train.recipe import stage
+    from components.captioner.train.stages import build_module
     from components.training.fit import TrainerSettings, fit
 
     (web,), (curated,) = shards
@@ -164,16 +177,27 @@ def test_short_captions_first_then_the_recipes_mix(shards, tmp_path: Path) -> No
     config = CocaConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
     captioner = CocaCaptioner(config, tokenizer)
     module = build_module(captioner, stage(max_steps=8, max_minutes=None, batch_size=4))
-    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64, image_size=64,
-                               settings=CaptionerDataSettings(batch_size=4, long_share=1.0), curated_shards=[curated])
+    data = CaptionerDataModule(
+        stage="finetune",
+        tokenizer=tokenizer,
+        max_length=64,
+        image_size=64,
+        settings=CaptionerDataSettings(batch_size=4, long_share=1.0),
+        curated_shards=[curated],
+    )
     types: list[set[int]] = []
 
     class CaptionTypes(L.Callback):
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
             types.append(set(batch["tokens"][:, 0].tolist()))
 
-    fit(module, data, TrainerSettings(max_steps=8, progress_bar=False), tmp_path / "work",
-        callbacks=[ShortCaptionsFirst(0.5, long_share=1.0), CaptionTypes()])
+    fit(
+        module,
+        data,
+        TrainerSettings(max_steps=8, progress_bar=False),
+        tmp_path / "work",
+        callbacks=[ShortCaptionsFirst(0.5, long_share=1.0), CaptionTypes()],
+    )
     short, long = tokenizer.type_id("short"), tokenizer.type_id("long")
     # The loader fetches one batch ahead of the step that trains it: the switch shows one batch late.
     assert types[:4] == [{short}] * 4 and types[5:] == [{long}] * 3
@@ -190,8 +214,8 @@ def test_short_captions_first_with_workers_needs_grouped_batches(shards, tmp_pat
     from components.captioner.config import CocaConfig
     from components.captioner.train.curriculum import ShortCaptionsFirst
     from components.captioner.train.data import CaptionerDataModule
-    from components.captioner.train.stages import build_module
     from components.captioner.train.recipe import stage
+    from components.captioner.train.stages import build_module
     from components.training.fit import TrainerSettings, fit
 
     (web,), (curated,) = shards
@@ -207,10 +231,21 @@ def test_short_captions_first_with_workers_needs_grouped_batches(shards, tmp_pat
     def run(grouped: bool, steps: int, work: str) -> None:
         module = build_module(captioner, stage(max_steps=steps, max_minutes=None, batch_size=4))
         settings = CaptionerDataSettings(batch_size=4, long_share=1.0, num_workers=1, grouped_batches=grouped)
-        data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64, image_size=64, settings=settings,
-                                   curated_shards=[curated])
-        fit(module, data, TrainerSettings(max_steps=steps, progress_bar=False), tmp_path / work,
-            callbacks=[ShortCaptionsFirst(0.5, long_share=1.0), CaptionTypes()])
+        data = CaptionerDataModule(
+            stage="finetune",
+            tokenizer=tokenizer,
+            max_length=64,
+            image_size=64,
+            settings=settings,
+            curated_shards=[curated],
+        )
+        fit(
+            module,
+            data,
+            TrainerSettings(max_steps=steps, progress_bar=False),
+            tmp_path / work,
+            callbacks=[ShortCaptionsFirst(0.5, long_share=1.0), CaptionTypes()],
+        )
 
     run(grouped=True, steps=16, work="grouped")
     short, long = tokenizer.type_id("short"), tokenizer.type_id("long")
@@ -224,24 +259,51 @@ def test_finetune_without_resume_ignores_a_killed_runs_checkpoint(shards, tmp_pa
     # A checkpoint left at step 2 (what a killed run leaves); resume=False (the asset's
     # `resume: false`) trains afresh to the recipe's 3 steps instead of continuing from it.
     from components.captioner.config import CocaConfig
-    from components.captioner.train.stages import build_module, finetune
     from components.captioner.train.recipe import resolve_recipe
+    from components.captioner.train.stages import build_module, finetune
     from components.training.fit import TrainerSettings, fit
 
     (web,), (curated,) = shards
-    recipe = resolve_recipe("quick", preset="tiny", vocab_size=400, eval_images=2,
-                            **{"finetune.max_steps": 3, "finetune.batch_size": 4, "finetune.max_minutes": None,
-                               "finetune.short_first": 0.0, "finetune.progress_bar": False})
+    recipe = resolve_recipe(
+        "quick",
+        preset="tiny",
+        vocab_size=400,
+        eval_images=2,
+        **{
+            "finetune.max_steps": 3,
+            "finetune.batch_size": 4,
+            "finetune.max_minutes": None,
+            "finetune.short_first": 0.0,
+            "finetune.progress_bar": False,
+        },
+    )
     tokenizer = CaptionTokenizer.train(tokenizer_texts([web], [curated]), vocab_size=recipe.vocab_size)
     config = CocaConfig.from_preset("tiny", vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_id)
     captioner = CocaCaptioner(config, tokenizer)
-    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=config.context_length, image_size=64,
-                               settings=CaptionerDataSettings(batch_size=4), curated_shards=[curated])
-    left = fit(build_module(captioner, recipe.finetune), data, TrainerSettings(max_steps=2, progress_bar=False),
-               tmp_path / "work")
+    data = CaptionerDataModule(
+        stage="finetune",
+        tokenizer=tokenizer,
+        max_length=config.context_length,
+        image_size=64,
+        settings=CaptionerDataSettings(batch_size=4),
+        curated_shards=[curated],
+    )
+    left = fit(
+        build_module(captioner, recipe.finetune),
+        data,
+        TrainerSettings(max_steps=2, progress_bar=False),
+        tmp_path / "work",
+    )
     assert left.steps == 2 and (left.checkpoint_dir / "last.ckpt").is_dir()
-    result = finetune(recipe, init_dir=None, curated_shards=[curated], web_shards=[web], work_dir=tmp_path / "work",
-                      out_dir=tmp_path / "out", resume=False)
+    result = finetune(
+        recipe,
+        init_dir=None,
+        curated_shards=[curated],
+        web_shards=[web],
+        work_dir=tmp_path / "work",
+        out_dir=tmp_path / "out",
+        resume=False,
+    )
     assert result.fit.resumed_from is None and result.fit.steps == 3
 
 
@@ -268,8 +330,8 @@ def test_precision_auto_is_bf16_on_a_cpu_with_amx_only(monkeypatch: pytest.Monke
 
 def test_bf16_mixed_fit_trains_fp32_weights(shards, tmp_path: Path) -> None:
     from components.captioner.config import CocaConfig
-    from components.captioner.train.stages import build_module
     from components.captioner.train.recipe import stage
+    from components.captioner.train.stages import build_module
     from components.training.fit import TrainerSettings, fit
 
     (web,), (curated,) = shards
@@ -278,10 +340,17 @@ def test_bf16_mixed_fit_trains_fp32_weights(shards, tmp_path: Path) -> None:
     captioner = CocaCaptioner(config, tokenizer)
     module = build_module(captioner, stage(max_steps=4, max_minutes=None, batch_size=4))
     before = {k: v.clone() for k, v in module.model.state_dict().items()}
-    data = CaptionerDataModule(stage="finetune", tokenizer=tokenizer, max_length=64, image_size=64,
-                               settings=CaptionerDataSettings(batch_size=4), curated_shards=[curated])
-    result = fit(module, data, TrainerSettings(max_steps=4, precision="bf16-mixed", progress_bar=False),
-                 tmp_path / "work")
+    data = CaptionerDataModule(
+        stage="finetune",
+        tokenizer=tokenizer,
+        max_length=64,
+        image_size=64,
+        settings=CaptionerDataSettings(batch_size=4),
+        curated_shards=[curated],
+    )
+    result = fit(
+        module, data, TrainerSettings(max_steps=4, precision="bf16-mixed", progress_bar=False), tmp_path / "work"
+    )
     assert result.precision == "bf16-mixed" and result.steps == 4
     after = module.model.state_dict()
     assert all(v.dtype == before[k].dtype for k, v in after.items())  # master weights stay fp32

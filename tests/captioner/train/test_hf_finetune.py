@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from components.captioner.hf_backend import HFCaptioner
+from components.captioner.train.recipe import resolve_recipe
+from components.captioner.train.stages import finetune
 from components.data.build_world import build_curated_shard
 from components.data.profiles import resolve_profile
-from components.captioner.hf_backend import HFCaptioner
-from components.captioner.train.stages import finetune
-from components.captioner.train.recipe import resolve_recipe
 from components.world import WorldConfig
-
 from tests.captioner.test_hf_captioner import _save_vision_encoder_decoder
 
 
@@ -18,11 +17,21 @@ def test_a_transformers_model_fine_tunes_and_captions_through_the_pipeline(tmp_p
     _save_vision_encoder_decoder(tmp_path / "hf")
     profile = resolve_profile("quick", {"curated_train": 8, "curated_heldout": 3, "curated_shard_size": 11})
     curated = build_curated_shard(tmp_path / "curated", 0, profile=profile, world=WorldConfig(), seed=0)
-    recipe = resolve_recipe("quick", hf_model=str(tmp_path / "hf"), pretrain=None, eval_images=3,
-                            **{"finetune.max_steps": 3, "finetune.batch_size": 4, "finetune.max_minutes": None,
-                               "finetune.progress_bar": False})
-    result = finetune(recipe, init_dir=None, curated_shards=[curated.tar_path], work_dir=tmp_path / "work",
-                      out_dir=tmp_path / "out")
+    recipe = resolve_recipe(
+        "quick",
+        hf_model=str(tmp_path / "hf"),
+        pretrain=None,
+        eval_images=3,
+        **{
+            "finetune.max_steps": 3,
+            "finetune.batch_size": 4,
+            "finetune.max_minutes": None,
+            "finetune.progress_bar": False,
+        },
+    )
+    result = finetune(
+        recipe, init_dir=None, curated_shards=[curated.tar_path], work_dir=tmp_path / "work", out_dir=tmp_path / "out"
+    )
     assert result.fit.steps == 3
     assert result.fit.precision == "32-true"  # `auto` keeps a transformers backend in fp32
     assert result.metrics["long/n"] == 3 and len(result.captions["short"]) == 3
