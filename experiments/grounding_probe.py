@@ -29,7 +29,7 @@ from components.captioner.loss import CocaLoss, caption_loss
 from components.captioner.train.data import (
     CaptionCollator,
     CaptionerDataSettings,
-    CuratedCaptions,
+    CuratedCaptionDataset,
     load_curated,
     to_tensor,
 )
@@ -121,7 +121,7 @@ def run(variant: str, args, tokenizer: CaptionTokenizer, train_items, heldout, e
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.lr, betas=settings.betas, weight_decay=settings.weight_decay
     )
-    data = CuratedCaptions(
+    data = CuratedCaptionDataset(
         train_items, CaptionerDataSettings(long_share=args.long_share, augment=spec.get("augment", True))
     )
     loader = torch.utils.data.DataLoader(

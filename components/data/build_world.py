@@ -15,7 +15,7 @@ import numpy as np
 
 from components.data.profiles import DatasetProfile
 from components.data.shards import ShardWriter, shard_name
-from components.world import WorldConfig, encode_png, render, sample_alt_text, sample_scene, write_captions
+from components.world import WorldConfig, encode_png, render, sample_alt_text, sample_scene, describe_scene
 
 WEB_STREAM = 0
 CURATED_STREAM = 1
@@ -95,7 +95,7 @@ def build_curated_shard(
         for global_index in range(start, stop):
             rng = sample_rng(seed, CURATED_STREAM, global_index)
             scene = sample_scene(rng, world)
-            captions = write_captions(scene, rng)
+            captions = describe_scene(scene, rng)
             key = web_key(shard_index, global_index - start)
             split = curated_split(profile, global_index)
             meta = {

@@ -6,9 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-
-def word_count(text: str) -> int:
-    return len(text.split())
+from components.text.words import word_count
 
 
 def length_stats(captions: Iterable[str], prefix: str) -> dict[str, float]:

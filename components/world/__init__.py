@@ -7,7 +7,7 @@ curated captions (captions.py), and judged back from pixels (parser.py) and text
 
 from .alt_text import AltText, sample_alt_text
 from .caption_facts import CaptionFacts, ObjectMention, extract_facts
-from .captions import CuratedCaptions, write_captions
+from .captions import SceneCaptions, describe_scene
 from .config import ALT_TEXT_KINDS, WorldConfig
 from .palette import (
     BACKGROUNDS,
@@ -47,7 +47,7 @@ __all__ = [
     "VOCABULARY",
     "AltText",
     "CaptionFacts",
-    "CuratedCaptions",
+    "SceneCaptions",
     "ObjectMention",
     "ParsedScene",
     "Scene",
@@ -67,5 +67,5 @@ __all__ = [
     "sample_alt_text",
     "sample_scene",
     "shape_mask",
-    "write_captions",
+    "describe_scene",
 ]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from components.text.words import word_count
+
 from .palette import COLORS, SHAPES
 from .relations import ABOVE, INVERSE, LEFT, horizontal_relation, vertical_relation
 from .scene import Scene, WorldObject
@@ -53,14 +55,16 @@ _CELL_NOUNS: dict[tuple[int, int], str] = {
 
 
 @dataclass(frozen=True)
-class CuratedCaptions:
+class SceneCaptions:
+    """The curated writer's two captions of one scene, every statement true."""
+
     short: str
     descriptive: str
 
 
-def write_captions(scene: Scene, rng: np.random.Generator) -> CuratedCaptions:
+def describe_scene(scene: Scene, rng: np.random.Generator) -> SceneCaptions:
     if not scene.objects:
-        raise ValueError("write_captions needs a scene with at least one object")
+        raise ValueError("describe_scene needs a scene with at least one object")
     style = _Style(rng)
     short = _short_caption(scene, rng, style)
     descriptive = _descriptive_caption(scene, rng, style)
@@ -68,11 +72,7 @@ def write_captions(scene: Scene, rng: np.random.Generator) -> CuratedCaptions:
         n = word_count(text)
         if not lo <= n <= hi:
             raise RuntimeError(f"{name} caption has {n} words, outside [{lo}, {hi}]: {text!r}")
-    return CuratedCaptions(short=short, descriptive=descriptive)
-
-
-def word_count(text: str) -> int:
-    return len(text.split())
+    return SceneCaptions(short=short, descriptive=descriptive)
 
 
 # ---------------------------------------------------------------- wording helpers

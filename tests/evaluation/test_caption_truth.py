@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from components.evaluation import SIGN_OUTCOMES, judge_caption, score_captions
-from components.world import Scene, Sign, WorldObject, sample_alt_text, sample_scene, write_captions
+from components.world import Scene, Sign, WorldObject, describe_scene, sample_alt_text, sample_scene
 from components.world.geometry import object_centre
 
 
@@ -218,7 +218,7 @@ def _world(n, seed):
 
 def test_curated_captions_are_true_by_construction():
     scenes, rng = _world(300, 1234)
-    captions = [write_captions(s, rng) for s in scenes]
+    captions = [describe_scene(s, rng) for s in scenes]
     assert sum(s.sign is not None for s in scenes) > 20  # the sign checks are exercised
 
     long = score_captions([c.descriptive for c in captions], scenes)

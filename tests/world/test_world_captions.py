@@ -10,9 +10,9 @@ from components.world import (
     Sign,
     WorldConfig,
     WorldObject,
+    describe_scene,
     extract_facts,
     sample_scene,
-    write_captions,
 )
 from components.world.caption_facts import CaptionFacts
 
@@ -26,7 +26,7 @@ def captioned() -> list[tuple[Scene, object]]:
     out = []
     for _ in range(N):
         scene = sample_scene(rng, config)
-        out.append((scene, write_captions(scene, rng)))
+        out.append((scene, describe_scene(scene, rng)))
     return out
 
 
@@ -186,7 +186,7 @@ def test_length_limits_hold_at_the_extremes(index):
     scene = _worst_case_scenes()[index]
     rng = np.random.default_rng(index)
     for _ in range(300):
-        c = write_captions(scene, rng)
+        c = describe_scene(scene, rng)
         assert 40 <= len(c.descriptive.split()) <= 150, c.descriptive
         assert 5 <= len(c.short.split()) <= 12, c.short
         facts = extract_facts(c.descriptive)
@@ -196,6 +196,6 @@ def test_length_limits_hold_at_the_extremes(index):
 
 def test_same_generator_state_same_captions():
     scene = _worst_case_scenes()[1]
-    a = write_captions(scene, np.random.default_rng(3))
-    b = write_captions(scene, np.random.default_rng(3))
+    a = describe_scene(scene, np.random.default_rng(3))
+    b = describe_scene(scene, np.random.default_rng(3))
     assert a == b

@@ -8,7 +8,7 @@ of about 140. So each batch holds one type, drawn per batch (long with the datas
 batches come from a stream grouped by length: a shuffled pass over the items is cut into
 mega-batches of `group` batches, each sorted by caption length and cut into batches, whose
 order is shuffled again (the scheme of HF Trainer's `group_by_length`). Each batch is a
-list of (index, type) pairs that `CuratedCaptions` reads.
+list of (index, type) pairs that `CuratedCaptionDataset` reads.
 """
 
 from __future__ import annotations
@@ -78,8 +78,3 @@ class CaptionTypeBatches(Sampler[list[CaptionKey]]):
             kind = "long" if self.rng.random() < self.dataset.long_share else "short"
             stream = self.long if kind == "long" else self.short
             yield [(int(i), kind) for i in stream.next_batch()]
-
-
-def word_counts(texts: Sequence[str]) -> list[int]:
-    """Whitespace words: a tokenizer-free stand-in for token length, enough to group by."""
-    return [len(text.split()) for text in texts]

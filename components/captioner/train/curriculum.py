@@ -18,7 +18,7 @@ from typing import cast
 
 import lightning as L
 
-from components.captioner.train.data import CaptionerDataModule, CuratedCaptions
+from components.captioner.train.data import CaptionerDataModule, CuratedCaptionDataset
 
 
 def _datamodule(trainer: L.Trainer) -> CaptionerDataModule:
@@ -46,7 +46,7 @@ class ShortCaptionsFirst(L.Callback):
         if stage != "fit":
             return
         data = _datamodule(trainer).train_data
-        if not isinstance(data, CuratedCaptions):
+        if not isinstance(data, CuratedCaptionDataset):
             raise ValueError("short captions first applies to the curated fine-tuning stage only")
         settings = _datamodule(trainer).settings
         if settings.num_workers and not settings.grouped_batches:
@@ -61,5 +61,5 @@ class ShortCaptionsFirst(L.Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, *args) -> None:
         short_phase = self.progress(trainer, module) < self.share
-        data = cast(CuratedCaptions, _datamodule(trainer).train_data)  # checked in setup
+        data = cast(CuratedCaptionDataset, _datamodule(trainer).train_data)  # checked in setup
         data.long_share = 0.0 if short_phase else self.long_share

@@ -20,9 +20,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from components.captioner.train.augment import augment
-from components.captioner.train.batches import CaptionKey, CaptionTypeBatches, word_counts
+from components.captioner.train.batches import CaptionKey, CaptionTypeBatches
 from components.data.shards import ReadStats, read_shard
 from components.text.tokenizer import CaptionTokenizer
+from components.text.words import word_counts
 
 log = logging.getLogger("recap.captioner_data")
 
@@ -82,7 +83,7 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
 
 
-class CuratedCaptions(Dataset):
+class CuratedCaptionDataset(Dataset):
     """Each item draws a truth-keeping augmentation afresh, and its caption type too unless
     the key names one: `data[i]` draws the type, `data[(i, "long")]` (what
     CaptionTypeBatches hands out) takes it."""
@@ -207,7 +208,7 @@ class CaptionerDataModule(L.LightningDataModule):
             self.train_data = WebAltText(self.web_shards, self.settings, size, self.seed)
         else:
             train = load_curated(self.curated_shards, "train", image_size=size, stats=self.read_stats)
-            self.train_data = CuratedCaptions(train, self.settings, self.seed)
+            self.train_data = CuratedCaptionDataset(train, self.settings, self.seed)
         if self.curated_shards:
             self.val_items = load_curated(self.curated_shards, "heldout", image_size=size, stats=self.read_stats)
         if self.read_stats.total_skipped:
@@ -221,7 +222,7 @@ class CaptionerDataModule(L.LightningDataModule):
         }
         if self.train_data is None:
             raise RuntimeError("train_dataloader() needs the training data: call setup('fit') first")
-        if isinstance(self.train_data, CuratedCaptions) and self.settings.grouped_batches:
+        if isinstance(self.train_data, CuratedCaptionDataset) and self.settings.grouped_batches:
             long_lengths = word_counts([item.long for item in self.train_data.items])
             batches = CaptionTypeBatches(self.train_data, self.settings.batch_size, long_lengths, seed=self.seed)
             return DataLoader(self.train_data, batch_sampler=batches, **workers)

@@ -14,7 +14,7 @@ from components.captioner.train.augment import (
     permute_colors,
 )
 from components.evaluation.caption_truth import score_captions
-from components.world import WorldConfig, parse_image, render, sample_scene, write_captions
+from components.world import WorldConfig, describe_scene, parse_image, render, sample_scene
 
 
 def scenes_with_captions(n: int, seed: int = 0):
@@ -22,7 +22,7 @@ def scenes_with_captions(n: int, seed: int = 0):
     for i in range(n):
         rng = np.random.default_rng([seed, i])
         scene = sample_scene(rng, config)
-        captions = write_captions(scene, rng)
+        captions = describe_scene(scene, rng)
         yield scene, render(scene, config), [captions.short, captions.descriptive]
 
 

@@ -8,7 +8,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from components.captioner.train.batches import CaptionTypeBatches, IndexStream, word_counts
+from components.captioner.train.batches import CaptionTypeBatches, IndexStream
+from components.text.words import word_counts
 
 
 class Items:

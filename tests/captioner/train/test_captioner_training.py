@@ -17,7 +17,7 @@ from components.captioner.train.data import (
     CaptionCollator,
     CaptionerDataModule,
     CaptionerDataSettings,
-    CuratedCaptions,
+    CuratedCaptionDataset,
     load_curated,
 )
 from components.captioner.train.stages import tokenizer_texts
@@ -55,11 +55,11 @@ def test_curated_split_and_caption_types(shards) -> None:
     train, held = load_curated(curated, "train"), load_curated(curated, "heldout")
     assert (len(train), len(held)) == (12, 4)
     assert all(item.scene is not None for item in held)
-    only_long = CuratedCaptions(train, CaptionerDataSettings(long_share=1.0, augment=False))
+    only_long = CuratedCaptionDataset(train, CaptionerDataSettings(long_share=1.0, augment=False))
     image, text, kind = only_long[3]
     assert kind == "long" and text == train[3].long and image.shape == (3, 64, 64)
     assert 0.0 <= image.min() and image.max() <= 1.0
-    only_short = CuratedCaptions(train, CaptionerDataSettings(long_share=0.0, augment=False))
+    only_short = CuratedCaptionDataset(train, CaptionerDataSettings(long_share=0.0, augment=False))
     assert only_short[3][1:] == (train[3].short, "short")
     assert only_short[(3, "long")][1:] == (train[3].long, "long")  # a key naming its type overrides the share
     with pytest.raises(ValueError, match="caption type 'medium' for item 3"):
