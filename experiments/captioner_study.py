@@ -221,8 +221,8 @@ def main() -> None:
     parser.add_argument(
         "--precision",
         default="auto",
-        help="Lightning's precision; auto: bf16-mixed on a CPU with AMX, else 32-true (the "
-        "study ran 32-true before session 6)",
+        help="Lightning's precision; auto: bf16-mixed on a CPU with AMX, else 32-true (runs before "
+        "commit b3bccac trained in 32-true)",
     )
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between resumable checkpoints")

@@ -4,7 +4,7 @@
 item. The experiments' judges along the way read one type only (captioner_study.py: long
 captions at each minute mark; grounding_probe.py: the type it trains), and writing the
 other type too would add to the probe's measured minutes, so they plan that type's rows
-alone. Each row gets the seed and token limit `RowPlan.both_types` gives it (keyed_random:
+alone (`RowPlan.for_types`). Each row gets the seed and token limit `RowPlan.both_types` gives it (keyed_random:
 the run seed, the item's key, the caption type) and the captioner's `sample_rows` decodes
 it, so each caption is the one write_heldout_captions writes for that item and type (up to
 floating-point differences between batch shapes).
@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from components.captioner.interface import Captioner
-from components.captioner.keyed_random import key_seeds
 from components.captioner.sampling import RowPlan, SamplingSettings
 from components.captioner.train.data import CuratedItem, to_tensor
 
@@ -56,7 +54,6 @@ def write_type_captions(
     """One `caption_type` caption per item, in order; the captioner's training mode is
     restored afterwards."""
     settings = settings.for_context(captioner.context_length)
-    limit = settings.max_tokens(caption_type)
     was_training = captioner.training
     captioner.eval()
     device = next(captioner.parameters()).device
@@ -64,12 +61,7 @@ def write_type_captions(
     try:
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]
-            plan = RowPlan(
-                image_index=np.arange(len(chunk)),
-                caption_types=(caption_type,) * len(chunk),
-                seeds=key_seeds(settings.seed, [i.key for i in chunk], caption_type),
-                limits=np.full(len(chunk), limit, dtype=np.int64),
-            )
+            plan = RowPlan.for_types([i.key for i in chunk], [caption_type], settings)
             images = torch.stack([to_tensor(i.image) for i in chunk]).to(device)
             rows = captioner.sample_rows(
                 images, plan, top_p=settings.top_p, temperature=settings.temperature, max_rows=None, compact_below=0.75

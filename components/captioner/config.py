@@ -65,7 +65,7 @@ class CocaConfig:
     # Heads and regularisation.
     embed_dim: int = 192
     n_caption_queries: int = 64
-    word_head: bool = False  # an auxiliary head: which caption words each image token shows (coca_loss.word_loss)
+    word_head: bool = False  # an auxiliary head: which caption words each image token shows (loss.word_loss)
     caption_tokens: str = "pooled"
     mlp_ratio: float = 4.0
     dropout: float = 0.0

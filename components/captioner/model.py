@@ -458,7 +458,7 @@ class MultimodalDecoder(nn.Module):
 
 class CocaModel(nn.Module):
     # Trains fast under bf16 autocast on a CPU: attend() runs a training pass's attention in
-    # fp32 there (captioner_train.resolve_precision reads this).
+    # fp32 there (training.precision.resolve_precision reads it through Captioner.cpu_bf16_ready).
     cpu_bf16_ready = True
 
     def __init__(self, config: CocaConfig) -> None:

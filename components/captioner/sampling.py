@@ -104,13 +104,21 @@ class RowPlan:
     limits: np.ndarray  # (n,) int, the most tokens a row may write (type token and <eos> excluded)
 
     @classmethod
+    def for_types(
+        cls, keys: Sequence[str], caption_types: Sequence[CaptionType], settings: SamplingSettings
+    ) -> RowPlan:
+        """Image i's caption of type caption_types[j] is row i * len(caption_types) + j, seeded
+        by the run seed, the key and the type. `settings` must have its limits resolved (for_context)."""
+        types = tuple(caption_types)
+        n = len(types) * len(keys)
+        seeds = np.stack([key_seeds(settings.seed, keys, t) for t in types], axis=1).reshape(n)
+        limits = np.tile([settings.max_tokens(t) for t in types], len(keys))
+        return cls(np.repeat(np.arange(len(keys)), len(types)), types * len(keys), seeds, limits)
+
+    @classmethod
     def both_types(cls, keys: Sequence[str], settings: SamplingSettings) -> RowPlan:
-        """Row 2i is image i's short caption, row 2i + 1 its long one. `settings` must have
-        its limits resolved (for_context)."""
-        n = 2 * len(keys)
-        seeds = np.stack([key_seeds(settings.seed, keys, t) for t in CAPTION_TYPES], axis=1).reshape(n)
-        limits = np.tile([settings.max_tokens(t) for t in CAPTION_TYPES], len(keys))
-        return cls(np.repeat(np.arange(len(keys)), 2), CAPTION_TYPES * len(keys), seeds, limits)
+        """Row 2i is image i's short caption, row 2i + 1 its long one."""
+        return cls.for_types(keys, CAPTION_TYPES, settings)
 
     def __len__(self) -> int:
         return len(self.caption_types)

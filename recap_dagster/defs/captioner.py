@@ -67,13 +67,7 @@ def captioner_pretrained(
     context: AssetExecutionContext, config: CaptionerConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
     recipe = config.resolve("pretrain")
-    if recipe.pretrain is None or recipe.hf_model is not None:
-        reason = (
-            "the recipe fine-tunes a transformers model"
-            if recipe.hf_model
-            else "the recipe has no pretraining stage (pretraining on this world's alt-text was measured to "
-            "hurt, docs/results.md; captioner: {pretrain: {max_steps: ..., max_minutes: ...}} adds one)"
-        )
+    if reason := recipe.no_pretraining_because():
         context.log.info(f"no pretraining: {reason}")
         return MaterializeResult(metadata={"skipped": MetadataValue.text(reason)})
     web, curated = list_shards(storage.web_shards_dir()), list_shards(storage.curated_dir())
@@ -122,8 +116,7 @@ def captioner(
     context: AssetExecutionContext, config: CaptionerConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
     recipe = config.resolve("finetune")
-    pretrained = recipe.pretrain is not None and recipe.hf_model is None
-    init_dir = storage.captioner_pretrained_dir() if pretrained else None
+    init_dir = storage.captioner_pretrained_dir() if recipe.no_pretraining_because() is None else None
     if init_dir is not None and not init_dir.is_dir():
         raise FileNotFoundError(f"no pretrained captioner at {init_dir}: materialize captioner_pretrained first")
     out_dir = storage.captioner_dir()

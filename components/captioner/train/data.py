@@ -25,7 +25,7 @@ from components.data.shards import ReadStats, read_shard
 from components.text.tokenizer import CaptionTokenizer
 from components.text.words import word_counts
 
-log = logging.getLogger("recap.captioner_data")
+log = logging.getLogger("recap.captioner.data")
 
 
 @dataclass(frozen=True)

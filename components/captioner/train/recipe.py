@@ -39,6 +39,18 @@ class CaptionerRecipe:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def no_pretraining_because(self) -> str | None:
+        """Why the pretraining stage does not run, or None when it does (a CoCa recipe with a
+        pretrain stage: fine-tuning then starts from its weights)."""
+        if self.hf_model is not None:
+            return "the recipe fine-tunes a transformers model"
+        if self.pretrain is None:
+            return (
+                "the recipe has no pretraining stage (pretraining on this world's alt-text was measured to "
+                "hurt, docs/results.md; captioner: {pretrain: {max_steps: ..., max_minutes: ...}} adds one)"
+            )
+        return None
+
 
 def stage(*, max_steps: int, max_minutes: float | None, **settings: Any) -> StageRecipe:
     """A stage from its budgets and any other setting by name, as overrides name them."""
