@@ -16,6 +16,7 @@ import numpy as np
 from components.data.profiles import DatasetProfile
 from components.data.shards import ShardWriter, shard_name
 from components.world import WorldConfig, encode_png, render, sample_alt_text, sample_scene, describe_scene
+from components.io.paths import check_output_dir
 
 WEB_STREAM = 0
 CURATED_STREAM = 1
@@ -36,13 +37,6 @@ def sample_rng(seed: int, stream: int, index: int) -> np.random.Generator:
 def web_key(shard_index: int, position: int) -> str:
     """img2dataset's 9-digit key: 5 digits of shard, 4 of position in it."""
     return f"{shard_name(shard_index)}{position:04d}"
-
-
-def check_output_dir(directory: Path) -> None:
-    """Fails before any work when the output location cannot be a directory."""
-    for parent in (directory, *directory.parents):
-        if parent.exists() and not parent.is_dir():
-            raise ValueError(f"output path {str(directory)!r} is not a directory: {str(parent)!r} is a file")
 
 
 def build_web_shard(

@@ -25,20 +25,21 @@ from tqdm.auto import tqdm
 
 from components.recaption.engine import CaptionEngine, CaptionPair
 from components.recaption.oom import HalvingBatcher
-from components.recaption.shard_stream import ShardImages, ShardRecord, keep_records
+from components.recaption.shard_keys import NOT_IN_INDEX, ShardKeys, member_key, shard_keys
+from components.recaption.shard_stream import DEFAULT_MAX_PIXELS, ShardImages, ShardRecord, keep_records
 from components.recaption.sidecar import (
     COLUMNS,
     SourceInfo,
     read_sidecar,
     read_sidecar_info,
     remove_partial_sidecars,
-    shard_key_set,
     sidecar_is_current,
     sidecar_path,
     write_sidecar,
 )
 
 logger = logging.getLogger("recap.recaption")
+INDEX_ONLY_POSITION = 1 << 40  # index-only keys sort after every member of the tar
 POSITION = "_position"  # a row's place in the tar: rows are sorted by it, then it is dropped before writing
 
 
@@ -48,12 +49,15 @@ class StreamSettings:
     batch_size rows in flight), halved on out-of-memory. images_per_call: images the loader
     hands the engine at a time (default 8 x batch_size); a finished caption's slot is
     refilled from them, so only each call's tail runs below a full batch. num_workers:
-    DataLoader processes decoding images beside the model (0 decodes in the main process)."""
+    DataLoader processes decoding images beside the model (0 decodes in the main process).
+    max_pixels: an image whose header gives more pixels is refused (an error row) before
+    its pixels are decoded."""
 
     batch_size: int = 64
     images_per_call: int | None = None
     num_workers: int = 1
     prefetch_factor: int = 4
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "images_per_call"):
@@ -64,6 +68,8 @@ class StreamSettings:
                 raise ValueError(f"{name}={value!r} must be a positive int")
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ValueError(f"num_workers={self.num_workers!r} must be an int >= 0")
+        if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 1:
+            raise ValueError(f"max_pixels={self.max_pixels!r} must be a positive int")
 
     @property
     def call_size(self) -> int:
@@ -96,6 +102,29 @@ class ShardReport:
         return out
 
 
+def _joined(reason: str | None, note: str) -> str:
+    return f"{reason}; {note}" if reason else note
+
+
+def _index_only_rows(
+    expected: ShardKeys, problems: Sequence[tuple[str, str]], fixed: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """An error row for each key the index lists and the tar lacks, after the tar's rows."""
+    unsafe = [member_key(k) for k, reason in problems if reason.split(":")[0] == "unsafe_member"]
+    return [
+        {
+            **dict.fromkeys(COLUMNS),
+            "key": key,
+            "original_caption": expected.index_captions.get(key),
+            "status": "error",
+            "reason": expected.missing_reason(key, unsafe),
+            POSITION: INDEX_ONLY_POSITION + i,
+            **fixed,
+        }
+        for i, key in enumerate(expected.index_only)
+    ]
+
+
 def _rows_for(
     records: Sequence[ShardRecord], pairs: Sequence[CaptionPair | None], fixed: dict[str, Any], limits: tuple[int, int]
 ) -> list[dict[str, Any]]:
@@ -113,7 +142,7 @@ def _rows_for(
             **fixed,
         }
         if pair is not None:
-            notes = [
+            notes = record.notes() + [
                 f"{kind} caption cut at {limit} tokens"
                 for kind, done, limit in (
                     ("short", pair.short_finished, limits[0]),
@@ -154,7 +183,8 @@ def recaption_shard(
         return _report_existing(tar_path, out)
 
     batcher = batcher or HalvingBatcher(stream.batch_size)
-    keys, damage = shard_key_set(tar_path)
+    expected = shard_keys(tar_path)
+    keys, damage = expected.all, expected.damage
     if damage:
         logger.warning(
             "%s is damaged (%s): recaptioning the %d keys before the damage", tar_path.name, damage, len(keys)
@@ -168,7 +198,7 @@ def recaption_shard(
     limits = (settings.max_tokens("short"), settings.max_tokens("long"))
     image_size = engine.input_size
     loader = DataLoader(
-        ShardImages(tar_path, image_size),
+        ShardImages(tar_path, image_size, stream.max_pixels),
         batch_size=stream.call_size,
         collate_fn=keep_records,
         num_workers=stream.num_workers,
@@ -200,6 +230,7 @@ def recaption_shard(
             elapsed = time.perf_counter() - start
             bar.set_postfix(img_s=f"{sum(r['status'] == 'ok' for r in rows) / max(elapsed, 1e-9):.1f}")
     seconds = time.perf_counter() - start
+    rows += _index_only_rows(expected, problems, fixed)
 
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -211,6 +242,8 @@ def recaption_shard(
         for k, r in zip(frame.loc[repeated, "key"], frame.loc[repeated, "reason"], strict=False)
     ]
     frame = cast(pd.DataFrame, frame[~repeated]).reset_index(drop=True)  # rows by a boolean mask
+    unlisted = frame["key"].isin(sorted(expected.tar_only))
+    frame.loc[unlisted, "reason"] = [_joined(r, NOT_IN_INDEX) for r in frame.loc[unlisted, "reason"]]
     _check_rows_cover(frame, keys, tar_path)
     generated = engine.stats.tokens - tokens_before
     status, reason = _column(frame, "status"), _column(frame, "reason")

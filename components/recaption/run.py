@@ -17,6 +17,7 @@ import torch
 
 from components.captioner.loading import load_captioner
 from components.io.hashing import directory_version
+from components.io.paths import check_output_dir
 from components.recaption.device_lease import lease_device
 from components.recaption.engine import CaptionEngine
 from components.recaption.recaption_shard import ShardReport, recaption_shards
@@ -87,7 +88,8 @@ def run_recaption(
 ) -> RunResult:
     """Recaptions `tar_paths` into sidecars under `out_dir` with the captioner in `model_dir`
     (complete, current sidecars are skipped unless `force`). A missing shard or captioner
-    directory fails, naming it, before any thread, device, model or sidecar is touched.
+    directory, or an `out_dir` that cannot be written (a file in its place, no permission),
+    fails, naming it, before any thread, device, model or sidecar is touched.
     locks_dir: the lock files by which runs lease GPUs (device_lease.py)."""
     tar_paths = [Path(p) for p in tar_paths]
     model_dir = Path(model_dir)
@@ -95,6 +97,7 @@ def run_recaption(
         raise FileNotFoundError(f"shards not found: {missing}")
     if not model_dir.is_dir():
         raise FileNotFoundError(f"no captioner directory at {str(model_dir)!r}")
+    check_output_dir(out_dir)
     version = directory_version(model_dir)
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)

@@ -16,6 +16,7 @@ shard's size.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,23 +39,49 @@ class ShardRecord:
     image: np.ndarray | None = None  # (S, S, 3) uint8 for ok records
     original_caption: str | None = None
     resized_from: tuple[int, int] | None = None  # (width, height) when the image was resized
+    converted_from: str | None = None  # PIL's mode when the image was not RGB
+
+    def notes(self) -> list[str]:
+        """What was done to an ok record's image on its way to the captioner, for its row's reason."""
+        notes = [] if self.converted_from is None else [f"converted from mode {self.converted_from}"]
+        if self.resized_from is not None:
+            notes.append(f"resized from {self.resized_from[0]}x{self.resized_from[1]}")
+        return notes
 
 
-def decode_image(data: bytes, size: int) -> tuple[np.ndarray, tuple[int, int] | None]:
-    """Encoded bytes -> (size, size, 3) uint8 RGB and the original (width, height) if resized.
+DEFAULT_MAX_PIXELS = 50_000_000  # larger images are refused before their pixels are decoded
+
+
+class TooManyPixels(ValueError):
+    """An image whose header gives more pixels than the cap: refused without decoding it."""
+
+
+def decode_image(
+    data: bytes, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, tuple[int, int] | None, str | None]:
+    """Encoded bytes -> (size, size, 3) uint8 RGB, the original (width, height) if it was
+    resized and the original mode if it was converted.
 
     Any mode (L, P, RGBA, CMYK, 16-bit) is converted to RGB (alpha dropped); an image of
     another size is resized with a bicubic filter, ignoring aspect ratio, as img2dataset's
-    `resize_mode=no` outputs can be any size. Raises on undecodable bytes.
+    `resize_mode=no` outputs can be any size. An image whose header gives more than
+    `max_pixels` pixels raises TooManyPixels before its pixels are decoded (a small PNG can
+    claim 13000 x 13000 and cost a gigabyte); other undecodable bytes raise PIL's errors.
     """
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
-        rgb = image.convert("RGB")
+    with warnings.catch_warnings():  # the cap below is the check; PIL's own bomb warning repeats it
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise TooManyPixels(f"{width}x{height} exceeds max_pixels={max_pixels}")
+            image.load()
+            converted_from = None if image.mode == "RGB" else image.mode
+            rgb = image.convert("RGB")
     resized_from = None
     if rgb.size != (size, size):
         resized_from = rgb.size
         rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
-    return np.asarray(rgb, dtype=np.uint8), resized_from
+    return np.asarray(rgb, dtype=np.uint8), resized_from, converted_from
 
 
 def _is_sample_key(key: str, reason: str, tar_path: Path) -> bool:
@@ -65,9 +92,10 @@ def _is_sample_key(key: str, reason: str, tar_path: Path) -> bool:
 class ShardImages(IterableDataset):
     """Iterates ShardRecords of one tar; with DataLoader workers, record i goes to worker i % W."""
 
-    def __init__(self, tar_path: str | Path, image_size: int) -> None:
+    def __init__(self, tar_path: str | Path, image_size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.tar_path = Path(tar_path)
         self.image_size = image_size
+        self.max_pixels = max_pixels
 
     def __iter__(self) -> Iterator[ShardRecord]:
         worker = get_worker_info()
@@ -93,11 +121,14 @@ class ShardImages(IterableDataset):
             if not mine:
                 continue
             try:
-                image, resized_from = decode_image(sample.image, self.image_size)
+                image, resized_from, converted_from = decode_image(sample.image, self.image_size, self.max_pixels)
+            except TooManyPixels as error:
+                yield ShardRecord(position - 1, sample.key, "error", f"too_many_pixels: {error}")
+                continue
             except Exception as error:  # untrusted bytes: PIL raises an open-ended set of types
                 yield ShardRecord(position - 1, sample.key, "error", f"undecodable_image: {type(error).__name__}")
                 continue
-            yield ShardRecord(position - 1, sample.key, "ok", "", image, sample.caption, resized_from)
+            yield ShardRecord(position - 1, sample.key, "ok", "", image, sample.caption, resized_from, converted_from)
         yield from drain_skips()
 
 

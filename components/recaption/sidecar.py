@@ -22,11 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from components.data.shards import ShardCorruptError, tar_keys
 from components.io.atomic import write_file_atomically
 from components.io.hashing import file_sha256
+from components.recaption.shard_keys import shard_keys
 
-SIDECAR_FORMAT = 1
+SIDECAR_FORMAT = 2  # 2: rows for index-only keys, notes on resized, converted and unindexed images
 METADATA_KEY = b"recap.sidecar"
 TEMP_MARK = ".partial-"
 
@@ -157,7 +157,7 @@ def remove_partial_sidecars(out_dir: str | Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class KeyAgreement:
-    """How a sidecar's keys agree with its shard's keys (the blocking check)."""
+    """How a sidecar's keys agree with its shard's keys, the tar's and its index's (the blocking check)."""
 
     ok: bool
     shard_keys: int
@@ -177,18 +177,9 @@ class KeyAgreement:
         )
 
 
-def shard_key_set(tar_path: str | Path) -> tuple[list[str], str | None]:
-    """The distinct keys of a tar in order, and its damage if it is truncated or corrupt
-    (the keys then are those whose headers were read before the damage)."""
-    try:
-        keys, damage = tar_keys(tar_path), None
-    except ShardCorruptError as error:
-        keys, damage = error.keys, f"{error.reason}: {error.detail}"
-    return list(dict.fromkeys(keys)), damage
-
-
 def compare_sidecar_keys(sidecar: str | Path, tar_path: str | Path) -> KeyAgreement:
-    keys, damage = shard_key_set(tar_path)
+    expected = shard_keys(tar_path)
+    keys, damage = expected.all, expected.damage
     rows = [str(k) for k in read_sidecar(sidecar)["key"]]
     in_rows, in_tar = set(rows), set(keys)
     duplicates = sorted(k for k, n in Counter(rows).items() if n > 1)

@@ -14,9 +14,10 @@ from dagster import (
     define_asset_job,
 )
 
-from components.data.build_world import build_curated_shard, build_web_shard, check_output_dir, remove_stale_shards
+from components.data.build_world import build_curated_shard, build_web_shard, remove_stale_shards
 from components.data.shard_summary import summarize_shards
 from components.data.shards import ShardAgreement, compare_shard_index
+from components.io.paths import check_output_dir
 from recap_dagster.config import WEB_SHARD_PARTITIONS, WorldDataConfig
 from recap_dagster.metadata import captions_table, dvc_metadata, grid_markdown, preview_grid, summary_metadata
 from recap_dagster.resources import MlflowTracking, ProjectStorage

@@ -20,6 +20,7 @@ from dagster import (
     define_asset_job,
 )
 
+from components.io.paths import check_output_dir
 from components.overrides import flatten
 from components.recaption.recaption_shard import ShardReport
 from components.recaption.run import RunInfo, run_recaption
@@ -102,6 +103,7 @@ def recaptioned_shards(
     context: AssetExecutionContext, config: RecaptionConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
     settings = config.resolve()
+    check_output_dir(storage.recaptioned_dir())  # a data root or sidecar folder that is a file, before any work
     shards = list(context.partition_keys)
     tar_paths = [storage.web_shard_tar(key) for key in shards]
     if missing := [str(p) for p in tar_paths if not p.is_file()]:

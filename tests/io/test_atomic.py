@@ -186,3 +186,20 @@ def test_every_artifact_writer_fsyncs_its_files_and_directory(tmp_path: Path, fs
     write_sidecar(tmp_path / "side" / "00000.parquet", rows, source)
     assert entries(tmp_path / "side") == ["00000.parquet"]
     assert ".partial-" in fsynced[0] and fsynced[1:] == [str(tmp_path / "side")]
+
+
+def test_output_paths_are_checked_before_work(tmp_path: Path) -> None:
+    from components.io.paths import check_output_dir
+
+    check_output_dir(tmp_path / "new" / "deeper")  # a folder to be made: fine
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ValueError, match=r"'.*afile' is a file"):
+        check_output_dir(tmp_path / "afile" / "sidecars")
+    with pytest.raises(ValueError, match=r"'.*afile' is a file"):
+        check_output_dir(tmp_path / "afile")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.access(locked, os.W_OK):  # root writes anywhere: the permission case cannot be shown
+        return
+    with pytest.raises(PermissionError, match="is not writable"):
+        check_output_dir(locked / "out")

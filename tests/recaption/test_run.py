@@ -110,3 +110,22 @@ def test_a_missing_shard_fails_naming_it_before_the_captioner_loads(tmp_path: Pa
             progress=False,
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_sidecar_folder_that_is_a_file_fails_before_the_captioner_loads(
+    tmp_path: Path, tars: list[Path], captioner_dir: Path
+) -> None:
+    (tmp_path / "data").write_text("not a folder")  # a data root that is a file
+    started: list[RunInfo] = []
+    with pytest.raises(ValueError, match=r"'.*data' is a file"):
+        run_recaption(
+            tars,
+            tmp_path / "data" / "recaptioned",
+            captioner_dir,
+            SETTINGS,
+            seed=SEED,
+            locks_dir=tmp_path / "locks",
+            progress=False,
+            on_start=started.append,
+        )
+    assert not started

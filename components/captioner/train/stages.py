@@ -32,6 +32,7 @@ from components.captioner.train.module import CaptionerModule
 from components.captioner.train.recipe import CaptionerRecipe, StageRecipe
 from components.data.shards import read_shard
 from components.evaluation.captioner import evaluate_captioner
+from components.io.paths import check_output_dir
 from components.text.tokenizer import CaptionTokenizer
 from components.training.fit import FitResult, fit
 
@@ -113,6 +114,8 @@ def pretrain(
     """`resume`: continue from work_dir's last checkpoint when there is one; False trains afresh."""
     if recipe.pretrain is None:
         raise ValueError("this recipe has no pretraining stage (pretrain=None)")
+    check_output_dir(out_dir)  # before minutes of training, not after them
+    check_output_dir(work_dir)
     captioner = new_coca(recipe, web_shards, curated_shards)
     data = CaptionerDataModule(
         stage="pretrain",
@@ -173,6 +176,8 @@ def finetune(
     `sampling` (its seed replaced by `seed`). `resume` as in `pretrain`; `callbacks` join the
     trainer's (a study's judge along the way)."""
     stage = recipe.finetune
+    check_output_dir(out_dir)  # before minutes of training, not after them
+    check_output_dir(work_dir)
     captioner, initialised_from = initial_captioner(recipe, init_dir, web_shards, curated_shards)
     data = CaptionerDataModule(
         stage="finetune",
