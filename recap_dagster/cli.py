@@ -94,11 +94,18 @@ def materialize_command(args: argparse.Namespace) -> int:
         return 2
     from dagster import DagsterInstance, materialize
 
+    from recap_dagster.dead_runs import LAUNCHED_BY, process_tags, release_dead_runs
     from recap_dagster.definitions import RESOURCES
 
     assets = selected_in_order(args.assets, args.all)
     instance = DagsterInstance.get()
     print(f"recap: profile {params.profile!r}, DAGSTER_HOME={os.environ['DAGSTER_HOME']}", file=sys.stderr)
+    if released := release_dead_runs(instance, RESOURCES["mlflow"].fail_runs_of):
+        print(
+            f"recap: released {len(released)} killed run(s), marked failed with their pool slots freed: {released}",
+            file=sys.stderr,
+        )
+    tags = {LAUNCHED_BY: "cli", **process_tags()}
     failures = 0
     for asset_def in assets:
         name = asset_def.key.to_user_string()
@@ -116,7 +123,7 @@ def materialize_command(args: argparse.Namespace) -> int:
                 instance=instance,
                 resources=RESOURCES,
                 raise_on_error=False,
-                **partition_arguments(partitions, {"recap/launched_by": "cli"}),
+                **partition_arguments(partitions, tags),
             )
             seconds = time.perf_counter() - start
             status = "ok" if result.success else "FAILED"

@@ -150,6 +150,21 @@ class MlflowTracking(ConfigurableResource):
         run = client.create_run(self.experiment_id(client), tags=tags, run_name=run_name)
         return MlflowRun(client, run.info.run_id)
 
+    def fail_runs_of(self, dagster_run_id: str) -> int:
+        """Ends as FAILED the MLflow runs still RUNNING of Dagster run `dagster_run_id` (whose
+        process was killed before it could end them); returns how many."""
+        client = self.client()
+        experiment = client.get_experiment_by_name(self.experiment_name)
+        if experiment is None:
+            return 0
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            f"tags.`dagster.run_id` = '{dagster_run_id}' and attributes.status = 'RUNNING'",
+        )
+        for run in runs:
+            client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.FAILED))
+        return len(runs)
+
     @contextmanager
     def run_for(self, context: AssetExecutionContext, **kwargs: Any) -> Iterator[MlflowRun]:
         """`start_run`, ended FINISHED when the block completes and FAILED when it raises."""
