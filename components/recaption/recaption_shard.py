@@ -1,10 +1,12 @@
 """Recaptioning one shard into its sidecar, and a list of shards one after another.
 
-A shard is the unit of work and of loss: its sidecar appears under its final name only
-when every key has a row, so a run killed at any moment (SIGKILL included) loses at most
-the shard in progress, and the rerun redoes exactly that shard: complete sidecars whose
-tar, captioner and settings match are skipped, and temporary files of killed writes are
-removed first.
+A shard's sidecar appears under its final name only when every key has a row. While it is
+in progress, its rows so far are saved to a progress file every `progress_every` images, so
+a run killed at any moment (SIGKILL included) loses at most the rows since the last save
+(and the caption call in flight); the rerun skips complete sidecars whose tar, captioner and
+settings match, resumes the shard in progress from its progress file (captioning only the
+images not saved) and writes the same sidecar as an uninterrupted run. Temporary files of
+killed writes are removed first.
 """
 
 from __future__ import annotations
@@ -29,18 +31,22 @@ from components.recaption.shard_keys import NOT_IN_INDEX, ShardKeys, member_key,
 from components.recaption.shard_stream import DEFAULT_MAX_PIXELS, ShardImages, ShardRecord, keep_records
 from components.recaption.sidecar import (
     COLUMNS,
+    POSITION,
+    PROGRESS_FORMAT,
     SourceInfo,
+    progress_path,
+    read_progress,
     read_sidecar,
     read_sidecar_info,
     remove_partial_sidecars,
     sidecar_is_current,
     sidecar_path,
+    write_progress,
     write_sidecar,
 )
 
 logger = logging.getLogger("recap.recaption")
 INDEX_ONLY_POSITION = 1 << 40  # index-only keys sort after every member of the tar
-POSITION = "_position"  # a row's place in the tar: rows are sorted by it, then it is dropped before writing
 
 
 @dataclass(frozen=True)
@@ -51,13 +57,16 @@ class StreamSettings:
     refilled from them, so only each call's tail runs below a full batch. num_workers:
     DataLoader processes decoding images beside the model (0 decodes in the main process).
     max_pixels: an image whose header gives more pixels is refused (an error row) before
-    its pixels are decoded."""
+    its pixels are decoded. progress_every: rows (images) after which the shard's rows so far
+    are saved to its progress file, checked after each call (0: never; a killed shard is redone
+    whole)."""
 
     batch_size: int = 64
     images_per_call: int | None = None
     num_workers: int = 1
     prefetch_factor: int = 4
     max_pixels: int = DEFAULT_MAX_PIXELS
+    progress_every: int = 256
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "images_per_call"):
@@ -70,10 +79,15 @@ class StreamSettings:
             raise ValueError(f"num_workers={self.num_workers!r} must be an int >= 0")
         if isinstance(self.max_pixels, bool) or not isinstance(self.max_pixels, int) or self.max_pixels < 1:
             raise ValueError(f"max_pixels={self.max_pixels!r} must be a positive int")
+        if isinstance(self.progress_every, bool) or not isinstance(self.progress_every, int) or self.progress_every < 0:
+            raise ValueError(f"progress_every={self.progress_every!r} must be an int >= 0")
 
     @property
     def call_size(self) -> int:
-        return self.images_per_call or 8 * self.batch_size
+        """Images per engine call: images_per_call, else 8 x batch_size, at most progress_every
+        (progress is saved between calls, so a kill loses at most that many images)."""
+        default = 8 * self.batch_size
+        return self.images_per_call or (min(default, self.progress_every) if self.progress_every else default)
 
 
 @dataclass
@@ -93,6 +107,7 @@ class ShardReport:
     images_per_second: float = 0.0
     tokens_per_second: float = 0.0
     generated_tokens: int = 0
+    resumed_rows: int = 0  # rows taken from a progress file of an interrupted run
     batch_size: int = 0  # after any out-of-memory halving
     samples: list[dict[str, Any]] = field(default_factory=list)  # a few rows, for previews
 
@@ -172,15 +187,23 @@ def recaption_shard(
     progress: bool = True,
     force: bool = False,
 ) -> ShardReport:
-    """Writes out_dir/NNNNN.parquet for tar_path unless a current one exists (or `force`)."""
+    """Writes out_dir/NNNNN.parquet for tar_path unless a current one exists (or `force`).
+
+    Saves the rows so far to out_dir/.NNNNN.progress.parquet every `stream.progress_every`
+    rows and resumes from a progress file of the same tar, captioner and settings (another
+    one, or any with `force`, is deleted); the progress file is removed once the sidecar is
+    written."""
     tar_path = Path(tar_path)
     if not tar_path.is_file():
         raise FileNotFoundError(f"shard {str(tar_path)!r} does not exist")
     settings = engine.settings
     source = SourceInfo.of(tar_path, captioner_version, asdict(settings))
     out = sidecar_path(out_dir, tar_path)
+    saved_path = progress_path(out_dir, tar_path)
     if not force and sidecar_is_current(out, source):
+        saved_path.unlink(missing_ok=True)  # left by a crash between the sidecar's rename and this removal
         return _report_existing(tar_path, out)
+    saved = _load_progress(saved_path, source, force)
 
     batcher = batcher or HalvingBatcher(stream.batch_size)
     expected = shard_keys(tar_path)
@@ -198,7 +221,7 @@ def recaption_shard(
     limits = (settings.max_tokens("short"), settings.max_tokens("long"))
     image_size = engine.input_size
     loader = DataLoader(
-        ShardImages(tar_path, image_size, stream.max_pixels),
+        ShardImages(tar_path, image_size, stream.max_pixels, skip_positions=saved.positions()),
         batch_size=stream.call_size,
         collate_fn=keep_records,
         num_workers=stream.num_workers,
@@ -212,32 +235,55 @@ def recaption_shard(
         keys = [r.key for r in records]  # images (N, 3, S, S) in [0, 1]
         return batcher.call(lambda batch_size: engine.caption(images, keys, max_rows=2 * batch_size))
 
-    rows: list[dict[str, Any]] = []
-    problems: list[tuple[str, str]] = []
-    resized = 0
+    rows: list[dict[str, Any]] = list(saved.rows)
+    problems: list[tuple[int, str, str]] = list(saved.problems)  # (position, key, reason)
+    resized = saved.resized
     tokens_before = engine.stats.tokens
     start = time.perf_counter()
-    bar = tqdm(total=len(keys), desc=f"recaption {tar_path.stem}", unit="img", disable=not progress, leave=False)
+    saved_rows = len(rows)
+
+    def totals() -> dict[str, Any]:
+        return {
+            "resized": resized,
+            "seconds": saved.seconds + time.perf_counter() - start,
+            "generated_tokens": saved.generated_tokens + engine.stats.tokens - tokens_before,
+        }
+
+    bar = tqdm(
+        total=len(keys),
+        initial=len(rows),
+        desc=f"recaption {tar_path.stem}",
+        unit="img",
+        disable=not progress,
+        leave=False,
+    )
     with bar:
         for batch in loader:
             good = [r for r in batch if r.status == "ok"]
             bad = [r for r in batch if r.status == "error"]
-            problems += [(r.key, r.reason) for r in batch if r.status == "shard_problem"]
+            problems += [(r.position, r.key, r.reason) for r in batch if r.status == "shard_problem"]
             resized += sum(r.resized_from is not None for r in good)
             pairs = caption_call(good) if good else []
             rows += _rows_for(good, pairs, fixed, limits) + _rows_for(bad, [None] * len(bad), fixed, limits)
             bar.update(len(good) + len(bad))
             elapsed = time.perf_counter() - start
-            bar.set_postfix(img_s=f"{sum(r['status'] == 'ok' for r in rows) / max(elapsed, 1e-9):.1f}")
-    seconds = time.perf_counter() - start
-    rows += _index_only_rows(expected, problems, fixed)
+            ok_now = sum(r["status"] == "ok" for r in rows[len(saved.rows) :])
+            bar.set_postfix(img_s=f"{ok_now / max(elapsed, 1e-9):.1f}")
+            if stream.progress_every and len(rows) - saved_rows >= stream.progress_every:
+                write_progress(saved_path, rows, source, problems=problems, extra=totals())
+                saved_rows = len(rows)
+    done = totals()
+    seconds, generated = float(done["seconds"]), int(done["generated_tokens"])
+    problems.sort(key=lambda p: p[0])  # tar order, however workers and resumes interleaved them
+    shard_problems = [(key, reason) for _, key, reason in problems]
+    rows += _index_only_rows(expected, shard_problems, fixed)
 
     frame = pd.DataFrame(rows)
     if frame.empty:
         frame = pd.DataFrame(columns=[*COLUMNS, POSITION])
     frame = frame.sort_values(POSITION, kind="stable").drop(columns=POSITION).reset_index(drop=True)
     repeated = frame["key"].duplicated(keep="first")  # a key in two groups of the tar: its first read wins
-    problems += [
+    shard_problems += [
         (k, f"duplicate_key: {r}")
         for k, r in zip(frame.loc[repeated, "key"], frame.loc[repeated, "reason"], strict=False)
     ]
@@ -245,7 +291,6 @@ def recaption_shard(
     unlisted = frame["key"].isin(sorted(expected.tar_only))
     frame.loc[unlisted, "reason"] = [_joined(r, NOT_IN_INDEX) for r in frame.loc[unlisted, "reason"]]
     _check_rows_cover(frame, keys, tar_path)
-    generated = engine.stats.tokens - tokens_before
     status, reason = _column(frame, "status"), _column(frame, "reason")
     ok = int((status == "ok").sum())
     cut = int(reason.str.contains("cut at", regex=False).sum())
@@ -253,9 +298,15 @@ def recaption_shard(
         out,
         frame,
         source,
-        shard_problems=problems,
-        extra={"resized": resized, "seconds": seconds, "generated_tokens": generated},
+        shard_problems=shard_problems,
+        extra={
+            "resized": resized,
+            "seconds": seconds,
+            "generated_tokens": generated,
+            "resumed_rows": len(saved.rows),
+        },
     )
+    saved_path.unlink(missing_ok=True)  # the sidecar holds its rows now
     if resized:
         logger.warning("%s: %d images were not %dx%d and were resized", tar_path.name, resized, image_size, image_size)
     return ShardReport(
@@ -265,16 +316,61 @@ def recaption_shard(
         rows=len(frame),
         counts={str(k): int(v) for k, v in status.value_counts().items()},
         reasons=dict(Counter(r.split(":")[0] for r in frame.loc[frame["status"] == "error", "reason"])),
-        shard_problems=problems,
+        shard_problems=shard_problems,
         resized=resized,
         cut=cut,
         seconds=seconds,
         images_per_second=ok / seconds if seconds else 0.0,
         tokens_per_second=generated / seconds if seconds else 0.0,
         generated_tokens=generated,
+        resumed_rows=len(saved.rows),
         batch_size=batcher.batch_size,
         samples=_samples(frame),
     )
+
+
+@dataclass(frozen=True)
+class _Progress:
+    """What a progress file saved of an interrupted run of one shard (nothing, for a fresh start)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)  # sidecar columns and POSITION
+    problems: list[tuple[int, str, str]] = field(default_factory=list)  # (position, key, reason)
+    resized: int = 0
+    seconds: float = 0.0
+    generated_tokens: int = 0
+
+    def positions(self) -> set[int]:
+        """The tar positions already done: their records are not read again."""
+        return {int(row[POSITION]) for row in self.rows} | {p for p, _, _ in self.problems}
+
+
+def _load_progress(path: Path, source: SourceInfo, force: bool) -> _Progress:
+    """The progress file at `path` when it was saved for exactly `source`; any other (another
+    tar, captioner or settings, an unreadable file, or any with `force`) is deleted."""
+    if not path.exists():
+        return _Progress()
+    why = "force" if force else None
+    if why is None:
+        try:
+            rows, info = read_progress(path)
+        except ValueError as error:
+            why = str(error)
+        else:
+            if info.get("format") != PROGRESS_FORMAT or info.get("source") != source.to_dict():
+                why = "it was saved for another tar, captioner or settings"
+            else:
+                problems = [(int(p), str(k), str(r)) for p, k, r in info.get("problems", [])]
+                logger.info("%s: resuming from %d rows saved in %s", source.tar_name, len(rows), path.name)
+                return _Progress(
+                    rows,
+                    problems,
+                    int(info.get("resized", 0)),
+                    float(info.get("seconds", 0.0)),
+                    int(info.get("generated_tokens", 0)),
+                )
+    logger.warning("%s: deleting progress file %s and starting the shard over (%s)", source.tar_name, path.name, why)
+    path.unlink(missing_ok=True)
+    return _Progress()
 
 
 def _check_rows_cover(frame: pd.DataFrame, keys: list[str], tar_path: Path) -> None:
@@ -312,6 +408,7 @@ def _report_existing(tar_path: Path, out: Path) -> ShardReport:
         resized=int(info.get("resized", 0)),
         seconds=float(info.get("seconds", 0.0)),
         generated_tokens=int(info.get("generated_tokens", 0)),
+        resumed_rows=int(info.get("resumed_rows", 0)),
         samples=_samples(frame),
     )
 

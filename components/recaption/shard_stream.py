@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,12 +90,23 @@ def _is_sample_key(key: str, reason: str, tar_path: Path) -> bool:
 
 
 class ShardImages(IterableDataset):
-    """Iterates ShardRecords of one tar; with DataLoader workers, record i goes to worker i % W."""
+    """Iterates ShardRecords of one tar; with DataLoader workers, record i goes to worker i % W.
 
-    def __init__(self, tar_path: str | Path, image_size: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    Records at `skip_positions` are neither decoded nor yielded, but still counted, so every
+    other record has the position it has in a full pass (a shard resumed from its progress
+    file skips by position, not by key: a tar can hold a key twice)."""
+
+    def __init__(
+        self,
+        tar_path: str | Path,
+        image_size: int,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        skip_positions: Iterable[int] = (),
+    ) -> None:
         self.tar_path = Path(tar_path)
         self.image_size = image_size
         self.max_pixels = max_pixels
+        self.skip_positions = frozenset(skip_positions)  # done before (a resumed shard): not decoded, not yielded
 
     def __iter__(self) -> Iterator[ShardRecord]:
         worker = get_worker_info()
@@ -107,7 +118,7 @@ class ShardImages(IterableDataset):
         def drain_skips() -> Iterator[ShardRecord]:
             nonlocal position, seen_skips
             for key, reason in stats.skipped_keys[seen_skips:]:
-                if position % workers == worker_id:
+                if position % workers == worker_id and position not in self.skip_positions:
                     status = "error" if _is_sample_key(key, reason, self.tar_path) else "shard_problem"
                     yield ShardRecord(position, key, status, reason)
                 position += 1
@@ -116,7 +127,7 @@ class ShardImages(IterableDataset):
         # decode=False: headers, members and JSON are checked here; pixels by the owning worker.
         for sample in read_shard(self.tar_path, stats=stats, decode=False):
             yield from drain_skips()  # skips recorded before this sample lie before it in the tar
-            mine = position % workers == worker_id
+            mine = position % workers == worker_id and position not in self.skip_positions
             position += 1
             if not mine:
                 continue

@@ -6,6 +6,12 @@ SHA-256, the captioner version, the sampling settings, counts, and the problems 
 shard that belong to no key. A sidecar is written under a temporary name and renamed when
 complete (components/io/atomic.py, fsynced), so a file under the final name is always
 whole; a rerun skips a shard whose sidecar matches its tar, captioner and settings.
+
+While a shard is in progress its rows so far are saved, every `progress_every` images, to a
+progress file beside the sidecar (`.NNNNN.progress.parquet`, hidden, also written
+atomically): the rows with their place in the tar (POSITION), and in its metadata
+(`recap.progress`) the source, the shard's problems so far and running totals. A rerun
+resumes the shard from it; it is removed once the sidecar is written.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from components.recaption.shard_keys import shard_keys
 SIDECAR_FORMAT = 2  # 2: rows for index-only keys, notes on resized, converted and unindexed images
 METADATA_KEY = b"recap.sidecar"
 TEMP_MARK = ".partial-"
+PROGRESS_FORMAT = 1
+PROGRESS_KEY = b"recap.progress"
+POSITION = "_position"  # a row's place in the tar: rows are sorted by it, then it is dropped before writing
 
 SIDECAR_SCHEMA = pa.schema(
     [
@@ -47,6 +56,7 @@ SIDECAR_SCHEMA = pa.schema(
     ]
 )
 COLUMNS = tuple(SIDECAR_SCHEMA.names)
+PROGRESS_SCHEMA = SIDECAR_SCHEMA.append(pa.field(POSITION, pa.int64()))
 
 
 def sidecar_path(out_dir: str | Path, tar_path: str | Path) -> Path:
@@ -145,7 +155,9 @@ def sidecar_is_current(path: str | Path, source: SourceInfo) -> bool:
 
 
 def remove_partial_sidecars(out_dir: str | Path) -> list[Path]:
-    """Deletes the temporary files of runs that were killed mid-write; returns them."""
+    """Deletes the temporary files of runs that were killed mid-write (sidecars' and progress
+    files', both named with TEMP_MARK); returns them. Progress files themselves are kept: they
+    are a killed run's work, resumed by the rerun."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         return []
@@ -153,6 +165,47 @@ def remove_partial_sidecars(out_dir: str | Path) -> list[Path]:
     for p in removed:
         p.unlink(missing_ok=True)
     return removed
+
+
+def progress_path(out_dir: str | Path, tar_path: str | Path) -> Path:
+    """data/recaptioned/.NNNNN.progress.parquet for data/web_shards/NNNNN.tar (hidden: not a sidecar)."""
+    return Path(out_dir) / f".{Path(tar_path).stem}.progress.parquet"
+
+
+def write_progress(
+    path: str | Path,
+    rows: Sequence[dict[str, Any]],
+    source: SourceInfo,
+    *,
+    problems: Sequence[tuple[int, str, str]],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Writes a shard's rows so far (COLUMNS and POSITION each) atomically, with the source,
+    the shard's problems so far as (position, key, reason) and `extra` (running totals) in
+    its `recap.progress` metadata; returns the final path."""
+    table = pa.Table.from_pylist([{c: row.get(c) for c in PROGRESS_SCHEMA.names} for row in rows], PROGRESS_SCHEMA)
+    info = {
+        "format": PROGRESS_FORMAT,
+        "source": source.to_dict(),
+        "problems": [list(p) for p in problems],
+        **(extra or {}),
+    }
+    table = table.replace_schema_metadata({PROGRESS_KEY: json.dumps(info)})
+    # .NNNNN.progress.parquet.partial-<pid>: removed by remove_partial_sidecars like a sidecar's temporary.
+    return write_file_atomically(path, lambda tmp: pq.write_table(table, tmp), temp_suffix=f"{TEMP_MARK}{os.getpid()}")
+
+
+def read_progress(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(rows as write_progress got them, metadata) of a progress file; ValueError when it is not one."""
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ValueError(f"{str(path)!r} is not a readable parquet file: {error}") from error
+    metadata = table.schema.metadata or {}
+    if PROGRESS_KEY not in metadata or table.schema.names != PROGRESS_SCHEMA.names:
+        raise ValueError(f"{str(path)!r} is not a recap progress file")
+    return table.to_pylist(), json.loads(metadata[PROGRESS_KEY])
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Recaptioning shards into sidecars: one row per key (damage included), reruns that skip
-complete shards, a SIGKILLed run that loses only the shard in progress, and the parquet
-format DESIGN.md gives."""
+complete shards, a SIGKILLed run that resumes the shard in progress from its progress
+file, and the parquet format DESIGN.md gives."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from components.recaption.sidecar import (
     COLUMNS,
     TEMP_MARK,
     compare_sidecar_keys,
+    progress_path,
     read_sidecar,
     read_sidecar_info,
     sidecar_path,
@@ -194,7 +195,7 @@ def slow_caption(images, keys, **kwargs):
 engine.caption = slow_caption
 tars = sorted(Path(sys.argv[2]).glob("*.tar"))
 recaption_shards(tars, sys.argv[3], engine, captioner_version="v1", progress=False,
-                 stream=StreamSettings(batch_size=2, images_per_call=2, num_workers=0))
+                 stream=StreamSettings(batch_size=2, images_per_call=2, num_workers=0, progress_every=2))
 """
 
 
@@ -223,17 +224,29 @@ def test_sigkill_mid_shard_then_rerun_gives_every_key_once(tmp_path: Path, capti
         child.wait()
     assert child.returncode == -signal.SIGKILL
     assert not sidecar_path(out, "00001.tar").exists()
+    assert progress_path(out, "00001.tar").exists()  # the killed shard's rows so far (>= 2: one call)
     done_before = sidecar_path(out, "00000.tar").stat().st_mtime_ns
 
+    engine = engine_for(captioner)
+    captioned: list[str] = []
+    original = engine.caption
+
+    def counted(images, keys, **kwargs):
+        captioned.extend(keys)
+        return original(images, keys, **kwargs)
+
+    engine.caption = counted
     reports = recaption_shards(
         sorted(shards.glob("*.tar")),
         out,
-        engine_for(captioner),
+        engine,
         captioner_version="v1",
         progress=False,
         stream=StreamSettings(batch_size=2, num_workers=0),
     )
     assert [r.skipped for r in reports] == [True, False]
+    assert 0 < len(captioned) < 8 and reports[1].resumed_rows == 8 - len(captioned)  # resumed, not redone
+    assert not progress_path(out, "00001.tar").exists()
     assert sidecar_path(out, "00000.tar").stat().st_mtime_ns == done_before
     assert not [p for p in out.iterdir() if TEMP_MARK in p.name]
     for i in range(2):
