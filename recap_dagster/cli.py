@@ -105,6 +105,13 @@ def materialize_command(args: argparse.Namespace) -> int:
             f"recap: released {len(released)} killed run(s), marked failed with their pool slots freed: {released}",
             file=sys.stderr,
         )
+
+    def ended(run_id: str) -> bool:
+        run = instance.get_run_by_id(run_id) if run_id else None
+        return run is not None and run.is_finished
+
+    if orphans := RESOURCES["mlflow"].end_orphans(ended):
+        print(f"recap: ended {orphans} MLflow run(s) left RUNNING by Dagster runs that ended", file=sys.stderr)
     tags = {LAUNCHED_BY: "cli", **process_tags()}
     failures = 0
     for asset_def in assets:

@@ -1,6 +1,8 @@
 """Killed runs never block: two in-process runs of a pooled asset are SIGKILLed while they
 hold both slots of their pool; a third run waits on them until `release_dead_runs` (what
-the `recap` CLI calls at its start) marks them failed and frees the slots, then proceeds."""
+the `recap` CLI calls at its start) marks them failed and frees the slots, then proceeds.
+Daemon-launched runs: the deployed instance monitors runs with a launcher that can tell a
+killed run worker."""
 
 from __future__ import annotations
 
@@ -95,14 +97,33 @@ def test_only_dead_processes_on_this_host_are_judged() -> None:
 
 
 def test_the_deployed_instance_watches_daemon_launched_runs(tmp_path: Path) -> None:
+    from dagster import asset, materialize
+    from dagster._core.events import EngineEventData
+    from dagster._core.launcher import WorkerStatus
+
+    from recap_dagster.run_launcher import RecapRunLauncher, worker_pid
+
     (tmp_path / "dagster.yaml").write_text((REPO / "deploy" / "dagster.yaml").read_text())
     instance = DagsterInstance.from_config(str(tmp_path))
     assert instance.run_monitoring_enabled
     assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 60
-    # Dagster 1.13's default launcher cannot check a run worker's health: a daemon-launched run
-    # whose worker is SIGKILLed stays STARTED until terminated from the UI (README). If this
-    # starts to hold, run monitoring catches killed workers too and the README should say so.
-    assert not instance.run_launcher.supports_check_run_worker_health
+    launcher = instance.run_launcher
+    assert isinstance(launcher, RecapRunLauncher) and launcher.supports_check_run_worker_health
+
+    @asset
+    def trivial() -> None:
+        pass
+
+    run = instance.get_run_by_id(materialize([trivial], instance=instance).run_id)
+    assert run is not None
+    assert worker_pid([]) is None  # nothing recorded yet: UNKNOWN
+    # An in-process run's engine events name this process: alive.
+    assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    instance.report_engine_event("Started process for run.", run, EngineEventData.in_process(finished.pid))
+    health = launcher.check_run_worker_health(run)
+    assert health.status == WorkerStatus.FAILED and str(finished.pid) in (health.msg or "")
 
 
 def test_the_mlflow_runs_of_a_killed_run_are_failed(tmp_path: Path) -> None:
@@ -117,3 +138,7 @@ def test_the_mlflow_runs_of_a_killed_run_are_failed(tmp_path: Path) -> None:
     assert client.get_run(dead).info.status == "FAILED"
     assert client.get_run(other).info.status == "RUNNING"
     assert tracking.fail_runs_of("dead-run") == 0  # already ended: nothing to do
+    # A daemon-launched run whose worker was killed: Dagster failed it, its MLflow run runs on.
+    orphan = client.create_run(experiment, tags={"dagster.run_id": "ended-run"}).info.run_id
+    assert tracking.end_orphans(lambda run_id: run_id == "ended-run") == 1
+    assert client.get_run(orphan).info.status == "KILLED" and client.get_run(other).info.status == "RUNNING"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,19 @@ class MlflowTracking(ConfigurableResource):
         for run in runs:
             client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.FAILED))
         return len(runs)
+
+    def end_orphans(self, dagster_run_ended: Callable[[str], bool]) -> int:
+        """Ends as KILLED the MLflow runs still RUNNING whose Dagster run has ended (a run
+        worker killed under the daemon cannot end its MLflow run); returns how many."""
+        client = self.client()
+        experiment = client.get_experiment_by_name(self.experiment_name)
+        if experiment is None:
+            return 0
+        running = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
+        orphans = [r for r in running if dagster_run_ended(r.data.tags.get("dagster.run_id", ""))]
+        for run in orphans:
+            client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.KILLED))
+        return len(orphans)
 
     @contextmanager
     def run_for(self, context: AssetExecutionContext, **kwargs: Any) -> Iterator[MlflowRun]:
