@@ -117,8 +117,14 @@ def write_sidecar(
         "shard_problems": [list(p) for p in shard_problems],
         **(extra or {}),
     }
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(info)})
-    # NNNNN.parquet.partial-<pid>: remove_partial_sidecars finds a killed run's temporary by TEMP_MARK.
+    return _write_table(path, table, METADATA_KEY, info)
+
+
+def _write_table(path: str | Path, table: pa.Table, key: bytes, info: dict[str, Any]) -> Path:
+    """`table` with `info` as JSON under `key` in its metadata, written atomically to `path`.
+    The temporary, "<name>.partial-<pid>", is what remove_partial_sidecars finds by TEMP_MARK
+    when a killed run left it."""
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), key: json.dumps(info)})
     return write_file_atomically(path, lambda tmp: pq.write_table(table, tmp), temp_suffix=f"{TEMP_MARK}{os.getpid()}")
 
 
@@ -190,9 +196,7 @@ def write_progress(
         "problems": [list(p) for p in problems],
         **(extra or {}),
     }
-    table = table.replace_schema_metadata({PROGRESS_KEY: json.dumps(info)})
-    # .NNNNN.progress.parquet.partial-<pid>: removed by remove_partial_sidecars like a sidecar's temporary.
-    return write_file_atomically(path, lambda tmp: pq.write_table(table, tmp), temp_suffix=f"{TEMP_MARK}{os.getpid()}")
+    return _write_table(path, table, PROGRESS_KEY, info)
 
 
 def read_progress(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:

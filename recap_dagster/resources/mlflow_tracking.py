@@ -153,30 +153,27 @@ class MlflowTracking(ConfigurableResource):
     def fail_runs_of(self, dagster_run_id: str) -> int:
         """Ends as FAILED the MLflow runs still RUNNING of Dagster run `dagster_run_id` (whose
         process was killed before it could end them); returns how many."""
-        client = self.client()
-        experiment = client.get_experiment_by_name(self.experiment_name)
-        if experiment is None:
-            return 0
-        runs = client.search_runs(
-            [experiment.experiment_id],
-            f"tags.`dagster.run_id` = '{dagster_run_id}' and attributes.status = 'RUNNING'",
-        )
-        for run in runs:
-            client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.FAILED))
-        return len(runs)
+        return self._end_running(f"tags.`dagster.run_id` = '{dagster_run_id}'", lambda _: True, RunStatus.FAILED)
 
     def end_orphans(self, dagster_run_ended: Callable[[str], bool]) -> int:
         """Ends as KILLED the MLflow runs still RUNNING whose Dagster run has ended (a run
         worker killed under the daemon cannot end its MLflow run); returns how many."""
+        return self._end_running("", dagster_run_ended, RunStatus.KILLED)
+
+    def _end_running(self, condition: str, dagster_run_ended: Callable[[str], bool], status: int) -> int:
+        """Ends with `status` this experiment's RUNNING runs matching `condition` (an MLflow
+        filter, "" for all) whose Dagster run id `dagster_run_ended` accepts; returns how many."""
         client = self.client()
         experiment = client.get_experiment_by_name(self.experiment_name)
         if experiment is None:
             return 0
-        running = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
-        orphans = [r for r in running if dagster_run_ended(r.data.tags.get("dagster.run_id", ""))]
-        for run in orphans:
-            client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.KILLED))
-        return len(orphans)
+        running = client.search_runs(
+            [experiment.experiment_id], " and ".join(filter(None, [condition, "attributes.status = 'RUNNING'"]))
+        )
+        ended = [r for r in running if dagster_run_ended(r.data.tags.get("dagster.run_id", ""))]
+        for run in ended:
+            client.set_terminated(run.info.run_id, status=RunStatus.to_string(status))
+        return len(ended)
 
     @contextmanager
     def run_for(self, context: AssetExecutionContext, **kwargs: Any) -> Iterator[MlflowRun]:
