@@ -54,9 +54,9 @@ from components.captioner.keyed_random import key_seed, key_seeds, step_uniforms
 from components.captioner.loading import load_captioner  # noqa: E402
 from components.captioner.model import CocaModel  # noqa: E402
 from components.captioner.sampling import SamplingSettings  # noqa: E402
+from components.data.image_decode import decode_image  # noqa: E402
 from components.data.shards import list_shards, read_shard  # noqa: E402
 from components.recaption.engine import CaptionEngine  # noqa: E402
-from components.recaption.shard_stream import decode_image  # noqa: E402
 from components.text.tokenizer import CAPTION_TYPES, CaptionTokenizer  # noqa: E402
 
 Result = dict[str, list[list[int]]]  # caption type -> token ids per image

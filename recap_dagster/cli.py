@@ -5,6 +5,8 @@
     recap materialize web_shards -p 00002     one partition
     recap materialize --all --profile paper   another profile ($RECAP_PROFILE for the run)
     recap list                                assets, their partitions and dependencies
+    recap recaption --source DIR_OR_URL --out DIR [--captioner PATH]
+                                              a user's img2dataset output into sidecars
 
 Runs execute in this process and are recorded in $DAGSTER_HOME (default: the project's
 .dagster_home/), so they show in the Dagster UI like runs launched from it.
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 
 
-def configure_environment(profile: str | None) -> None:
+def configure_environment(profile: str | None, source: str | None = None) -> None:
     """Before Dagster or the definitions are imported: they read these."""
     from recap_dagster.project import project_root
 
@@ -30,6 +32,8 @@ def configure_environment(profile: str | None) -> None:
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     if profile:
         os.environ["RECAP_PROFILE"] = profile
+    if source:
+        os.environ["RECAP_SOURCE"] = source
 
 
 def selected_in_order(names: list[str], select_all: bool) -> list:
@@ -47,13 +51,15 @@ def selected_in_order(names: list[str], select_all: bool) -> list:
     return [by_name[name] for name in order if name in wanted]
 
 
-def run_groups(asset_def, only: list[str] | None) -> list[list[str]]:
+def run_groups(asset_def, only: list[str] | None, instance=None) -> list[list[str]]:
     """The partitions of each run: one run per partition, or, for an asset whose backfill
     policy takes several, consecutive ranges of up to max_partitions_per_run (as a backfill
-    launched from the UI would). [[]] for an unpartitioned asset."""
+    launched from the UI would). [[]] for an unpartitioned asset. Dynamic partitions are read
+    from `instance`."""
     if asset_def.partitions_def is None:
         return [[]]
-    keys = asset_def.partitions_def.get_partition_keys()
+    all_keys = asset_def.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+    keys = list(all_keys)
     if only:
         if unknown := sorted(set(only) - set(keys)):
             raise SystemExit(f"recap: unknown partition(s) {unknown} of {asset_def.key.to_user_string()}")
@@ -61,7 +67,6 @@ def run_groups(asset_def, only: list[str] | None) -> list[list[str]]:
     policy = asset_def.backfill_policy
     per_run = 1 if policy is None else (policy.max_partitions_per_run or len(keys))
     groups: list[list[str]] = []
-    all_keys = asset_def.partitions_def.get_partition_keys()
     for key in keys:  # a range must be contiguous in the partitions definition
         if groups and len(groups[-1]) < per_run and all_keys.index(key) == all_keys.index(groups[-1][-1]) + 1:
             groups[-1].append(key)
@@ -83,23 +88,16 @@ def partition_arguments(partitions: list[str], tags: dict[str, str]) -> dict:
     }
 
 
-def materialize_command(args: argparse.Namespace) -> int:
-    configure_environment(args.profile)
-    from recap_dagster.project import load_params
+def prepare_instance():
+    """The instance, after releasing the runs of killed `recap` processes, ending MLflow runs
+    their Dagster runs left open, and syncing a user source's partitions with its listing."""
+    from dagster import DagsterInstance
 
-    try:
-        params = load_params()  # a bad profile or size stops here, before any work
-    except ValueError as error:
-        print(f"recap: {error}", file=sys.stderr)
-        return 2
-    from dagster import DagsterInstance, materialize
-
-    from recap_dagster.dead_runs import LAUNCHED_BY, process_tags, release_dead_runs
+    from recap_dagster.config import sync_source_partitions
+    from recap_dagster.dead_runs import release_dead_runs
     from recap_dagster.definitions import RESOURCES
 
-    assets = selected_in_order(args.assets, args.all)
     instance = DagsterInstance.get()
-    print(f"recap: profile {params.profile!r}, DAGSTER_HOME={os.environ['DAGSTER_HOME']}", file=sys.stderr)
     if released := release_dead_runs(instance, RESOURCES["mlflow"].fail_runs_of):
         print(
             f"recap: released {len(released)} killed run(s), marked failed with their pool slots freed: {released}",
@@ -112,23 +110,38 @@ def materialize_command(args: argparse.Namespace) -> int:
 
     if orphans := RESOURCES["mlflow"].end_orphans(ended):
         print(f"recap: ended {orphans} MLflow run(s) left RUNNING by Dagster runs that ended", file=sys.stderr)
+    if (sync := sync_source_partitions(instance)) is not None:
+        changed = f"; added {sync.added}" if sync.added else ""
+        changed += f"; removed {sync.removed}" if sync.removed else ""
+        print(f"recap: source has {len(sync.keys)} shard(s){changed}", file=sys.stderr)
+    return instance
+
+
+def run_label(name: str, partitions: list[str]) -> str:
+    if not partitions:
+        return name
+    return f"{name}[{partitions[0]}]" if len(partitions) == 1 else f"{name}[{partitions[0]}...{partitions[-1]}]"
+
+
+def materialize_runs(assets: list, only: list[str] | None, instance, resources: dict, keep_going: bool) -> int:
+    """One run per partition group of each asset, in order, in this process; 1 on a failure."""
+    from dagster import materialize
+
+    from recap_dagster.dead_runs import LAUNCHED_BY, process_tags
+
     tags = {LAUNCHED_BY: "cli", **process_tags()}
+    if source := os.environ.get("RECAP_SOURCE"):
+        tags["recap/source"] = source
     failures = 0
     for asset_def in assets:
         name = asset_def.key.to_user_string()
-        for partitions in run_groups(asset_def, args.partition):
-            label = (
-                name
-                if not partitions
-                else f"{name}[{partitions[0]}]"
-                if len(partitions) == 1
-                else f"{name}[{partitions[0]}...{partitions[-1]}]"
-            )
+        for partitions in run_groups(asset_def, only, instance):
+            label = run_label(name, partitions)
             start = time.perf_counter()
             result = materialize(
                 [asset_def],
                 instance=instance,
-                resources=RESOURCES,
+                resources=resources,
                 raise_on_error=False,
                 **partition_arguments(partitions, tags),
             )
@@ -140,19 +153,91 @@ def materialize_command(args: argparse.Namespace) -> int:
                 for event in result.all_events:
                     if event.is_failure:
                         print(f"recap: {label}: {event.message}", file=sys.stderr)
-                if not args.keep_going:
+                if not keep_going:
                     return 1
     return 1 if failures else 0
 
 
+def checked_params():
+    """params.yaml, checked: a bad profile, size or source stops here, before any work (None)."""
+    from recap_dagster.project import load_params
+
+    try:
+        return load_params()
+    except ValueError as error:
+        print(f"recap: {error}", file=sys.stderr)
+        return None
+
+
+def materialize_command(args: argparse.Namespace) -> int:
+    configure_environment(args.profile)
+    if (params := checked_params()) is None:
+        return 2
+    from components.data.source import SourceError
+    from recap_dagster.definitions import RESOURCES
+
+    assets = selected_in_order(args.assets, args.all)
+    print(f"recap: profile {params.profile!r}, DAGSTER_HOME={os.environ['DAGSTER_HOME']}", file=sys.stderr)
+    try:
+        instance = prepare_instance()
+    except SourceError as error:
+        print(f"recap: {error}", file=sys.stderr)
+        return 2
+    return materialize_runs(assets, args.partition, instance, RESOURCES, args.keep_going)
+
+
+def recaption_command(args: argparse.Namespace) -> int:
+    """`recaptioned_shards` for every shard of `--source`, its sidecars in `--out`: the asset's
+    engine, settings, seeds, restarts and metadata, recorded in the instance like any run."""
+    configure_environment(None, args.source)
+    if checked_params() is None:
+        return 2
+    from recap_dagster.resources import ProjectStorage
+
+    storage = ProjectStorage(
+        recaptioned_root=str(Path(args.out).expanduser().resolve()),
+        captioner_root=str(Path(args.captioner).expanduser().resolve()) if args.captioner else "",
+    )
+    print(
+        f"recap: recaptioning {args.source} into {storage.recaptioned_dir()} with the captioner at "
+        f"{storage.captioner_dir()}; DAGSTER_HOME={os.environ['DAGSTER_HOME']}",
+        file=sys.stderr,
+    )
+    try:  # before any run, in the order a user would fix them: the source, --out, the captioner
+        source = storage.shard_source()
+        assert source is not None  # --source is required
+        source.check()
+        storage.claim_sidecar_dir()
+        if not storage.captioner_dir().is_dir():
+            raise FileNotFoundError(
+                f"no captioner at {storage.captioner_dir()}: pass --captioner, or materialize captioner first"
+            )
+    except (ValueError, OSError) as error:
+        print(f"recap: {error}", file=sys.stderr)
+        return 2
+    from recap_dagster.definitions import RESOURCES, recaptioned_shards  # torch and the assets: after the checks
+
+    instance = prepare_instance()
+    return materialize_runs(
+        [recaptioned_shards], args.partition, instance, {**RESOURCES, "storage": storage}, keep_going=True
+    )
+
+
 def list_command(args: argparse.Namespace) -> int:
     configure_environment(args.profile)
+    from dagster import DagsterInstance
+
+    from recap_dagster.config import sync_source_partitions
     from recap_dagster.definitions import defs
 
+    instance = DagsterInstance.get()
+    sync_source_partitions(instance)
     graph = defs.resolve_asset_graph()
     for key in graph.toposorted_asset_keys:
         node = graph.get(key)
-        partitions = node.partitions_def.get_partition_keys() if node.partitions_def else []
+        partitions = (
+            node.partitions_def.get_partition_keys(dynamic_partitions_store=instance) if node.partitions_def else []
+        )
         parents = sorted(p.to_user_string() for p in node.parent_keys)
         print(f"{key.to_user_string():<24} partitions={len(partitions):<4} deps={parents}")
     return 0
@@ -168,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--profile", help="dataset profile (default: params.yaml's)")
     mat.add_argument("--keep-going", action="store_true", help="go on after a failed run")
     mat.set_defaults(handler=materialize_command)
+    rec = commands.add_parser("recaption", help="recaption a user's img2dataset output into sidecars")
+    rec.add_argument("--source", required=True, help="folder or fsspec URL of img2dataset shards (read only)")
+    rec.add_argument("--out", required=True, help="folder for the sidecars (NNNNN.parquet per shard)")
+    rec.add_argument("--captioner", help="captioner folder (default: the project's models/captioner)")
+    rec.add_argument("-p", "--partition", action="append", help="only this shard, e.g. 00003 (repeatable)")
+    rec.set_defaults(handler=recaption_command)
     lst = commands.add_parser("list", help="assets with their partitions and dependencies")
     lst.add_argument("--profile")
     lst.set_defaults(handler=list_command)

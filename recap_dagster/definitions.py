@@ -15,13 +15,14 @@ from recap_dagster.resources import MlflowTracking, ProjectStorage
 GROUPS = [data_group, captioner_group, recaption_group]  # upstream first
 ASSETS = [asset for group in GROUPS for asset in group.ASSETS]
 JOBS = [job for group in GROUPS for job in group.JOBS]
+SENSORS = data_group.SENSORS
 
 RESOURCES = {
     "storage": ProjectStorage(),
     "mlflow": MlflowTracking(),
 }
 
-defs = Definitions(assets=ASSETS, resources=RESOURCES, jobs=JOBS)
+defs = Definitions(assets=ASSETS, resources=RESOURCES, jobs=JOBS, sensors=SENSORS)
 
 __all__ = [
     "ASSETS",

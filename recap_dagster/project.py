@@ -2,7 +2,8 @@
 
 The project root is $RECAP_ROOT when set, else the nearest folder above the working
 directory that holds params.yaml, else the checkout this package was installed from.
-$RECAP_PROFILE, when set, overrides params.yaml's profile (the CLI sets it for --profile).
+$RECAP_PROFILE, when set, overrides params.yaml's profile (the CLI sets it for --profile);
+$RECAP_SOURCE overrides `dataset.source` (the CLI sets it for `recap recaption --source`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ import yaml
 
 from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
 from components.data.profiles import DatasetProfile, resolve_profile
+from components.data.source import WORLD, ShardSource, parse_source
 from components.recaption.settings import RecaptionSettings
 from components.world import WorldConfig
 
 PARAMS_FILE = "params.yaml"
 KNOWN_PARAMS = {"profile", "seed", "data_root", "dataset", "world", "captioner", "recaption"}
+# `dataset:` keys that name inputs rather than the profile's sizes.
+INPUT_KEYS = ("source", "curated")
 
 
 def project_root() -> Path:
@@ -38,13 +42,29 @@ class Params:
     profile: str = "quick"
     seed: int = 0
     data_root: str = "data"
-    dataset: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)  # source, curated, and overrides of the profile's sizes
     world: dict[str, Any] = field(default_factory=dict)
     captioner: dict[str, Any] = field(default_factory=dict)  # recipe overrides, e.g. {"finetune.max_minutes": 5}
     recaption: dict[str, Any] = field(default_factory=dict)  # RecaptionSettings overrides, e.g. {"batch_size": 32}
 
+    def dataset_sizes(self) -> dict[str, Any]:
+        """`dataset:`'s overrides of the profile's sizes (its other keys name the inputs)."""
+        return {k: v for k, v in self.dataset.items() if k not in INPUT_KEYS}
+
     def dataset_profile(self) -> DatasetProfile:
-        return resolve_profile(self.profile, self.dataset)
+        return resolve_profile(self.profile, self.dataset_sizes())
+
+    def source_text(self) -> str:
+        """`dataset.source`: "world" (the default) or a user's img2dataset folder or URL."""
+        return os.environ.get("RECAP_SOURCE") or str(self.dataset.get("source", WORLD))
+
+    def shard_source(self) -> ShardSource | None:
+        """The user's source, or None for the shapes world."""
+        return parse_source(self.source_text(), project_root())
+
+    def curated_text(self) -> str:
+        """`dataset.curated`: "world" (the default), or a user's curated set (folder or parquet)."""
+        return str(self.dataset.get("curated", WORLD))
 
     def world_config(self) -> WorldConfig:
         return WorldConfig.from_dict(self.world)
@@ -80,6 +100,7 @@ def load_params(path: Path | None = None) -> Params:
         if not isinstance(getattr(params, name), dict):
             raise ValueError(f"{name} in {path} must be a mapping, got {getattr(params, name)!r}")
     params.dataset_profile()  # fails now on an unknown profile or a bad size
+    params.shard_source()  # and on a source that is no folder or URL
     params.world_config()
     params.captioner_recipe()
     params.recaption_settings()

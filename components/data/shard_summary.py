@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from components.data.caption_stats import length_stats
+from components.data.image_decode import decode_image
 from components.data.shards import ReadStats, read_shard
+
+PREVIEW_SIZE = 64  # preview tiles, square: the world's own size; a user's images are resized to it
 
 
 @dataclass
@@ -36,7 +39,9 @@ def summarize_shards(
     """Streams `tar_paths` once; caption fields are read from each sample's json metadata.
 
     `caption_fields` get length statistics, `count_fields` value counts, and the first
-    `preview` samples are kept with their `preview_field` for a grid.
+    `preview` samples whose image decodes are kept (at PREVIEW_SIZE) with their
+    `preview_field` for a grid. Only those images are decoded: a user's shard may hold
+    thousands of large ones, or one that claims more pixels than the cap.
     """
     stats = ReadStats()
     captions: dict[str, list[str]] = {name: [] for name in caption_fields}
@@ -44,13 +49,17 @@ def summarize_shards(
     count_fields = tuple(count_fields)
     summary = ShardSummary()
     for tar_path in tar_paths:
-        for sample in read_shard(tar_path, stats=stats):
+        for sample in read_shard(tar_path, stats=stats, decode=False):
             for name in caption_fields:
                 captions[name].append(sample.caption if name == "caption" else str(sample.meta.get(name, "")))
             for name in count_fields:
                 counts[f"{name}={sample.meta.get(name)}"] += 1
             if len(summary.preview_images) < preview:
-                summary.preview_images.append(sample.image)
+                try:
+                    image = decode_image(sample.image, PREVIEW_SIZE)[0]
+                except Exception:  # untrusted bytes: not previewed (recaptioning reports them, row by row)
+                    continue
+                summary.preview_images.append(image)
                 summary.preview_keys.append(sample.key)
                 summary.preview_meta.append({"caption": sample.caption, **sample.meta})
                 text = sample.caption if preview_field == "caption" else str(sample.meta.get(preview_field, ""))

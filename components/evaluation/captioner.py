@@ -1,5 +1,10 @@
 """Judging a captioner on held-out images against their scene records and human captions.
 
+A user's curated set has no scene records: its captions are judged by CIDEr-D against the
+held-out human captions and by their lengths, and the truth metrics (object recall,
+hallucination, counts, signs, backgrounds) are reported as not available, never computed
+on nothing (TRUTH_NOT_AVAILABLE says why, for the asset's metadata).
+
 Captions are written by the recaptioning engine itself (nucleus sampling, top-p 0.9,
 temperature 0.7, each caption seeded by its image's key and type), so the figures describe
 the very captions recaptioning would write for these images.
@@ -20,7 +25,10 @@ from components.evaluation.caption_truth import score_captions
 from components.evaluation.cider import cider_d
 from components.recaption.engine import CaptionEngine
 from components.text.tokenizer import CaptionTokenizer
+from components.text.words import word_counts
 from components.world import Scene
+
+TRUTH_NOT_AVAILABLE = "not available: the curated set has no scene records (a user's own set); CIDEr-D stands in"
 
 
 def write_heldout_captions(
@@ -61,14 +69,35 @@ def score_against_truth(
     return scores
 
 
+def score_against_references(
+    captions: Sequence[str],
+    items: Sequence[CuratedItem],
+    references: Sequence[str],
+    tokenizer: CaptionTokenizer | None = None,
+) -> dict[str, float]:
+    """What can be judged without scene records: CIDEr-D against the human captions and lengths."""
+    keys = [item.key for item in items]
+    scores = {
+        "n": float(len(captions)),
+        "cider_d": cider_d(
+            dict(zip(keys, captions, strict=True)), {k: [r] for k, r in zip(keys, references, strict=True)}
+        ).score,
+        "mean_words": sum(word_counts(list(captions))) / max(len(captions), 1),
+    }
+    if tokenizer is not None:
+        scores["mean_tokens"] = sum(len(tokenizer.text_ids(c)) for c in captions) / max(len(captions), 1)
+    return scores
+
+
 def _scene(item: CuratedItem) -> Scene:
     if item.scene is None:
         raise ValueError(f"held-out item {item.key!r} has no world_scene record to judge captions against")
     return Scene.from_dict(item.scene)
 
 
-def score_alt_text(web_shards: Sequence[Path], limit: int) -> dict[str, float]:
-    """The baseline: the web images' own alt-text, judged exactly as the captioner's captions."""
+def score_alt_text(web_shards: Sequence[Path], limit: int) -> dict[str, float] | None:
+    """The baseline: the web images' own alt-text, judged exactly as the captioner's captions;
+    None when no web sample carries a scene record (a user's source)."""
     captions, scenes = [], []
     for path in web_shards:
         for sample in read_shard(path, decode=False):
@@ -78,9 +107,7 @@ def score_alt_text(web_shards: Sequence[Path], limit: int) -> dict[str, float]:
             scenes.append(Scene.from_dict(sample.meta["world_scene"]))
             if len(captions) >= limit:
                 return score_captions(captions, scenes).to_dict()
-    if not captions:
-        raise ValueError("no web sample carries a world_scene record to judge its alt-text against")
-    return score_captions(captions, scenes).to_dict()
+    return score_captions(captions, scenes).to_dict() if captions else None
 
 
 def evaluate_captioner(
@@ -88,14 +115,20 @@ def evaluate_captioner(
     items: Sequence[CuratedItem],
     settings: SamplingSettings = SamplingSettings(),
 ) -> tuple[dict[str, float], dict[str, list[str]]]:
-    """{"long/object_recall": ..., "short/cider_d": ...} and the captions written."""
-    if not items or any(item.scene is None for item in items):
-        raise ValueError("evaluation needs held-out items with their world_scene records")
+    """{"long/object_recall": ..., "short/cider_d": ...} and the captions written. Items without
+    scene records (a user's curated set) get score_against_references' figures only; a mix
+    of items with and without them is refused."""
+    with_scenes = sum(item.scene is not None for item in items)
+    if not items or 0 < with_scenes < len(items):
+        raise ValueError(
+            f"evaluation needs held-out items all with or all without scene records, got {with_scenes} of {len(items)}"
+        )
+    score = score_against_truth if with_scenes else score_against_references
     written = write_heldout_captions(captioner, items, settings)
     metrics: dict[str, float] = {}
     for caption_type in ("long", "short"):
         references = [i.long if caption_type == "long" else i.short for i in items]
-        scores = score_against_truth(written[caption_type], items, references, captioner.tokenizer)
+        scores = score(written[caption_type], items, references, captioner.tokenizer)
         for name, value in scores.items():
             metrics[f"{caption_type}/{name}"] = value
     return metrics, written

@@ -51,7 +51,7 @@ def temporary_sibling(path: str | Path, tag: str = "tmp") -> Path:
     return path.with_name(f".{path.name}.{tag}-{secrets.token_hex(4)}")
 
 
-def write_file_atomically(path: str | Path, fill: Callable[[Path], None], *, temp_suffix: str | None = None) -> Path:
+def write_file_atomically(path: str | Path, fill: Callable[[Path], object], *, temp_suffix: str | None = None) -> Path:
     """Calls `fill(tmp)`, which must create the file `tmp`, then fsyncs it, renames it onto `path`
     (replacing any old file) and fsyncs `path`'s directory; returns `path`.
 
@@ -75,7 +75,7 @@ def write_file_atomically(path: str | Path, fill: Callable[[Path], None], *, tem
     return path
 
 
-def write_dir_atomically(directory: str | Path, fill: Callable[[Path], None], *, overwrite: bool) -> Path:
+def write_dir_atomically(directory: str | Path, fill: Callable[[Path], object], *, overwrite: bool) -> Path:
     """Calls `fill(tmp)` on a temporary sibling of `directory` (created empty), fsyncs every file
     and directory in it, renames it into place and fsyncs the parent; returns `directory`.
 

@@ -25,10 +25,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from components.data.image_decode import DEFAULT_MAX_PIXELS
 from components.recaption.engine import CaptionEngine, CaptionPair
 from components.recaption.oom import HalvingBatcher
 from components.recaption.shard_keys import NOT_IN_INDEX, ShardKeys, member_key, shard_keys
-from components.recaption.shard_stream import DEFAULT_MAX_PIXELS, ShardImages, ShardRecord, keep_records
+from components.recaption.shard_stream import ShardImages, ShardRecord, keep_records
 from components.recaption.sidecar import (
     COLUMNS,
     POSITION,

@@ -15,16 +15,14 @@ shard's size.
 
 from __future__ import annotations
 
-import io
-import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import IterableDataset, get_worker_info
 
+from components.data.image_decode import DEFAULT_MAX_PIXELS, TooManyPixels, decode_image
 from components.data.shards import ReadStats, read_shard
 
 STATUSES = ("ok", "error", "shard_problem")
@@ -47,41 +45,6 @@ class ShardRecord:
         if self.resized_from is not None:
             notes.append(f"resized from {self.resized_from[0]}x{self.resized_from[1]}")
         return notes
-
-
-DEFAULT_MAX_PIXELS = 50_000_000  # larger images are refused before their pixels are decoded
-
-
-class TooManyPixels(ValueError):
-    """An image whose header gives more pixels than the cap: refused without decoding it."""
-
-
-def decode_image(
-    data: bytes, size: int, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> tuple[np.ndarray, tuple[int, int] | None, str | None]:
-    """Encoded bytes -> (size, size, 3) uint8 RGB, the original (width, height) if it was
-    resized and the original mode if it was converted.
-
-    Any mode (L, P, RGBA, CMYK, 16-bit) is converted to RGB (alpha dropped); an image of
-    another size is resized with a bicubic filter, ignoring aspect ratio, as img2dataset's
-    `resize_mode=no` outputs can be any size. An image whose header gives more than
-    `max_pixels` pixels raises TooManyPixels before its pixels are decoded (a small PNG can
-    claim 13000 x 13000 and cost a gigabyte); other undecodable bytes raise PIL's errors.
-    """
-    with warnings.catch_warnings():  # the cap below is the check; PIL's own bomb warning repeats it
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise TooManyPixels(f"{width}x{height} exceeds max_pixels={max_pixels}")
-            image.load()
-            converted_from = None if image.mode == "RGB" else image.mode
-            rgb = image.convert("RGB")
-    resized_from = None
-    if rgb.size != (size, size):
-        resized_from = rgb.size
-        rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
-    return np.asarray(rgb, dtype=np.uint8), resized_from, converted_from
 
 
 def _is_sample_key(key: str, reason: str, tar_path: Path) -> bool:

@@ -2,6 +2,7 @@
 when the recipe has that stage (neither profile's recipe does: it was measured to hurt
 here), then fine-tuned on the curated descriptive set and judged on its held-out images."""
 
+import json
 from typing import Any
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset, define_asset_job
@@ -10,7 +11,8 @@ from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
 from components.captioner.train.stages import finetune, pretrain
 from components.data.preview import sample_grid
 from components.data.shards import list_shards
-from components.evaluation.captioner import score_alt_text
+from components.evaluation.captioner import TRUTH_NOT_AVAILABLE, score_alt_text
+from components.io.atomic import write_dir_atomically
 from components.overrides import flatten
 from recap_dagster.config import PARAMS
 from recap_dagster.metadata import grid_markdown, markdown_table
@@ -19,6 +21,7 @@ from recap_dagster.resources import MlflowTracking, ProjectStorage
 REGISTERED_NAME = "recap-captioner"
 NEWEST_ALIAS = "newest"
 PREVIEW = 8
+SKIPPED = "skipped.json"  # what captioner_pretrained writes when the recipe has no pretraining
 
 
 class CaptionerConfig(Config):
@@ -68,9 +71,17 @@ def captioner_pretrained(
 ) -> MaterializeResult:
     recipe = config.resolve("pretrain")
     if reason := recipe.no_pretraining_because():
+        # The folder still says so (models/captioner_pretrained/skipped.json): DVC, and a reader
+        # of the folder, find this stage's output whatever the recipe.
+        storage.claim_dataset_root()
+        text = json.dumps({"skipped": reason, "recipe": recipe.to_dict()}, indent=1)
+        write_dir_atomically(
+            storage.captioner_pretrained_dir(), lambda tmp: (tmp / SKIPPED).write_text(text), overwrite=True
+        )
         context.log.info(f"no pretraining: {reason}")
         return MaterializeResult(metadata={"skipped": MetadataValue.text(reason)})
-    web, curated = list_shards(storage.web_shards_dir()), list_shards(storage.curated_dir())
+    storage.claim_dataset_root()
+    web, curated = storage.web_shard_tars(), list_shards(storage.curated_dir())
     out_dir = storage.captioner_pretrained_dir()
     with mlflow.run_for(context) as run:
         run.log_params(stage_params(recipe, "pretrain", config.seed))
@@ -117,8 +128,9 @@ def captioner(
 ) -> MaterializeResult:
     recipe = config.resolve("finetune")
     init_dir = storage.captioner_pretrained_dir() if recipe.no_pretraining_because() is None else None
-    if init_dir is not None and not init_dir.is_dir():
+    if init_dir is not None and (not init_dir.is_dir() or (init_dir / SKIPPED).is_file()):
         raise FileNotFoundError(f"no pretrained captioner at {init_dir}: materialize captioner_pretrained first")
+    storage.claim_dataset_root()
     out_dir = storage.captioner_dir()
     with mlflow.run_for(context) as run:
         run.log_params({**stage_params(recipe, "finetune", config.seed), "initialised_from": str(init_dir)})
@@ -126,7 +138,7 @@ def captioner(
             recipe,
             init_dir=init_dir,
             curated_shards=list_shards(storage.curated_dir()),
-            web_shards=list_shards(storage.web_shards_dir()),
+            web_shards=storage.web_shard_tars(),
             work_dir=storage.work_dir("captioner"),
             out_dir=out_dir,
             seed=config.seed,
@@ -141,9 +153,12 @@ def captioner(
             {"key": result.keys, "short": result.captions["short"], "long": result.captions["long"]},
             "heldout_captions.json",
         )
-        baseline = score_alt_text(list_shards(storage.web_shards_dir()), limit=len(result.keys) * 5)
-        run.log_metrics({f"baseline/alt_text/{k}": v for k, v in baseline.items()})
+        baseline = score_alt_text(storage.web_shard_tars(), limit=len(result.keys) * 5)
+        if baseline is not None:
+            run.log_metrics({f"baseline/alt_text/{k}": v for k, v in baseline.items()})
         version = run.register_model(out_dir, REGISTERED_NAME, NEWEST_ALIAS)
+    has_truth = any(k.endswith("/object_recall") for k in result.metrics)
+    truth_note = {} if has_truth else {"eval/truth_metrics": MetadataValue.text(TRUTH_NOT_AVAILABLE)}
     headline = {
         k: v
         for k, v in result.metrics.items()
@@ -158,7 +173,8 @@ def captioner(
             "precision": MetadataValue.text(result.fit.precision),
             **{f"eval/{k}": MetadataValue.float(float(v)) for k, v in headline.items()},
             "evaluation": MetadataValue.json(result.metrics),
-            "baseline_alt_text": MetadataValue.json(baseline),
+            **truth_note,
+            "baseline_alt_text": MetadataValue.json(baseline) if baseline else MetadataValue.text(TRUTH_NOT_AVAILABLE),
             "heldout_samples": grid_markdown(grid, "held-out images with their long captions"),
             "heldout_captions": captions_markdown(result.keys[:PREVIEW], result.captions),
             "registered_model": MetadataValue.text(f"{REGISTERED_NAME} v{version} @{NEWEST_ALIAS}"),

@@ -1,87 +1,140 @@
 """The `data` group: `web_shards`, the web-scraped image dataset (one WebDataset shard per
 partition), and `curated_captions`, the small human-quality caption set the captioner
-fine-tunes on; their blocking check `tar_matches_index`, and their jobs."""
+fine-tunes on; their blocking check `tar_matches_index`, and their jobs.
+
+Each comes from params.yaml's `dataset.source` / `dataset.curated`: the shapes world (built
+here) or the user's own data. A user's web shards are only read: materializing one checks
+its tar against its index, previews it, and records it (data/web_shards/NNNNN.json, its
+location, size and sha256). A user's curated set is validated, split by seed and written
+as the world's curated set is (components/data/user_curated.py).
+"""
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    DefaultSensorStatus,
+    DynamicPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
     asset,
     define_asset_job,
+    sensor,
 )
 
 from components.data.build_world import build_curated_shard, build_web_shard, remove_stale_shards
-from components.data.shard_summary import summarize_shards
+from components.data.shard_summary import ShardSummary, summarize_shards
 from components.data.shards import ShardAgreement, compare_shard_index
-from components.io.paths import check_output_dir
-from recap_dagster.config import WEB_SHARD_PARTITIONS, WorldDataConfig
+from components.data.source import WORLD, SourceError, write_shard_record
+from components.data.user_curated import CuratedImport, CuratedLimits, import_user_curated
+from recap_dagster.config import SOURCE, WEB_SHARD_PARTITIONS, WorldDataConfig, source_partition_changes
 from recap_dagster.metadata import captions_table, dvc_metadata, grid_markdown, preview_grid, summary_metadata
+from recap_dagster.project import load_params, project_root
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
 TAR_MATCHES_INDEX = "tar_matches_index"
 
 
-def tar_matches_index_spec(asset_name: str, description: str) -> AssetCheckSpec:
-    """The blocking check that a shard asset's tars and parquet indexes list the same keys."""
-    return AssetCheckSpec(TAR_MATCHES_INDEX, asset=asset_name, blocking=True, description=description)
+def tar_matches_index_spec(asset_name: str, description: str, *, blocking: bool = True) -> AssetCheckSpec:
+    """The check that a shard asset's tars and parquet indexes list the same keys."""
+    return AssetCheckSpec(TAR_MATCHES_INDEX, asset=asset_name, blocking=blocking, description=description)
 
 
-def tar_matches_index_result(agreements: Sequence[ShardAgreement]) -> AssetCheckResult:
+def tar_index_agreement(tar_path: Path) -> ShardAgreement:
+    """compare_shard_index, or a failed agreement naming the missing index."""
+    index_path = tar_path.with_suffix(".parquet")
+    if index_path.is_file():
+        return compare_shard_index(tar_path, index_path)
+    return ShardAgreement(False, 0, 0, [], [], [], [], False, f"no_index: {index_path.name} is not beside the tar")
+
+
+def tar_matches_index_result(
+    agreements: Sequence[ShardAgreement], severity: AssetCheckSeverity = AssetCheckSeverity.ERROR
+) -> AssetCheckResult:
     """Passes when every shard agrees; names each one that does not."""
     failed = [str(a) for a in agreements if not a.ok]
     return AssetCheckResult(
         check_name=TAR_MATCHES_INDEX,
         passed=not failed,
+        severity=severity,
         metadata={"shards": MetadataValue.int(len(agreements)), "failures": MetadataValue.json(failed)},
     )
 
 
 @asset(
     partitions_def=WEB_SHARD_PARTITIONS,
-    check_specs=[tar_matches_index_spec("web_shards", "The shard's tar and its parquet index list the same keys.")],
+    # A user's shard may disagree with its index (img2dataset cut short, a member lost): a
+    # warning, not a stop, since recaptioning gives every key of both a row saying why.
+    check_specs=[
+        tar_matches_index_spec(
+            "web_shards", "The shard's tar and its parquet index list the same keys.", blocking=SOURCE is None
+        )
+    ],
     group_name="data",
     kinds={"webdataset", "parquet"},
-    description="The web image dataset in img2dataset layout (data/web_shards/NNNNN.tar + .parquet): "
-    "shapes-world images with noisy alt-text captions.",
+    description="The web image dataset in img2dataset layout (NNNNN.tar + .parquet): the shapes world's "
+    "images with noisy alt-text captions (built in data/web_shards/), or the shards of params.yaml's "
+    "dataset.source, read in place and recorded in data/web_shards/NNNNN.json.",
 )
 def web_shards(
     context: AssetExecutionContext, config: WorldDataConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
-    profile, world = config.resolve()
+    storage.claim_dataset_root()  # a bad path or another dataset's root stops here, before any work
+    source = storage.shard_source()
     out_dir = storage.web_shards_dir()
-    check_output_dir(out_dir)
     with mlflow.run_for(context) as run:
-        written = build_web_shard(out_dir, int(context.partition_key), profile=profile, world=world, seed=config.seed)
-        removed = remove_stale_shards(out_dir, keep=profile.web_shards)  # from a larger profile
-        agreement = compare_shard_index(written.tar_path, written.index_path)
-        summary = summarize_shards([written.tar_path], count_fields=("world_alt_text_kind",))
-        grid = preview_grid(summary)
-        run.log_params(
-            {
+        if source is None:
+            profile, world = config.resolve()
+            written = build_web_shard(
+                out_dir, int(context.partition_key), profile=profile, world=world, seed=config.seed
+            )
+            removed = remove_stale_shards(out_dir, keep=profile.web_shards)  # from a larger profile
+            tar_path, files = written.tar_path, [written.tar_path, written.index_path]
+            params = {
                 "profile": profile.name,
                 "seed": config.seed,
-                "shard": context.partition_key,
                 **{f"dataset.{k}": v for k, v in profile.to_dict().items()},
             }
-        )
-        run.log_metrics({"samples": summary.samples, "skipped": sum(summary.skipped.values()), **summary.caption_stats})
-        run.log_dict({"counts": summary.counts, "skipped": summary.skipped}, "stats.json")
+            context.log.info(f"wrote {tar_path}; removed stale {[p.name for p in removed]}")
+        else:
+            tar_path = storage.web_shard_tar(context.partition_key)  # read, never written
+            files = [write_shard_record(out_dir, source, context.partition_key, tar_path)]
+            params = {"source": source.location}
+            context.log.info(f"recorded {source.remote_url(context.partition_key, '.tar')} in {files[0]}")
+        agreement = tar_index_agreement(tar_path)
+        summary = summarize_shards([tar_path], count_fields=("world_alt_text_kind",) if source is None else ())
+        grid = preview_grid(summary)
+        run.log_params({**params, "shard": context.partition_key})
+        log_summary(run, summary)
         run.log_image(grid, "samples.png")
-    context.log.info(f"wrote {written.tar_path}: {summary.samples} samples; removed stale {[p.name for p in removed]}")
     return MaterializeResult(
         metadata={
+            "source": MetadataValue.text(WORLD if source is None else source.location),
             **summary_metadata(summary),
-            **dvc_metadata(out_dir, [written.tar_path, written.index_path]),
+            **dvc_metadata(out_dir, files),
             "samples_grid": grid_markdown(grid, f"web shard {context.partition_key}"),
             "sample_captions": captions_table(summary),
             "mlflow_run_id": MetadataValue.text(run.run_id),
         },
-        check_results=[tar_matches_index_result([agreement])],
+        check_results=[
+            tar_matches_index_result(
+                [agreement], AssetCheckSeverity.ERROR if source is None else AssetCheckSeverity.WARN
+            )
+        ],
     )
+
+
+def log_summary(run, summary: ShardSummary) -> None:
+    run.log_metrics({"samples": summary.samples, "skipped": sum(summary.skipped.values()), **summary.caption_stats})
+    run.log_dict({"counts": summary.counts, "skipped": summary.skipped}, "stats.json")
 
 
 @asset(
@@ -98,34 +151,59 @@ def web_shards(
 def curated_captions(
     context: AssetExecutionContext, config: WorldDataConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
-    profile, world = config.resolve()
+    storage.claim_dataset_root()
     out_dir = storage.curated_dir()
-    check_output_dir(out_dir)
+    curated = load_params().curated_text()
     with mlflow.run_for(context) as run:
-        written = [
-            build_curated_shard(out_dir, index, profile=profile, world=world, seed=config.seed)
-            for index in range(profile.curated_shards)
-        ]
-        removed = remove_stale_shards(out_dir, keep=profile.curated_shards)
-        agreements = [compare_shard_index(w.tar_path, w.index_path) for w in written]
+        imported: CuratedImport | None = None
+        if curated == WORLD:
+            profile, world = config.resolve()
+            tars = [
+                build_curated_shard(out_dir, index, profile=profile, world=world, seed=config.seed).tar_path
+                for index in range(profile.curated_shards)
+            ]
+            run.log_params(
+                {
+                    "profile": profile.name,
+                    "seed": config.seed,
+                    **{f"dataset.{k}": v for k, v in profile.to_dict().items()},
+                }
+            )
+        else:
+            location = Path(curated).expanduser()
+            location = location if location.is_absolute() else project_root() / location
+            imported = import_user_curated(location, out_dir, seed=config.seed, limits=CuratedLimits())
+            tars = imported.shards
+            run.log_params({"curated": str(location), "seed": config.seed})
+            run.log_metrics({"rejected": sum(imported.rejected.values())})
+            context.log.info(
+                f"kept {imported.kept} curated rows {dict(imported.splits)}; rejected {dict(imported.rejected)}"
+            )
+        if removed := remove_stale_shards(out_dir, keep=len(tars)):
+            context.log.info(f"removed stale shards: {[p.name for p in removed]}")
+        agreements = [tar_index_agreement(tar) for tar in tars]
         summary = summarize_shards(
-            [w.tar_path for w in written],
+            tars,
             caption_fields=("short_caption", "descriptive_caption"),
             count_fields=("split",),
             preview_field="short_caption",
         )
         grid = preview_grid(summary)
-        run.log_params(
-            {"profile": profile.name, "seed": config.seed, **{f"dataset.{k}": v for k, v in profile.to_dict().items()}}
-        )
-        run.log_metrics({"samples": summary.samples, **summary.caption_stats})
-        run.log_dict({"counts": summary.counts, "skipped": summary.skipped}, "stats.json")
+        log_summary(run, summary)
         run.log_image(grid, "samples.png")
-    if removed:
-        context.log.info(f"removed stale shards: {[p.name for p in removed]}")
-    files = [p for w in written for p in (w.tar_path, w.index_path)]
+    files = [p for tar in tars for p in (tar, tar.with_suffix(".parquet"))]
+    rejected = (
+        {}
+        if imported is None
+        else {
+            "rejected": MetadataValue.json(dict(imported.rejected)),
+            "rejected_keys": MetadataValue.json(imported.rejected_keys),
+        }
+    )
     return MaterializeResult(
         metadata={
+            "curated": MetadataValue.text(curated),
+            **rejected,
             **summary_metadata(summary),
             **dvc_metadata(out_dir, files),
             "samples_grid": grid_markdown(grid, "curated set (short captions)"),
@@ -137,9 +215,39 @@ def curated_captions(
 
 
 web_shards_job = define_asset_job(
-    "web_shards_job", selection=[web_shards], description="Builds web shards, one partition per run."
+    "web_shards_job",
+    selection=[web_shards],
+    description="Builds the world's web shards, or checks and records a user source's, one partition per run.",
 )
 curated_captions_job = define_asset_job("curated_captions_job", selection=[curated_captions])
 
+
+@sensor(
+    job=web_shards_job,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Keeps web_shards' partitions equal to the user source's shards (a new shard becomes a "
+    "partition, a removed one stops being one) and checks and records each new shard.",
+)
+def web_shard_source_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    if SOURCE is None or not isinstance(WEB_SHARD_PARTITIONS, DynamicPartitionsDefinition):
+        return SkipReason("dataset.source is the world: its partitions are static")
+    try:
+        sync = source_partition_changes(SOURCE, context.instance.get_dynamic_partitions(str(WEB_SHARD_PARTITIONS.name)))
+    except SourceError as error:
+        return SkipReason(str(error))
+    if not (sync.added or sync.removed):
+        return SkipReason(f"{len(sync.keys)} shards, none new or removed")
+    requests = []
+    if sync.added:
+        requests.append(WEB_SHARD_PARTITIONS.build_add_request(sync.added))
+    if sync.removed:
+        requests.append(WEB_SHARD_PARTITIONS.build_delete_request(sync.removed))
+    return SensorResult(
+        run_requests=[RunRequest(partition_key=key) for key in sync.added], dynamic_partitions_requests=requests
+    )
+
+
 ASSETS = [web_shards, curated_captions]
 JOBS = [web_shards_job, curated_captions_job]
+SENSORS = [web_shard_source_sensor] if SOURCE is not None else []

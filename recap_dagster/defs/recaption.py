@@ -20,7 +20,6 @@ from dagster import (
     define_asset_job,
 )
 
-from components.io.paths import check_output_dir
 from components.overrides import flatten
 from components.recaption.recaption_shard import ShardReport
 from components.recaption.run import RunInfo, run_recaption
@@ -103,13 +102,14 @@ def recaptioned_shards(
     context: AssetExecutionContext, config: RecaptionConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
     settings = config.resolve()
-    check_output_dir(storage.recaptioned_dir())  # a data root or sidecar folder that is a file, before any work
+    storage.claim_sidecar_dir()  # a sidecar folder that is a file or holds another dataset's: before any work
     shards = list(context.partition_keys)
-    tar_paths = [storage.web_shard_tar(key) for key in shards]
+    tar_paths = [storage.web_shard_tar(key) for key in shards]  # a user source's shard gone since listed: fails here
     if missing := [str(p) for p in tar_paths if not p.is_file()]:
         raise FileNotFoundError(f"web shards not found: {missing}; materialize web_shards first")
     if not storage.captioner_dir().is_dir():
-        raise FileNotFoundError(f"no captioner at {storage.captioner_dir()}; materialize captioner first")
+        hint = "pass --captioner" if storage.captioner_root else "materialize captioner first"
+        raise FileNotFoundError(f"no captioner at {storage.captioner_dir()}; {hint}")
     with mlflow.run_for(context) as run:
 
         def on_start(info: RunInfo) -> None:

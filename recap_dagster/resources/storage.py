@@ -8,14 +8,21 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from components.data.shards import shard_index, shard_name
+from components.data.shards import list_shards, shard_index, shard_name
+from components.data.source import WORLD, ShardSource
+from components.io.dataset_root import claim_dataset_root
+from components.io.paths import check_output_dir
 from recap_dagster.project import load_params, project_root
 
 
 class ProjectStorage(ConfigurableResource):
-    """`data_root` empty means params.yaml's data_root under the project root."""
+    """`data_root` empty means params.yaml's data_root under the project root; `recaptioned_root`
+    and `captioner_root`, when set, replace the sidecar folder and the captioner's (what
+    `recap recaption --out --captioner` sets)."""
 
     data_root: str = ""
+    recaptioned_root: str = ""
+    captioner_root: str = ""
 
     def data_path(self) -> Path:
         if self.data_root:
@@ -26,13 +33,74 @@ class ProjectStorage(ConfigurableResource):
         """Models live beside the data root: <root>/models for <root>/data."""
         return self.data_path().parent / "models"
 
+    def dataset_root(self) -> Path:
+        """The folder of one dataset's artifacts: the data root's parent (data/, models/, work/)."""
+        return self.data_path().parent
+
+    def shard_source(self) -> ShardSource | None:
+        """The user's img2dataset source of params.yaml (or $RECAP_SOURCE); None for the world."""
+        return load_params().shard_source()
+
+    def dataset_name(self) -> str:
+        source = self.shard_source()
+        return WORLD if source is None else source.location
+
+    def claim_dataset_root(self) -> None:
+        """Before an asset writes: its data root is writable, not inside a user's (read-only)
+        source, and holds no other dataset's artifacts; fails naming the path and the fix."""
+        check_output_dir(self.data_path())
+        source = self.shard_source()
+        if source is not None and (source.contains(self.data_path()) or source.contains(self.models_path())):
+            raise ValueError(
+                f"data root {str(self.data_path())!r} lies inside the source {source.location!r}, which recap "
+                "never writes to; set params.yaml's data_root to a folder outside it"
+            )
+        hint = (
+            "set params.yaml's data_root to a folder of its own for the world, e.g. datasets/world/data"
+            if source is None
+            else f"give this source a data root of its own: set params.yaml's data_root to datasets/{source.slug}/data"
+        )
+        claim_dataset_root(
+            self.dataset_root(), self.dataset_name(), hint=hint, legacy_world_marker=self.data_path() / "web_shards"
+        )
+
+    def claim_sidecar_dir(self) -> None:
+        """Before recaptioning writes: the sidecar folder checked as `claim_dataset_root` checks
+        the data root (a folder given by `recaptioned_root` records its own dataset)."""
+        if not self.recaptioned_root:
+            self.claim_dataset_root()
+            return
+        out = self.recaptioned_dir()
+        check_output_dir(out)
+        source = self.shard_source()
+        if source is not None and source.contains(out):
+            raise ValueError(f"sidecar folder {str(out)!r} lies inside the source {source.location!r}; choose another")
+        claim_dataset_root(out, self.dataset_name(), hint="choose another sidecar folder (--out) for this dataset")
+
     def web_shards_dir(self) -> Path:
-        """data/web_shards/: the image dataset, NNNNN.tar beside NNNNN.parquet."""
+        """data/web_shards/: the world's image dataset (NNNNN.tar beside NNNNN.parquet), or, for
+        a user's source, the record of each of its shards (NNNNN.json)."""
         return self.data_path() / "web_shards"
 
     def web_shard_tar(self, key: str) -> Path:
-        """data/web_shards/NNNNN.tar of partition `key` ("00003"); a key that is no shard name fails naming it."""
+        """The tar of partition `key` ("00003"), local: data/web_shards/NNNNN.tar for the world,
+        the source's own file (or its cached copy) for a user's source. A key that is no shard
+        name fails naming it."""
+        source = self.shard_source()
+        if source is not None:
+            return source.shard_tar(key, self.source_cache_dir(source))
         return self.web_shards_dir() / f"{shard_name(shard_index(key))}.tar"
+
+    def web_shard_tars(self) -> list[Path]:
+        """Every web shard's tar, local, in name order."""
+        source = self.shard_source()
+        if source is None:
+            return list_shards(self.web_shards_dir())
+        return [source.shard_tar(key, self.source_cache_dir(source)) for key in source.check()]
+
+    def source_cache_dir(self, source: ShardSource) -> Path:
+        """<root>/work/source_cache/<slug>/: local copies of a remote source's shards."""
+        return self.work_dir("source_cache") / source.slug
 
     def curated_dir(self) -> Path:
         """data/curated/: the curated caption set, in the web shards' layout."""
@@ -40,11 +108,11 @@ class ProjectStorage(ConfigurableResource):
 
     def recaptioned_dir(self) -> Path:
         """data/recaptioned/: one sidecar parquet per web shard."""
-        return self.data_path() / "recaptioned"
+        return Path(self.recaptioned_root).resolve() if self.recaptioned_root else self.data_path() / "recaptioned"
 
     def captioner_dir(self) -> Path:
         """models/captioner/: the fine-tuned captioner."""
-        return self.models_path() / "captioner"
+        return Path(self.captioner_root).resolve() if self.captioner_root else self.models_path() / "captioner"
 
     def captioner_pretrained_dir(self) -> Path:
         """models/captioner_pretrained/: the captioner pretrained on the web alt-text."""

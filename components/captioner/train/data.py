@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 
 from components.captioner.train.augment import augment
 from components.captioner.train.batches import CaptionKey, CaptionTypeBatches
+from components.data.image_decode import decode_image
 from components.data.shards import ReadStats, read_shard
 from components.text.tokenizer import CaptionTokenizer
 from components.text.words import word_counts
@@ -60,20 +61,27 @@ class CuratedItem:
 def load_curated(
     tar_paths: Sequence[Path], split: str, *, image_size: int = 64, stats: ReadStats | None = None
 ) -> list[CuratedItem]:
-    """The curated samples of `split` ("train" or "heldout"); corrupt samples skipped and counted."""
+    """The curated samples of `split` ("train" or "heldout") as (image_size, image_size, 3)
+    RGB: an image of another size or mode (a user's curated set) is resized and converted as
+    recaptioning does it; corrupt samples are skipped and counted."""
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+    stats = stats if stats is not None else ReadStats()
     items = []
     for path in tar_paths:
-        for sample in read_shard(path, stats=stats, expected_size=(image_size, image_size)):
+        for sample in read_shard(path, stats=stats, decode=False):
             if sample.meta.get("split") != split:
                 continue
             short, long = sample.meta.get("short_caption"), sample.meta.get("descriptive_caption", sample.caption)
             if not isinstance(short, str) or not isinstance(long, str):
-                if stats is not None:
-                    stats.skip(sample.key, "missing_curated_caption")
+                stats.skip(sample.key, "missing_curated_caption")
                 continue
-            items.append(CuratedItem(sample.key, sample.image, short, long, sample.meta.get("world_scene")))
+            try:
+                image = decode_image(sample.image, image_size)[0]
+            except Exception as error:  # untrusted bytes: PIL raises an open-ended set of types
+                stats.skip(sample.key, f"undecodable_image: {type(error).__name__}")
+                continue
+            items.append(CuratedItem(sample.key, image, short, long, sample.meta.get("world_scene")))
     return items
 
 
@@ -142,8 +150,13 @@ class WebAltText(IterableDataset):
         size = self.image_size
         buffer: list[tuple[torch.Tensor, str, str]] = []
         for path in paths:
-            for sample in read_shard(path, stats=self.stats, expected_size=(size, size)):
-                buffer.append((to_tensor(sample.image), sample.caption, "short"))
+            for sample in read_shard(path, stats=self.stats, decode=False):
+                try:  # a user's web images come in any size and mode
+                    image = decode_image(sample.image, size)[0]
+                except Exception as error:  # untrusted bytes: PIL raises an open-ended set of types
+                    self.stats.skip(sample.key, f"undecodable_image: {type(error).__name__}")
+                    continue
+                buffer.append((to_tensor(image), sample.caption, "short"))
                 if len(buffer) >= self.settings.shuffle_buffer:
                     yield buffer.pop(int(rng.integers(len(buffer))))
         rng.shuffle(buffer)
