@@ -53,7 +53,7 @@ def test_each_stage_materializes_its_own_asset() -> None:
 
 def test_graph_comparison_can_fail(tmp_path: Path) -> None:
     broken = yaml.safe_load((REPO / "dvc.yaml").read_text())
-    broken["stages"]["curated_captions"]["deps"].append("data/web_shards")
+    broken["stages"]["curated_captions"]["deps"].append("${data_root}/web_shards")
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(broken))
     assert stage_graph(tmp_path / "dvc.yaml") != dagster_graph()
 

@@ -21,8 +21,9 @@ from tests.helpers import REPO, dvc_command
 from tests.user_data import EXPECTED_ROWS, tree_checksums, write_curated_parquet, write_user_source
 
 
-def make_project(folder: Path, dataset: dict) -> dict[str, str]:
-    """A project folder with this checkout's code and `dataset:` in its params; returns its environment."""
+def make_project(folder: Path, dataset: dict, data_root: str = "data") -> dict[str, str]:
+    """A project folder with this checkout's code, `dataset:` and `data_root` in its params;
+    returns its environment."""
     folder.mkdir(parents=True)
     for name in ("components", "recap_dagster"):
         shutil.copytree(REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -32,7 +33,7 @@ def make_project(folder: Path, dataset: dict) -> dict[str, str]:
     params = {
         "profile": "quick",
         "seed": 0,
-        "data_root": "data",
+        "data_root": data_root,
         "dataset": {**sizes, **dataset},
         "world": {},
         "captioner": TINY_CAPTIONER,
@@ -82,12 +83,13 @@ def test_a_user_source_and_curated_set_end_to_end(tmp_path: Path) -> None:
     curated = write_curated_parquet(tmp_path / "my_curated")
     before = tree_checksums(source) | {f"curated/{k}": v for k, v in tree_checksums(curated.parent).items()}
     project = tmp_path / "project"
-    env = make_project(project, {"source": str(source), "curated": str(curated)})
+    env = make_project(project, {"source": str(source), "curated": str(curated)}, "datasets/laion/data")
+    data = project / "datasets" / "laion" / "data"  # a data root of its own: dvc.yaml's paths follow it
 
     # The main job: every asset, the web shards read where they are.
     out = recap(project, env, "materialize", "--all").stderr
     assert "recap: source has 2 shard(s)" in out
-    rows = rows_by_key(project / "data" / "recaptioned" / "00000.parquet")
+    rows = rows_by_key(data / "recaptioned" / "00000.parquet")
     for key, (status, reason) in EXPECTED_ROWS.items():  # an untrained captioner's cut captions add notes
         notes = rows[key][1].split("; ")
         assert rows[key][0] == status and all(any(n.startswith(p) for n in notes) for p in reason.split("; ")), (
@@ -96,8 +98,8 @@ def test_a_user_source_and_curated_set_end_to_end(tmp_path: Path) -> None:
         )
     assert rows["000000007"] == ("error", "unsafe_member")
     assert set(rows) == {*EXPECTED_ROWS, "000000007"}  # 000000009 failed to download: not a key
-    assert {s for s, _ in rows_by_key(project / "data" / "recaptioned" / "00001.parquet").values()} == {"ok"}
-    assert sorted(p.name for p in (project / "data" / "web_shards").iterdir()) == ["00000.json", "00001.json"]
+    assert {s for s, _ in rows_by_key(data / "recaptioned" / "00001.parquet").values()} == {"ok"}
+    assert sorted(p.name for p in (data / "web_shards").iterdir()) == ["00000.json", "00001.json"]
 
     with DagsterInstance.from_config(str(project / ".dagster_home")) as instance:
         event = instance.get_latest_materialization_event(AssetKey("captioner"))
@@ -119,7 +121,7 @@ def test_a_user_source_and_curated_set_end_to_end(tmp_path: Path) -> None:
     recap(project, env, "recaption", "--source", str(source), "--out", str(tmp_path / "captions"))
     for name in ("00000.parquet", "00001.parquet"):
         ours = pd.read_parquet(tmp_path / "captions" / name)
-        assert ours.equals(pd.read_parquet(project / "data" / "recaptioned" / name))
+        assert ours.equals(pd.read_parquet(data / "recaptioned" / name))
 
     # dvc repro: each stage through Dagster again.
     run(project, env, "git", "init", "-q")
@@ -127,6 +129,10 @@ def test_a_user_source_and_curated_set_end_to_end(tmp_path: Path) -> None:
     dvc = dvc_command()
     run(project, env, dvc, "init", "-q")
     run(project, env, dvc, "repro")
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    assert lock["web_shards"]["outs"][0]["path"] == "datasets/laion/data/web_shards"
+    assert lock["captioner"]["outs"][0]["path"] == "datasets/laion/data/../models/captioner"
+    assert not (project / "data").exists() and not (project / "models").exists()
     assert tree_checksums(source) | {f"curated/{k}": v for k, v in tree_checksums(curated.parent).items()} == before
 
     # A shard lands in the source: a new partition, found by the sensor and the CLI.
