@@ -117,13 +117,23 @@ def prepare_instance():
     return instance
 
 
+def failure_message(event) -> str:
+    """What went wrong, in the words of the error raised (a step failure wraps it in Dagster's)."""
+    error = event.step_failure_data.error if event.is_step_failure and event.step_failure_data else None
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip() if error is not None else str(event.message)
+
+
 def run_label(name: str, partitions: list[str]) -> str:
     if not partitions:
         return name
     return f"{name}[{partitions[0]}]" if len(partitions) == 1 else f"{name}[{partitions[0]}...{partitions[-1]}]"
 
 
-def materialize_runs(assets: list, only: list[str] | None, instance, resources: dict, keep_going: bool) -> int:
+def materialize_runs(
+    assets: list, only: list[str] | None, instance, resources: dict, keep_going: bool, run_config: dict | None = None
+) -> int:
     """One run per partition group of each asset, in order, in this process; 1 on a failure."""
     from dagster import materialize
 
@@ -143,6 +153,7 @@ def materialize_runs(assets: list, only: list[str] | None, instance, resources: 
                 instance=instance,
                 resources=resources,
                 raise_on_error=False,
+                run_config=run_config,
                 **partition_arguments(partitions, tags),
             )
             seconds = time.perf_counter() - start
@@ -152,7 +163,7 @@ def materialize_runs(assets: list, only: list[str] | None, instance, resources: 
             if not result.success:
                 for event in result.all_events:
                     if event.is_failure:
-                        print(f"recap: {label}: {event.message}", file=sys.stderr)
+                        print(f"recap: {label}: {failure_message(event)}", file=sys.stderr)
                 if not keep_going:
                     return 1
     return 1 if failures else 0
@@ -218,8 +229,14 @@ def recaption_command(args: argparse.Namespace) -> int:
     from recap_dagster.definitions import RESOURCES, recaptioned_shards  # torch and the assets: after the checks
 
     instance = prepare_instance()
+    config = {"force": args.force, "progress": not args.no_progress}
     return materialize_runs(
-        [recaptioned_shards], args.partition, instance, {**RESOURCES, "storage": storage}, keep_going=True
+        [recaptioned_shards],
+        args.partition,
+        instance,
+        {**RESOURCES, "storage": storage},
+        keep_going=True,
+        run_config={"ops": {"recaptioned_shards": {"config": config}}},
     )
 
 
@@ -258,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--out", required=True, help="folder for the sidecars (NNNNN.parquet per shard)")
     rec.add_argument("--captioner", help="captioner folder (default: the project's models/captioner)")
     rec.add_argument("-p", "--partition", action="append", help="only this shard, e.g. 00003 (repeatable)")
+    rec.add_argument("--force", action="store_true", help="redo shards whose sidecars are current")
+    rec.add_argument("--no-progress", action="store_true", help="no progress bar per shard")
     rec.set_defaults(handler=recaption_command)
     lst = commands.add_parser("list", help="assets with their partitions and dependencies")
     lst.add_argument("--profile")

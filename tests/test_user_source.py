@@ -156,3 +156,10 @@ def test_bad_paths_stop_the_cli_before_any_work(tmp_path: Path) -> None:
     assert done.returncode == 2 and "no captioner at" in done.stderr and "--captioner" in done.stderr
     with DagsterInstance.from_config(str(project / ".dagster_home")) as instance:
         assert not instance.get_run_records()
+    # The world's shards in the data root: a user's source is refused there, the fix named.
+    (project / "data" / "web_shards").mkdir(parents=True)
+    shutil.copy(source / "00001.tar", project / "data" / "web_shards" / "00000.tar")
+    done = recap(project, {**env, "RECAP_SOURCE": str(source)}, "materialize", "web_shards", "-p", "00001", ok=False)
+    assert done.returncode == 1 and "holds the artifacts of dataset 'world'" in done.stderr, done.stderr
+    assert "set params.yaml's data_root to datasets/laion_" in done.stderr
+    assert not (project / "data" / "web_shards" / "00001.json").exists()
