@@ -16,13 +16,14 @@ from typing import Any
 import yaml
 
 from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
+from components.curation.judge_stage import JudgeRecipe, resolve_judge_recipe
 from components.data.profiles import DatasetProfile, resolve_profile
 from components.data.source import WORLD, ShardSource, parse_source
 from components.recaption.settings import RecaptionSettings
 from components.world import WorldConfig
 
 PARAMS_FILE = "params.yaml"
-KNOWN_PARAMS = {"profile", "seed", "data_root", "dataset", "world", "captioner", "recaption"}
+KNOWN_PARAMS = {"profile", "seed", "data_root", "dataset", "world", "captioner", "recaption", "alignment"}
 # `dataset:` keys that name inputs rather than the profile's sizes.
 INPUT_KEYS = ("source", "curated")
 
@@ -46,6 +47,7 @@ class Params:
     world: dict[str, Any] = field(default_factory=dict)
     captioner: dict[str, Any] = field(default_factory=dict)  # recipe overrides, e.g. {"finetune.max_minutes": 5}
     recaption: dict[str, Any] = field(default_factory=dict)  # RecaptionSettings overrides, e.g. {"batch_size": 32}
+    alignment: dict[str, Any] = field(default_factory=dict)  # the judge's recipe overrides, e.g. {"max_steps": 300}
 
     def dataset_sizes(self) -> dict[str, Any]:
         """`dataset:`'s overrides of the profile's sizes (its other keys name the inputs)."""
@@ -72,6 +74,9 @@ class Params:
     def captioner_recipe(self) -> CaptionerRecipe:
         return resolve_recipe(self.profile, **self.captioner)
 
+    def judge_recipe(self) -> JudgeRecipe:
+        return resolve_judge_recipe(self.profile, self.alignment)
+
     def recaption_settings(self) -> RecaptionSettings:
         return RecaptionSettings.with_overrides(self.recaption)
 
@@ -96,7 +101,7 @@ def load_params(path: Path | None = None) -> Params:
     params = Params(**raw)
     if not isinstance(params.seed, int) or isinstance(params.seed, bool):
         raise ValueError(f"seed must be an integer, got {params.seed!r}")
-    for name in ("dataset", "world", "captioner", "recaption"):
+    for name in ("dataset", "world", "captioner", "recaption", "alignment"):
         if not isinstance(getattr(params, name), dict):
             raise ValueError(f"{name} in {path} must be a mapping, got {getattr(params, name)!r}")
     params.dataset_profile()  # fails now on an unknown profile or a bad size
@@ -104,4 +109,5 @@ def load_params(path: Path | None = None) -> Params:
     params.world_config()
     params.captioner_recipe()
     params.recaption_settings()
+    params.judge_recipe()
     return params

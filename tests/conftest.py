@@ -34,6 +34,9 @@ TINY_CAPTIONER = {
     "finetune.batch_size": 4,
 }
 
+# The judge: the tiny preset, two steps.
+TINY_ALIGNMENT = {"preset": "tiny", "vocab_size": 400, "max_steps": 2, "max_minutes": None, "batch_size": 4}
+
 _TINY_ROOT = Path(tempfile.mkdtemp(prefix="recap-tests-"))
 (_TINY_ROOT / "params.yaml").write_text(
     yaml.safe_dump(
@@ -44,6 +47,7 @@ _TINY_ROOT = Path(tempfile.mkdtemp(prefix="recap-tests-"))
             "dataset": TINY_DATASET,
             "world": {},
             "captioner": TINY_CAPTIONER,
+            "alignment": TINY_ALIGNMENT,
         }
     )
 )

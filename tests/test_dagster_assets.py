@@ -34,6 +34,7 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
         "captioner_pretrained",
         "captioner",
         "recaptioned_shards",
+        "alignment_model",
     }
     web = graph.get(AssetKey("web_shards"))
     assert web.partitions_def.get_partition_keys() == ["00000", "00001"]
@@ -50,6 +51,8 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
     assert recaptioned.partitions_def == web.partitions_def
     assert recaptioned.parent_keys == {AssetKey("web_shards"), AssetKey("captioner")}
     assert defs.resolve_job_def("recaption_job").partitions_def == web.partitions_def
+    assert graph.get(AssetKey("alignment_model")).parent_keys == {AssetKey("curated_captions")}
+    defs.resolve_job_def("alignment_job")
 
 
 def metadata_of(result, asset: str) -> dict:

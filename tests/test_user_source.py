@@ -16,7 +16,7 @@ import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance
 
-from tests.conftest import TINY_CAPTIONER, TINY_DATASET
+from tests.conftest import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET
 from tests.helpers import REPO, dvc_command
 from tests.user_data import EXPECTED_ROWS, tree_checksums, write_curated_parquet, write_user_source
 
@@ -37,6 +37,7 @@ def make_project(folder: Path, dataset: dict, data_root: str = "data") -> dict[s
         "dataset": {**sizes, **dataset},
         "world": {},
         "captioner": TINY_CAPTIONER,
+        "alignment": TINY_ALIGNMENT,
         "recaption": {"batch_size": 4},
     }
     (folder / "params.yaml").write_text(yaml.safe_dump(params))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 from lightning.pytorch.loggers import Logger
 
 from components.training.checkpoint_io import SafetensorsCheckpointIO
@@ -111,3 +111,16 @@ def fit(
     return FitResult(
         trainer.global_step, (time.perf_counter() - start) / 60, resumed_from, checkpoint_dir, trainer.precision
     )
+
+
+def time_fraction(module: L.LightningModule) -> float:
+    """The share of its trainer's max_time that `module` has spent (kept across resumes); 0
+    without a trainer or a time budget. What a schedule anneals by when time runs out first."""
+    trainer = module._trainer
+    # Lightning sets trainer.callbacks without declaring it on Trainer.
+    callbacks = trainer.callbacks if trainer else []  # pyright: ignore[reportAttributeAccessIssue]
+    timer = next((c for c in callbacks if isinstance(c, Timer)), None)
+    if timer is None or timer.time_remaining("train") is None:
+        return 0.0
+    elapsed, remaining = timer.time_elapsed("train"), timer.time_remaining("train")
+    return elapsed / max(elapsed + (remaining or 0.0), 1e-9)  # remaining is not None: a duration is set

@@ -118,6 +118,10 @@ class ProjectStorage(ConfigurableResource):
         """models/captioner_pretrained/: the captioner pretrained on the web alt-text."""
         return self.models_path() / "captioner_pretrained"
 
+    def alignment_dir(self) -> Path:
+        """models/alignment/: the alignment judge that scores captions against their images."""
+        return self.models_path() / "alignment"
+
     def work_dir(self, asset: str) -> Path:
         """Scratch space of one asset's runs (checkpoints to resume from): <root>/work/<asset>."""
         return self.data_path().parent / "work" / asset

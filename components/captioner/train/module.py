@@ -6,10 +6,10 @@ from dataclasses import asdict
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Timer
 
 from components.captioner.interface import Captioner
 from components.captioner.loss import CocaLoss
+from components.training.fit import time_fraction
 from components.training.schedule import OptimizerSettings, adamw_with_schedule
 
 
@@ -76,19 +76,8 @@ class CaptionerModule(L.LightningModule):
         loss = self.loss(self.model(batch["images"], batch["tokens"], batch["attention_mask"]), batch["tokens"])
         self.log_dict({"val/loss": loss.total, "val/caption": loss.caption}, batch_size=len(batch["tokens"]))
 
-    def time_fraction(self) -> float:
-        """The share of the trainer's max_time spent (kept across resumes), 0 without one."""
-        trainer = self._trainer
-        # Lightning sets trainer.callbacks without declaring it on Trainer.
-        callbacks = trainer.callbacks if trainer else []  # pyright: ignore[reportAttributeAccessIssue]
-        timer = next((c for c in callbacks if isinstance(c, Timer)), None)
-        if timer is None or timer.time_remaining("train") is None:
-            return 0.0
-        elapsed, remaining = timer.time_elapsed("train"), timer.time_remaining("train")
-        return elapsed / max(elapsed + (remaining or 0.0), 1e-9)  # remaining is not None: a duration is set
-
     def configure_optimizers(self):
         optimizer, scheduler = adamw_with_schedule(
-            self.model, self.optimizer_settings, self.total_steps, self.time_fraction
+            self.model, self.optimizer_settings, self.total_steps, lambda: time_fraction(self)
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,1 @@
+"""Curation: the alignment judge, the caption filters, regeneration and fallback, and the mix specs."""
