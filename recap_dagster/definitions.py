@@ -9,7 +9,7 @@ from recap_dagster.defs import curation as curation_group
 from recap_dagster.defs import data as data_group
 from recap_dagster.defs import recaption as recaption_group
 from recap_dagster.defs.captioner import captioner, captioner_pretrained
-from recap_dagster.defs.curation import alignment_model
+from recap_dagster.defs.curation import alignment_model, filtered_captions, training_mix
 from recap_dagster.defs.data import curated_captions, web_shards
 from recap_dagster.defs.recaption import recaptioned_shards
 from recap_dagster.resources import MlflowTracking, ProjectStorage
@@ -35,6 +35,8 @@ __all__ = [
     "captioner_pretrained",
     "curated_captions",
     "defs",
+    "filtered_captions",
     "recaptioned_shards",
+    "training_mix",
     "web_shards",
 ]

@@ -16,14 +16,28 @@ from typing import Any
 import yaml
 
 from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
+from components.curation.filter_shard import CurationSettings
 from components.curation.judge_stage import JudgeRecipe, resolve_judge_recipe
+from components.curation.mix import resolve_mix
 from components.data.profiles import DatasetProfile, resolve_profile
 from components.data.source import WORLD, ShardSource, parse_source
+from components.overrides import with_overrides
 from components.recaption.settings import RecaptionSettings
 from components.world import WorldConfig
 
 PARAMS_FILE = "params.yaml"
-KNOWN_PARAMS = {"profile", "seed", "data_root", "dataset", "world", "captioner", "recaption", "alignment"}
+KNOWN_PARAMS = {
+    "profile",
+    "seed",
+    "data_root",
+    "dataset",
+    "world",
+    "captioner",
+    "recaption",
+    "alignment",
+    "curation",
+    "mixes",
+}
 # `dataset:` keys that name inputs rather than the profile's sizes.
 INPUT_KEYS = ("source", "curated")
 
@@ -48,6 +62,8 @@ class Params:
     captioner: dict[str, Any] = field(default_factory=dict)  # recipe overrides, e.g. {"finetune.max_minutes": 5}
     recaption: dict[str, Any] = field(default_factory=dict)  # RecaptionSettings overrides, e.g. {"batch_size": 32}
     alignment: dict[str, Any] = field(default_factory=dict)  # the judge's recipe overrides, e.g. {"max_steps": 300}
+    curation: dict[str, Any] = field(default_factory=dict)  # CurationSettings overrides, e.g. {"attempts": 1}
+    mixes: dict[str, Any] = field(default_factory=dict)  # the user's mix specs by name: {shares: {...}, max_tokens}
 
     def dataset_sizes(self) -> dict[str, Any]:
         """`dataset:`'s overrides of the profile's sizes (its other keys name the inputs)."""
@@ -77,6 +93,9 @@ class Params:
     def judge_recipe(self) -> JudgeRecipe:
         return resolve_judge_recipe(self.profile, self.alignment)
 
+    def curation_settings(self) -> CurationSettings:
+        return with_overrides(CurationSettings(), self.curation, what="curation")
+
     def recaption_settings(self) -> RecaptionSettings:
         return RecaptionSettings.with_overrides(self.recaption)
 
@@ -101,7 +120,7 @@ def load_params(path: Path | None = None) -> Params:
     params = Params(**raw)
     if not isinstance(params.seed, int) or isinstance(params.seed, bool):
         raise ValueError(f"seed must be an integer, got {params.seed!r}")
-    for name in ("dataset", "world", "captioner", "recaption", "alignment"):
+    for name in ("dataset", "world", "captioner", "recaption", "alignment", "curation", "mixes"):
         if not isinstance(getattr(params, name), dict):
             raise ValueError(f"{name} in {path} must be a mapping, got {getattr(params, name)!r}")
     params.dataset_profile()  # fails now on an unknown profile or a bad size
@@ -110,4 +129,9 @@ def load_params(path: Path | None = None) -> Params:
     params.captioner_recipe()
     params.recaption_settings()
     params.judge_recipe()
+    params.curation_settings()
+    for name, spec in params.mixes.items():  # a spec whose shares do not sum to 1 stops here
+        if not isinstance(spec, dict):
+            raise ValueError(f"mixes.{name} in {path} must be a mapping (shares, max_tokens), got {spec!r}")
+        resolve_mix({"name": name, **spec})
     return params

@@ -35,11 +35,19 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
         "captioner",
         "recaptioned_shards",
         "alignment_model",
+        "filtered_captions",
+        "training_mix",
     }
     web = graph.get(AssetKey("web_shards"))
     assert web.partitions_def.get_partition_keys() == ["00000", "00001"]
     checks = {key.name for key in graph.asset_check_keys}
-    assert checks == {"tar_matches_index", "sidecar_keys_match_shard"}
+    assert checks == {
+        "tar_matches_index",
+        "sidecar_keys_match_shard",
+        "filtered_keys_complete",
+        "no_empty_caption",
+        "fallback_rate",
+    }
     assert defs.resolve_job_def("web_shards_job").partitions_def == web.partitions_def
     assert defs.resolve_job_def("curated_captions_job").partitions_def is None
     assert graph.get(AssetKey("captioner")).parent_keys == {
@@ -53,6 +61,10 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
     assert defs.resolve_job_def("recaption_job").partitions_def == web.partitions_def
     assert graph.get(AssetKey("alignment_model")).parent_keys == {AssetKey("curated_captions")}
     defs.resolve_job_def("alignment_job")
+    filtered = graph.get(AssetKey("filtered_captions"))
+    assert filtered.partitions_def == web.partitions_def
+    assert filtered.parent_keys == {AssetKey("recaptioned_shards"), AssetKey("alignment_model"), AssetKey("captioner")}
+    assert graph.get(AssetKey("training_mix")).parent_keys == {AssetKey("filtered_captions")}
 
 
 def metadata_of(result, asset: str) -> dict:

@@ -13,6 +13,7 @@ from dagster import AssetKey, DagsterInstance
 
 from components.io.hashing import dir_md5
 from recap_dagster.definitions import defs
+from recap_dagster.project import KNOWN_PARAMS
 from tests.conftest import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET
 from tests.helpers import REPO, dvc_command
 
@@ -48,16 +49,7 @@ def test_each_stage_materializes_its_own_asset() -> None:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     for name, stage in stages.items():
         assert stage["cmd"].split()[-2:] == ["materialize", name]
-        assert set(stage["params"]) <= {
-            "profile",
-            "seed",
-            "data_root",
-            "dataset",
-            "world",
-            "captioner",
-            "recaption",
-            "alignment",
-        }
+        assert set(stage["params"]) <= KNOWN_PARAMS
 
 
 def test_graph_comparison_can_fail(tmp_path: Path) -> None:
@@ -85,6 +77,8 @@ def test_dvc_repro_runs_the_stages_through_dagster(tmp_path: Path) -> None:
                 "world": {},
                 "captioner": TINY_CAPTIONER,
                 "alignment": TINY_ALIGNMENT,
+                "curation": {},
+                "mixes": {},
                 "recaption": {"batch_size": 8},
             }
         )

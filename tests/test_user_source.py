@@ -38,6 +38,8 @@ def make_project(folder: Path, dataset: dict, data_root: str = "data") -> dict[s
         "world": {},
         "captioner": TINY_CAPTIONER,
         "alignment": TINY_ALIGNMENT,
+        "curation": {},
+        "mixes": {},
         "recaption": {"batch_size": 4},
     }
     (folder / "params.yaml").write_text(yaml.safe_dump(params))

@@ -18,6 +18,7 @@ import torch
 
 from components.captioner.interface import Captioner
 from components.captioner.sampling import RowPlan, SamplingSettings
+from components.text.tokenizer import CAPTION_TYPES, CaptionType
 
 
 @dataclass(frozen=True)
@@ -78,25 +79,7 @@ class CaptionEngine:
     def caption(self, images: torch.Tensor, keys: Sequence[str], *, max_rows: int | None = None) -> list[CaptionPair]:
         """images (B, 3, H, W) float in [0, 1], one key per image -> one CaptionPair each.
         max_rows: captions decoded at once (default the engine's; None: all 2B)."""
-        if len(keys) != images.shape[0]:
-            raise ValueError(f"{len(keys)} keys for {images.shape[0]} images")
-        if not len(keys):
-            return []
-        s = self.settings
-        plan = RowPlan.both_types(keys, s)
-        out = self.captioner.sample_rows(
-            images.to(self.device),
-            plan,
-            top_p=s.top_p,
-            temperature=s.temperature,
-            max_rows=max_rows or self.max_rows,
-            compact_below=self.compact_below,
-        )
-        ids, finished = out.ids, out.finished
-        self.stats.images += len(keys)
-        self.stats.tokens += sum(len(row) for row in ids) + sum(finished)
-        self.stats.steps += out.steps
-        self.stats.row_steps += out.row_steps
+        ids, finished = self._sample(images, keys, CAPTION_TYPES, max_rows)
         decode = self.tokenizer.decode
         return [
             CaptionPair(
@@ -109,3 +92,35 @@ class CaptionEngine:
             )
             for i in range(len(keys))
         ]
+
+    @torch.no_grad()
+    def caption_one_type(
+        self, images: torch.Tensor, keys: Sequence[str], caption_type: CaptionType, *, max_rows: int | None = None
+    ) -> list[tuple[str, list[int], bool]]:
+        """One caption of `caption_type` per image: (text, ids, finished), seeded as `caption`
+        seeds that type, so it equals the pair's caption of that type."""
+        ids, finished = self._sample(images, keys, (caption_type,), max_rows)
+        return [(self.tokenizer.decode(row), row, done) for row, done in zip(ids, finished, strict=True)]
+
+    def _sample(
+        self, images: torch.Tensor, keys: Sequence[str], types: Sequence[CaptionType], max_rows: int | None
+    ) -> tuple[list[list[int]], list[bool]]:
+        """Rows of `types` for each image, image-major: the generated ids and whether each finished."""
+        if len(keys) != images.shape[0]:
+            raise ValueError(f"{len(keys)} keys for {images.shape[0]} images")
+        if not len(keys):
+            return [], []
+        s = self.settings
+        out = self.captioner.sample_rows(
+            images.to(self.device),
+            RowPlan.for_types(keys, types, s),
+            top_p=s.top_p,
+            temperature=s.temperature,
+            max_rows=max_rows or self.max_rows,
+            compact_below=self.compact_below,
+        )
+        self.stats.images += len(keys)
+        self.stats.tokens += sum(len(row) for row in out.ids) + sum(out.finished)
+        self.stats.steps += out.steps
+        self.stats.row_steps += out.row_steps
+        return out.ids, out.finished

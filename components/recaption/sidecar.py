@@ -117,10 +117,10 @@ def write_sidecar(
         "shard_problems": [list(p) for p in shard_problems],
         **(extra or {}),
     }
-    return _write_table(path, table, METADATA_KEY, info)
+    return write_table_with_info(path, table, METADATA_KEY, info)
 
 
-def _write_table(path: str | Path, table: pa.Table, key: bytes, info: dict[str, Any]) -> Path:
+def write_table_with_info(path: str | Path, table: pa.Table, key: bytes, info: dict[str, Any]) -> Path:
     """`table` with `info` as JSON under `key` in its metadata, written atomically to `path`.
     The temporary, "<name>.partial-<pid>", is what remove_partial_sidecars finds by TEMP_MARK
     when a killed run left it."""
@@ -128,16 +128,22 @@ def _write_table(path: str | Path, table: pa.Table, key: bytes, info: dict[str, 
     return write_file_atomically(path, lambda tmp: pq.write_table(table, tmp), temp_suffix=f"{TEMP_MARK}{os.getpid()}")
 
 
-def read_sidecar_info(path: str | Path) -> dict[str, Any]:
-    """The `recap.sidecar` metadata of a sidecar; ValueError when the file is not one."""
+def read_table_info(path: str | Path, key: bytes, what: str) -> dict[str, Any]:
+    """The JSON that write_table_with_info put under `key`; ValueError naming the file when it is
+    not a readable parquet or holds no such metadata (not a `what`)."""
     path = Path(path)
     try:
         metadata = pq.read_schema(path).metadata or {}
     except (pa.ArrowInvalid, OSError) as error:
         raise ValueError(f"{str(path)!r} is not a readable parquet file: {error}") from error
-    if METADATA_KEY not in metadata:
-        raise ValueError(f"{str(path)!r} has no {METADATA_KEY.decode()} metadata: not a recap sidecar")
-    return json.loads(metadata[METADATA_KEY])
+    if key not in metadata:
+        raise ValueError(f"{str(path)!r} has no {key.decode()} metadata: not a {what}")
+    return json.loads(metadata[key])
+
+
+def read_sidecar_info(path: str | Path) -> dict[str, Any]:
+    """The `recap.sidecar` metadata of a sidecar; ValueError when the file is not one."""
+    return read_table_info(path, METADATA_KEY, "recap sidecar")
 
 
 def read_sidecar(path: str | Path) -> pd.DataFrame:
@@ -196,7 +202,7 @@ def write_progress(
         "problems": [list(p) for p in problems],
         **(extra or {}),
     }
-    return _write_table(path, table, PROGRESS_KEY, info)
+    return write_table_with_info(path, table, PROGRESS_KEY, info)
 
 
 def read_progress(path: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:

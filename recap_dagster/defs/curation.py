@@ -1,17 +1,50 @@
 """The `curation` group: `alignment_model`, the judge that scores how well a caption
 describes its image (trained on the curated set alone, separate from the captioner, so
-that no model grades its own captions), with its calibrated threshold."""
+that no model grades its own captions), with its calibrated threshold; and
+`filtered_captions`, every recaptioned shard filtered by length, repetition and the judge,
+with regeneration and fallback to the original caption."""
 
 from typing import Any
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset, define_asset_job
+import pandas as pd
+import pyarrow as pa
+import torch
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    BackfillPolicy,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    define_asset_job,
+)
 
+from components.captioner.loading import load_captioner
+from components.curation.filter_shard import CurationSettings, FilterReport, filter_shard
+from components.curation.judge_checkpoint import load_judge
 from components.curation.judge_stage import JudgeRecipe, resolve_judge_recipe, train_judge
+from components.curation.mix import MIX_SPECS, MixSpec, build_manifest, resolve_mix
+from components.curation.regenerate import engine_regenerator
+from components.data.preview import sample_grid
 from components.data.shards import list_shards
-from components.overrides import flatten
-from recap_dagster.config import PARAMS
-from recap_dagster.metadata import markdown_table
+from components.evaluation.charts import before_after_histogram
+from components.io.hashing import directory_version, file_sha256
+from components.overrides import flatten, with_overrides
+from components.recaption.device_lease import lease_device
+from components.recaption.sidecar import write_table_with_info
+from components.text.words import word_count
+from recap_dagster.config import PARAMS, WEB_SHARD_PARTITIONS
+from recap_dagster.defs.recaption import POOL, SHARDS_PER_RUN
+from recap_dagster.metadata import grid_markdown, markdown_table
 from recap_dagster.resources import MlflowTracking, ProjectStorage
+
+FILTERED_KEYS_COMPLETE = "filtered_keys_complete"
+NO_EMPTY_CAPTION = "no_empty_caption"
+MIX_KEY = b"recap.mix"
+FALLBACK_RATE = "fallback_rate"
 
 
 class AlignmentConfig(Config):
@@ -85,9 +118,260 @@ def alignment_model(
     )
 
 
+class FilterConfig(Config):
+    """params.yaml's `curation:` settings (components/curation/filter_shard.py: filters, attempts,
+    fallback_ceiling), overridden for one run by `overrides`, e.g. {"attempts": 1}."""
+
+    seed: int = PARAMS.seed  # the recaptioning seed that regeneration's seeds derive from
+    force: bool = False  # refilter shards whose filtered sidecar is current
+    overrides: dict[str, Any] = {}
+
+    def resolve(self) -> CurationSettings:
+        return with_overrides(PARAMS.curation_settings(), self.overrides, what="curation")
+
+
+def filter_metadata(report: FilterReport) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "filtered": MetadataValue.path(str(report.path)),
+        "skipped_as_current": MetadataValue.bool(report.skipped),
+        "rows": MetadataValue.int(report.rows),
+        "sources": MetadataValue.json(report.sources),
+        "first_attempt_failures": MetadataValue.json(report.reasons),
+        "attempts": MetadataValue.json({str(k): v for k, v in sorted(report.attempts.items())}),
+        "fallback_share": MetadataValue.float(round(report.fallback_share, 4)),
+    }
+    if report.first_scores:
+        scores = before_after_histogram(
+            report.first_scores, report.kept_scores, title="alignment: first long captions vs kept", xlabel="score"
+        )
+        words = before_after_histogram(
+            report.first_words, report.kept_words, title="length: first long captions vs kept", xlabel="words"
+        )
+        metadata["score_histogram"] = grid_markdown(scores, "alignment scores before and after filtering")
+        metadata["length_histogram"] = grid_markdown(words, "caption lengths before and after filtering")
+    if report.examples:
+        texts = [f"{e.reason} | least believed: {e.least_believed or '(one sentence)'}" for e in report.examples]
+        grid = sample_grid([e.image for e in report.examples], texts)
+        metadata["rejected_grid"] = grid_markdown(grid, "rejected long captions: the judge's least believed sentence")
+        metadata["rejected_captions"] = markdown_table(
+            ["key", "reason", "caption", "least believed sentence"],
+            [[e.key, e.reason, e.caption, e.least_believed or ""] for e in report.examples],
+        )
+    return metadata
+
+
+@asset(
+    partitions_def=WEB_SHARD_PARTITIONS,
+    deps=["recaptioned_shards", "alignment_model", "captioner"],
+    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=SHARDS_PER_RUN),
+    pool=POOL,  # it regenerates captions with the captioner, on the device recaptioning leases
+    check_specs=[
+        AssetCheckSpec(
+            FILTERED_KEYS_COMPLETE,
+            asset="filtered_captions",
+            blocking=True,
+            description="Each filtered sidecar has exactly the keys of its recaptioned sidecar.",
+        ),
+        AssetCheckSpec(
+            NO_EMPTY_CAPTION,
+            asset="filtered_captions",
+            blocking=True,
+            description="Every ok row has a caption for the mixes to draw on.",
+        ),
+        AssetCheckSpec(
+            FALLBACK_RATE,
+            asset="filtered_captions",
+            description="The share of ok rows that fell back to the original caption stays under fallback_ceiling "
+            "(a warning: an undertrained captioner falls back often, and the UI should show it).",
+        ),
+    ],
+    group_name="curation",
+    kinds={"pytorch", "parquet"},
+    description="Every recaptioned shard filtered (data/filtered/NNNNN.parquet): long captions judged by "
+    "length, repetition and the alignment judge, regenerated up to `attempts` times, else replaced by the "
+    "original; short and original captions scored too.",
+)
+def filtered_captions(
+    context: AssetExecutionContext, config: FilterConfig, storage: ProjectStorage, mlflow: MlflowTracking
+) -> MaterializeResult:
+    settings = config.resolve()
+    storage.claim_dataset_root()
+    shards = list(context.partition_keys)
+    sidecars = [storage.recaptioned_dir() / f"{key}.parquet" for key in shards]
+    if missing := [str(p) for p in sidecars if not p.is_file()]:
+        raise FileNotFoundError(f"recaptioned sidecars not found: {missing}; materialize recaptioned_shards first")
+    for path, asset_name in ((storage.alignment_dir(), "alignment_model"), (storage.captioner_dir(), "captioner")):
+        if not path.is_dir():
+            raise FileNotFoundError(f"no {asset_name} at {path}; materialize {asset_name} first")
+    tars = [storage.web_shard_tar(key) for key in shards]
+    recaption = PARAMS.recaption_settings()
+    reports: list[FilterReport] = []
+    with lease_device(recaption.device, storage.device_locks_dir()) as device, mlflow.run_for(context) as run:
+        judge, manifest = load_judge(storage.alignment_dir(), device)
+        captioner = load_captioner(storage.captioner_dir(), device=device)
+        regenerate = engine_regenerator(
+            captioner, recaption.sampling_for(config.seed), batch_size=recaption.stream.batch_size
+        )
+        versions = {
+            "judge": directory_version(storage.alignment_dir()),
+            "captioner": directory_version(storage.captioner_dir()),
+        }
+        run.log_params(
+            {
+                "seed": config.seed,
+                "threshold": manifest["threshold"],
+                "score_kind": manifest["score_kind"],
+                **{f"version.{k}": v for k, v in versions.items()},
+                **{f"curation.{k}": v for k, v in flatten(settings).items()},
+            }
+        )
+        for step, (key, sidecar, tar) in enumerate(zip(shards, sidecars, tars, strict=True)):
+            with torch.inference_mode():
+                report = filter_shard(
+                    sidecar,
+                    tar,
+                    storage.filtered_dir(),
+                    judge,
+                    threshold=float(manifest["threshold"]),
+                    judge_version=versions["judge"],
+                    settings=settings,
+                    regenerate=regenerate,
+                    regenerate_size=captioner.image_size,
+                    inputs_extra={"captioner_version": versions["captioner"], "seed": config.seed},
+                    force=config.force,
+                )
+            reports.append(report)
+            if not report.skipped:
+                run.log_metrics({"fallback_share": report.fallback_share, "rows": report.rows}, step=step)
+            context.add_asset_metadata(filter_metadata(report), partition_key=key)
+            context.log.info(f"shard {key}: {report.sources} {'(current, skipped)' if report.skipped else ''}")
+    return MaterializeResult(
+        metadata={
+            "threshold": MetadataValue.float(float(manifest["threshold"])),
+            "mlflow_run_id": MetadataValue.text(run.run_id),
+        },
+        check_results=filter_checks(reports, sidecars, settings),
+    )
+
+
+def filter_checks(reports: list[FilterReport], sidecars: list, settings: CurationSettings) -> list[AssetCheckResult]:
+    incomplete, empty = {}, {}
+    for report, sidecar in zip(reports, sidecars, strict=True):
+        filtered, recaptioned = pd.read_parquet(report.path), pd.read_parquet(sidecar, columns=["key"])
+        if sorted(filtered["key"]) != sorted(recaptioned["key"]):
+            incomplete[report.shard] = f"{len(filtered)} rows for {len(recaptioned)} keys"
+        ok = filtered[filtered["status"] == "ok"]
+        if n := sum(not isinstance(c, str) or not c.strip() for c in ok["caption"]):
+            empty[report.shard] = n
+    judged = sum(r.ok_rows for r in reports)
+    share = sum(r.fallbacks for r in reports) / judged if judged else 0.0
+    return [
+        AssetCheckResult(
+            check_name=FILTERED_KEYS_COMPLETE,
+            passed=not incomplete,
+            metadata={"shards": MetadataValue.json(incomplete)},
+        ),
+        AssetCheckResult(
+            check_name=NO_EMPTY_CAPTION, passed=not empty, metadata={"empty_captions": MetadataValue.json(empty)}
+        ),
+        AssetCheckResult(
+            check_name=FALLBACK_RATE,
+            passed=share <= settings.fallback_ceiling,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "fallback_share": MetadataValue.float(round(share, 4)),
+                "ceiling": MetadataValue.float(settings.fallback_ceiling),
+            },
+        ),
+    ]
+
+
+class MixConfig(Config):
+    """Which mixes to write: the registered specs (components/curation/mix.py) by name, and
+    params.yaml's `mixes:` (the user's specs, by name: {shares: {...}, max_tokens: ...})."""
+
+    mixes: list[str] = []  # empty: every registered spec and every spec in params.yaml
+    seed: int = PARAMS.seed
+
+    def resolve(self) -> list[MixSpec]:
+        user = {name: resolve_mix({"name": name, **dict(spec)}) for name, spec in PARAMS.mixes.items()}
+        specs = {**MIX_SPECS, **user}
+        names = self.mixes or list(specs)
+        if unknown := sorted(set(names) - set(specs)):
+            raise ValueError(f"unknown mix spec(s) {unknown}; known: {sorted(specs)}")
+        return [specs[name] for name in names]
+
+
+@asset(
+    deps=["filtered_captions"],
+    group_name="curation",
+    kinds={"parquet"},
+    description="The training mixes (data/mix/<spec>.parquet): for every filtered key one caption of the "
+    "source its spec assigns (key, shard, caption, source), deterministic by seed; `paper` is DALL-E 3's "
+    "95% synthetic descriptive / 5% original blend; a spec's hash is its version.",
+)
+def training_mix(
+    context: AssetExecutionContext, config: MixConfig, storage: ProjectStorage, mlflow: MlflowTracking
+) -> MaterializeResult:
+    specs = config.resolve()  # an unknown spec or shares that do not sum to 1 stop here
+    storage.claim_dataset_root()
+    paths = sorted(storage.filtered_dir().glob("*.parquet")) if storage.filtered_dir().is_dir() else []
+    if not paths:
+        raise FileNotFoundError(
+            f"no filtered sidecars in {storage.filtered_dir()}; materialize filtered_captions first"
+        )
+    rows = pd.concat([pd.read_parquet(p).assign(shard=p.stem) for p in paths], ignore_index=True)
+    tokenizer = load_captioner(storage.captioner_dir()).tokenizer if storage.captioner_dir().is_dir() else None
+    count = (lambda text: len(tokenizer.text_ids(text))) if tokenizer is not None else word_count
+    summaries: dict[str, dict[str, Any]] = {}
+    with mlflow.run_for(context) as run:
+        for spec in specs:
+            result = build_manifest(rows, spec, config.seed, count)
+            info = {
+                "spec": spec.to_dict(),
+                "seed": config.seed,
+                "inputs": {p.name: file_sha256(p) for p in paths},
+                **result.summary(),
+            }
+            storage.mix_dir().mkdir(parents=True, exist_ok=True)
+            table = pa.Table.from_pandas(result.manifest, preserve_index=False)
+            write_table_with_info(storage.mix_dir() / f"{spec.name}.parquet", table, MIX_KEY, info)
+            summaries[spec.name] = result.summary()
+            run.log_metrics({f"{spec.name}/share/{k}": v for k, v in result.shares.items()})
+        run.log_dict(summaries, "mixes.json")
+    context.log.info(f"wrote {len(specs)} mixes over {len(rows)} filtered rows")
+    return MaterializeResult(
+        metadata={
+            "mixes": markdown_table(
+                ["spec", "version", "rows", "realised shares", "origins", "truncated", "left out (error rows)"],
+                [
+                    [
+                        name,
+                        s["spec_version"],
+                        s["rows"],
+                        s["shares"],
+                        s["origins"],
+                        s["truncated"],
+                        s["errors_left_out"],
+                    ]
+                    for name, s in summaries.items()
+                ],
+            ),
+            "summaries": MetadataValue.json(summaries),
+            "mlflow_run_id": MetadataValue.text(run.run_id),
+        }
+    )
+
+
+filter_job = define_asset_job(
+    "filter_job",
+    selection=[filtered_captions],
+    description="Filters recaptioned shards with the judge; a backfill runs several shards per run.",
+)
+
 alignment_job = define_asset_job(
     "alignment_job", selection=[alignment_model], description="Trains the alignment judge."
 )
 
-ASSETS = [alignment_model]
-JOBS = [alignment_job]
+ASSETS = [alignment_model, filtered_captions, training_mix]
+JOBS = [alignment_job, filter_job]

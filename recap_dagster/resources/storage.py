@@ -110,6 +110,14 @@ class ProjectStorage(ConfigurableResource):
         """data/recaptioned/: one sidecar parquet per web shard."""
         return Path(self.recaptioned_root).resolve() if self.recaptioned_root else self.data_path() / "recaptioned"
 
+    def filtered_dir(self) -> Path:
+        """data/filtered/: one filtered sidecar per web shard."""
+        return self.data_path() / "filtered"
+
+    def mix_dir(self) -> Path:
+        """data/mix/: one manifest per mix spec, <spec>.parquet."""
+        return self.data_path() / "mix"
+
     def captioner_dir(self) -> Path:
         """models/captioner/: the fine-tuned captioner."""
         return Path(self.captioner_root).resolve() if self.captioner_root else self.models_path() / "captioner"
