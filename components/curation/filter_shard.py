@@ -20,6 +20,7 @@ of one.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -116,7 +117,7 @@ def filtered_path(out_dir: Path, sidecar: Path) -> Path:
 
 
 def _inputs(sidecar: Path, judge_version: str, threshold: float, settings: CurationSettings, extra: dict) -> dict:
-    return {
+    inputs = {
         "format": FILTERED_FORMAT,
         "sidecar_sha256": file_sha256(sidecar),
         "judge_version": judge_version,
@@ -124,6 +125,7 @@ def _inputs(sidecar: Path, judge_version: str, threshold: float, settings: Curat
         "settings": asdict(settings),
         **extra,
     }
+    return json.loads(json.dumps(inputs))  # as the file will hold it (tuples become lists)
 
 
 def is_current(path: Path, inputs: dict[str, Any]) -> bool:

@@ -62,8 +62,14 @@ class FilterSettings:
     max_repeated_ngram_share: float = 0.25
     # The curated writer never states a sentence twice, so any repeated sentence is a loop.
     max_repeated_sentence_share: float = 0.0
+    # Caption types that must end a sentence: a long caption cut at its token limit stops
+    # mid-sentence (the sidecar notes the cut), and its last clause may assert half a fact.
+    # Alt-text rarely ends with a full stop, so originals are not held to it.
+    sentence_end_types: tuple[str, ...] = ("long",)
 
     def __post_init__(self) -> None:
+        if unknown := sorted(set(self.sentence_end_types) - set(CAPTION_TYPES)):
+            raise ValueError(f"sentence_end_types holds unknown caption type(s) {unknown}; known: {CAPTION_TYPES}")
         if self.ngram < 1:
             raise ValueError(f"ngram must be >= 1, got {self.ngram}")
         for name in ("max_repeated_ngram_share", "max_repeated_sentence_share"):
@@ -139,6 +145,14 @@ def alignment_reason(score: float, threshold: float) -> str | None:
     return None
 
 
+def unfinished_reason(text: str) -> str | None:
+    """ "unfinished" for a caption that stops mid-sentence (no . ! ? at its end, closing quotes
+    aside): what a caption cut at its token limit looks like."""
+    if text.rstrip().rstrip("\"')]").endswith((".", "!", "?")):
+        return None
+    return "unfinished: no sentence end"
+
+
 def first_failure(
     text: str | None,
     tokens: int,
@@ -147,14 +161,18 @@ def first_failure(
     score: float | None = None,
     threshold: float | None = None,
 ) -> str | None:
-    """The first failing reason in the order empty, length, repetition, alignment; the
-    alignment test runs only when both the score and the threshold are given."""
+    """The first failing reason in the order empty, length, unfinished (caption types in
+    `settings.sentence_end_types` only), repetition, alignment; the alignment test runs only
+    when both the score and the threshold are given."""
     limits = settings.limits(caption_type)
     if (score is None) != (threshold is None):
         raise ValueError(f"alignment needs both score and threshold, got score={score}, threshold={threshold}")
     if text is None:
         return empty_reason(text)
-    reason = empty_reason(text) or length_reason(tokens, limits) or repetition_reason(text, settings)
+    reason = empty_reason(text) or length_reason(tokens, limits)
+    if reason is None and caption_type in settings.sentence_end_types:
+        reason = unfinished_reason(text)
+    reason = reason or repetition_reason(text, settings)
     if reason is None and score is not None and threshold is not None:
         reason = alignment_reason(score, threshold)
     return reason

@@ -30,12 +30,15 @@ class JudgePairs(Dataset):
     permuted and flipped as the captioner's training is (the captions follow), and one of
     the hard negatives of the caption actually shown, drawn at random."""
 
-    def __init__(self, items: Sequence[CuratedItem], *, seed: int = 0, augmented: bool = True) -> None:
+    def __init__(
+        self, items: Sequence[CuratedItem], *, seed: int = 0, augmented: bool = True, hard_negatives: bool = True
+    ) -> None:
         if not items:
             raise ValueError("no curated training pairs to train the judge on")
         self.items = list(items)
         self.seed = seed
         self.augmented = augmented
+        self.with_negatives = hard_negatives
         self.draws = 0  # differs per epoch and per worker pass, so augmentations vary
 
     def __len__(self) -> int:
@@ -49,7 +52,7 @@ class JudgePairs(Dataset):
         if self.augmented:
             image, (short, long) = augment(image, [short, long], rng)
         caption = long if index % 2 else short
-        negatives = hard_negatives(caption, rng)
+        negatives = hard_negatives(caption, rng) if self.with_negatives else []
         negative = negatives[int(rng.integers(len(negatives)))].text if negatives else None
         return JudgeExample(to_tensor(image), caption, negative)
 
@@ -83,9 +86,10 @@ class JudgeDataModule(L.LightningDataModule):
         batch_size: int,
         seed: int = 0,
         num_workers: int = 0,
+        hard_negatives: bool = True,
     ) -> None:
         super().__init__()
-        self.pairs = JudgePairs(items, seed=seed)
+        self.pairs = JudgePairs(items, seed=seed, hard_negatives=hard_negatives)
         self.collate = JudgeCollator(tokenizer, max_length)
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
 

@@ -42,6 +42,7 @@ class JudgeRecipe:
     optimizer: OptimizerSettings = field(default_factory=lambda: OptimizerSettings(lr=1e-3))
     batch_size: int = 32
     match_weight: float = 1.0
+    hard_negatives: bool = True  # NegCLIP's perturbed captions as extra negatives (False: plain CLIP + ITM)
     score_kind: str = "match"  # which score the filter thresholds: match (the ITM head) or cosine
     pass_share: float = 0.95  # of held-out true captions that the calibrated threshold passes
     num_workers: int = 0
@@ -140,6 +141,7 @@ def train_judge(
         batch_size=recipe.batch_size,
         seed=seed,
         num_workers=recipe.num_workers,
+        hard_negatives=recipe.hard_negatives,
     )
     result = fit(module, data, recipe.trainer, work_dir, seed=seed, validate=False, logger=logger, resume=resume)
     scorer = AlignmentJudgeScorer(judge, tokenizer, recipe.score_kind)

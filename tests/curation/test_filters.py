@@ -214,3 +214,16 @@ def test_first_failure_needs_score_and_threshold_together() -> None:
 def test_first_failure_names_unknown_type_even_for_empty_text() -> None:
     with pytest.raises(ValueError, match="unknown caption type 'alt'"):
         first_failure("", 0, "alt", DEFAULTS)
+
+
+def test_a_long_caption_cut_mid_sentence_fails_and_an_original_need_not_end_one() -> None:
+    from components.curation.filters import unfinished_reason
+
+    settings = FilterSettings()
+    cut = "A large red circle sits at the top. A small blue square sits at the"
+    assert unfinished_reason(cut) == "unfinished: no sentence end"
+    assert unfinished_reason('The sign says "OPEN."') is None and unfinished_reason("Done! ") is None
+    assert first_failure(cut, 17, "long", settings) == "unfinished: no sentence end"
+    assert first_failure("red circle png for sale cheap today", 12, "original", settings) is None
+    with pytest.raises(ValueError, match="unknown caption type"):
+        FilterSettings(sentence_end_types=("medium",))

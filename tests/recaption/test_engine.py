@@ -59,6 +59,9 @@ def test_same_seed_same_captions_at_batch_sizes_1_and_7(captioner, images) -> No
     assert len(lengths) > 1, "rows should end at different steps for this test to mean anything"
     other_seed = CaptionEngine(model, SamplingSettings(seed=4, max_short_tokens=12, max_long_tokens=30))
     assert other_seed.caption(images, KEYS) != together
+    # One type alone (what regeneration asks for) is that type's caption of the pair.
+    longs = engine.caption_one_type(images, KEYS, "long")
+    assert [(text, ids, done) for text, ids, done in longs] == [(p.long, p.long_ids, p.long_finished) for p in together]
 
 
 def test_compaction_changes_work_not_captions(captioner, images) -> None:
