@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from components.data.shards import list_shards
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--judge", type=Path, required=True)
     parser.add_argument("--curated", type=Path, default=Path("data/curated"))
     parser.add_argument("--pass-share", type=float, default=0.95)
@@ -63,7 +64,7 @@ def main() -> None:
         for (i, ctype, kind, _), score in zip(rows, scores, strict=True):
             if kind == "true":
                 origin[(i, ctype)] = score
-        table = {"threshold": threshold, "true_pass_share": float(np.mean(scores[true] >= threshold))}
+        table: dict[str, Any] = {"threshold": threshold, "true_pass_share": float(np.mean(scores[true] >= threshold))}
         table["true_pass_share_with_filters"] = float(np.mean((scores[true] >= threshold) & ~filtered[true]))
         for kind in PERTURBATIONS:
             pick = [j for j, r in enumerate(rows) if r[2] == kind]

@@ -19,6 +19,7 @@ from typing import cast
 import lightning as L
 
 from components.captioner.train.data import CaptionerDataModule, CuratedCaptionDataset
+from components.training.fit import time_fraction
 
 
 def _datamodule(trainer: L.Trainer) -> CaptionerDataModule:
@@ -36,10 +37,7 @@ class ShortCaptionsFirst(L.Callback):
 
     def progress(self, trainer: L.Trainer, module: L.LightningModule) -> float:
         steps = trainer.global_step / max(1, trainer.max_steps)
-        # CaptionerModule.time_fraction; a module without it has spent no share of a time budget.
-        module_fraction = getattr(module, "time_fraction", None)
-        time_fraction = module_fraction() if module_fraction is not None else 0.0
-        return max(steps, time_fraction)
+        return max(steps, time_fraction(module))
 
     def setup(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
         # Before the loader exists: with workers, its first batches are drawn at creation.

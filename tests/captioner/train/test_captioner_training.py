@@ -356,3 +356,22 @@ def test_bf16_mixed_fit_trains_fp32_weights(shards, tmp_path: Path) -> None:
     assert all(v.dtype == before[k].dtype for k, v in after.items())  # master weights stay fp32
     assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
     assert not torch.equal(after["visual.stem.conv.weight"], before["visual.stem.conv.weight"])
+
+
+def test_short_captions_first_follows_a_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recipe budgeted by minutes (max_steps far away) must still switch to the recipe's mix
+    once `share` of the time is spent: the curriculum reads the trainer's Timer."""
+    import lightning as L
+    from lightning.pytorch.callbacks import Timer
+
+    from components.captioner.train.curriculum import ShortCaptionsFirst
+    from components.training.fit import time_fraction
+
+    timer = Timer(duration={"minutes": 10})
+    monkeypatch.setattr(timer, "time_elapsed", lambda stage="train": 360.0)
+    monkeypatch.setattr(timer, "time_remaining", lambda stage="train": 240.0)
+    trainer = L.Trainer(max_steps=100_000, callbacks=[timer], logger=False, enable_checkpointing=False)
+    module = L.LightningModule()
+    module.trainer = trainer
+    assert time_fraction(module) == pytest.approx(0.6)
+    assert ShortCaptionsFirst(0.5, long_share=0.7).progress(trainer, module) == pytest.approx(0.6)
