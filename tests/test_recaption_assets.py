@@ -43,7 +43,11 @@ def test_recaptioned_shards_materialize_in_one_run_then_skip() -> None:
                 assert materialize(
                     [web_shards], resources=RESOURCES, instance=instance, partition_key=partition
                 ).success
-        first = materialize([recaptioned_shards], resources=RESOURCES, instance=instance, tags=RANGE, run_config=CONFIG)
+        # force: another test (the curation assets') may have left current sidecars of these shards.
+        forced = {
+            "ops": {"recaptioned_shards": {"config": {**CONFIG["ops"]["recaptioned_shards"]["config"], "force": True}}}
+        }
+        first = materialize([recaptioned_shards], resources=RESOURCES, instance=instance, tags=RANGE, run_config=forced)
         assert first.success
         second = materialize(
             [recaptioned_shards], resources=RESOURCES, instance=instance, tags=RANGE, run_config=CONFIG

@@ -204,8 +204,9 @@ def _longest_fitting(text: str, ends: Sequence[int], max_tokens: int, count_toke
 
 def truncate_at_sentences(text: str, max_tokens: int, count_tokens: Callable[[str], int] = word_count) -> str:
     """The longest prefix of `text` made of whole sentences within `max_tokens`; if even the first
-    sentence is longer, that sentence cut at the last word boundary within the limit. A text
-    already within the limit is returned unchanged."""
+    sentence is longer, that sentence cut at the last word boundary within the limit (and a first
+    word longer than the limit cut inside it). A text already within the limit is returned
+    unchanged."""
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise ValueError(f"max_tokens is {max_tokens!r}, not an int >= 1")
     if count_tokens(text) <= max_tokens:
@@ -219,9 +220,9 @@ def truncate_at_sentences(text: str, max_tokens: int, count_tokens: Callable[[st
         return text[:end]
     word_ends = [match.end() for match in _WORD.finditer(text, 0, ends[0])]
     end = _longest_fitting(text, word_ends, max_tokens, count_tokens)
-    if end is None:
-        raise ValueError(f"the first word of {text[:80]!r} alone counts more than max_tokens={max_tokens} tokens")
-    return text[:end]
+    if end is None:  # one "word" longer than the limit (an untrained captioner's bytes): cut inside it
+        end = _longest_fitting(text, list(range(1, word_ends[0] + 1)), max_tokens, count_tokens) if word_ends else None
+    return text[:end] if end is not None else ""
 
 
 # ------------------------------------------------------------------ manifests
