@@ -456,6 +456,19 @@ class MultimodalDecoder(nn.Module):
 # ----------------------------------------------------------------------------- model
 
 
+def gpt2_init(model: nn.Module, n_residual: int) -> None:
+    """GPT-2 style: N(0, 0.02), with residual output projections scaled down by the number of
+    residual additions so the stream's variance does not grow with depth; biases zero."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            std = 0.02 / math.sqrt(n_residual) if name.endswith(("attn.proj", "mlp.proj")) else 0.02
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+
+
 class CocaModel(nn.Module):
     # Trains fast under bf16 autocast on a CPU: attend() runs a training pass's attention in
     # fp32 there (training.precision.resolve_precision reads it through Captioner.cpu_bf16_ready).
@@ -481,17 +494,7 @@ class CocaModel(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        # GPT-2 style: N(0, 0.02), with residual output projections scaled down by the
-        # number of residual additions so the stream's variance does not grow with depth.
-        n_residual = 2 * (self.config.text_depth + self.config.multimodal_depth)
-        for name, module in self.named_modules():
-            if isinstance(module, nn.Linear):
-                std = 0.02 / math.sqrt(n_residual) if name.endswith(("attn.proj", "mlp.proj")) else 0.02
-                nn.init.normal_(module.weight, std=std)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, std=0.02)
+        gpt2_init(self, n_residual=2 * (self.config.text_depth + self.config.multimodal_depth))
         if self.word_head is not None:  # a prior of 1 / V per word: the binary losses start small
             nn.init.constant_(self.word_head.bias, -math.log(self.config.vocab_size))
 

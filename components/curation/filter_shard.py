@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -279,8 +280,6 @@ def filter_shard(
 ) -> FilterReport:
     """Writes out_dir/NNNNN.parquet for `sidecar` (recaptioned from `tar_path`) unless current.
     regenerate_size: the side the regenerating captioner takes, when not the judge's."""
-    import time
-
     start = time.perf_counter()
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold={threshold!r} is outside the judge's score range [0, 1]")

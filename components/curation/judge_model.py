@@ -17,14 +17,20 @@ this model alone: a judge that shared the captioner's weights would grade its ow
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from components.captioner.model import AttentionalPooler, Block, CrossAttention, ImageEncoder, UnimodalDecoder
+from components.captioner.model import (
+    AttentionalPooler,
+    Block,
+    CrossAttention,
+    ImageEncoder,
+    UnimodalDecoder,
+    gpt2_init,
+)
 from components.curation.judge_config import JudgeConfig
 
 
@@ -51,15 +57,7 @@ class AlignmentJudge(nn.Module):
         self.itm_ln = nn.LayerNorm(t.text_width)
         self.itm_head = nn.Linear(t.text_width, 1)
         self.logit_scale = nn.Parameter(torch.tensor(float(t.init_logit_scale)))
-        for name, module in self.named_modules():  # GPT-2 style init, as CocaModel
-            if isinstance(module, nn.Linear):
-                depth = 2 * (t.text_depth + config.itm_depth)
-                std = 0.02 / math.sqrt(depth) if name.endswith(("attn.proj", "mlp.proj")) else 0.02
-                nn.init.normal_(module.weight, std=std)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, std=0.02)
+        gpt2_init(self, n_residual=2 * (t.text_depth + config.itm_depth))
 
     @property
     def has_match_head(self) -> bool:
