@@ -7,14 +7,16 @@ from dagster import Definitions
 from recap_dagster.defs import captioner as captioner_group
 from recap_dagster.defs import curation as curation_group
 from recap_dagster.defs import data as data_group
+from recap_dagster.defs import generator as generator_group
 from recap_dagster.defs import recaption as recaption_group
 from recap_dagster.defs.captioner import captioner, captioner_pretrained
 from recap_dagster.defs.curation import alignment_model, filtered_captions, training_mix
 from recap_dagster.defs.data import curated_captions, web_shards
+from recap_dagster.defs.generator import vae
 from recap_dagster.defs.recaption import recaptioned_shards
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
-GROUPS = [data_group, captioner_group, recaption_group, curation_group]  # upstream first
+GROUPS = [data_group, captioner_group, recaption_group, curation_group, generator_group]  # upstream first
 ASSETS = [asset for group in GROUPS for asset in group.ASSETS]
 JOBS = [job for group in GROUPS for job in group.JOBS]
 SENSORS = data_group.SENSORS
@@ -38,5 +40,6 @@ __all__ = [
     "filtered_captions",
     "recaptioned_shards",
     "training_mix",
+    "vae",
     "web_shards",
 ]

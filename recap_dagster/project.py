@@ -21,6 +21,7 @@ from components.curation.judge_stage import JudgeRecipe, resolve_judge_recipe
 from components.curation.mix import resolve_mix
 from components.data.profiles import DatasetProfile, resolve_profile
 from components.data.source import WORLD, ShardSource, parse_source
+from components.generator.vae_recipe import VaeRecipe, resolve_vae_recipe
 from components.overrides import with_overrides
 from components.recaption.settings import RecaptionSettings
 from components.world import WorldConfig
@@ -37,6 +38,7 @@ KNOWN_PARAMS = {
     "alignment",
     "curation",
     "mixes",
+    "vae",
 }
 # `dataset:` keys that name inputs rather than the profile's sizes.
 INPUT_KEYS = ("source", "curated")
@@ -64,6 +66,7 @@ class Params:
     alignment: dict[str, Any] = field(default_factory=dict)  # the judge's recipe overrides, e.g. {"max_steps": 300}
     curation: dict[str, Any] = field(default_factory=dict)  # CurationSettings overrides, e.g. {"attempts": 1}
     mixes: dict[str, Any] = field(default_factory=dict)  # the user's mix specs by name: {shares: {...}, max_tokens}
+    vae: dict[str, Any] = field(default_factory=dict)  # the autoencoder's recipe overrides, e.g. {"preset": "kl_f4"}
 
     def dataset_sizes(self) -> dict[str, Any]:
         """`dataset:`'s overrides of the profile's sizes (its other keys name the inputs)."""
@@ -93,6 +96,9 @@ class Params:
     def judge_recipe(self) -> JudgeRecipe:
         return resolve_judge_recipe(self.profile, self.alignment)
 
+    def vae_recipe(self) -> VaeRecipe:
+        return resolve_vae_recipe(self.profile, self.vae)
+
     def curation_settings(self) -> CurationSettings:
         return with_overrides(CurationSettings(), self.curation, what="curation")
 
@@ -120,7 +126,7 @@ def load_params(path: Path | None = None) -> Params:
     params = Params(**raw)
     if not isinstance(params.seed, int) or isinstance(params.seed, bool):
         raise ValueError(f"seed must be an integer, got {params.seed!r}")
-    for name in ("dataset", "world", "captioner", "recaption", "alignment", "curation", "mixes"):
+    for name in ("dataset", "world", "captioner", "recaption", "alignment", "curation", "mixes", "vae"):
         if not isinstance(getattr(params, name), dict):
             raise ValueError(f"{name} in {path} must be a mapping, got {getattr(params, name)!r}")
     params.dataset_profile()  # fails now on an unknown profile or a bad size

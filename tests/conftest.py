@@ -36,6 +36,7 @@ TINY_CAPTIONER = {
 
 # The judge: the tiny preset, two steps.
 TINY_ALIGNMENT = {"preset": "tiny", "vocab_size": 400, "max_steps": 2, "max_minutes": None, "batch_size": 4}
+TINY_VAE = {"preset": "tiny_f4", "max_steps": 2, "max_minutes": None, "batch_size": 4, "max_images": 64}
 
 _TINY_ROOT = Path(tempfile.mkdtemp(prefix="recap-tests-"))
 (_TINY_ROOT / "params.yaml").write_text(
@@ -48,6 +49,7 @@ _TINY_ROOT = Path(tempfile.mkdtemp(prefix="recap-tests-"))
             "world": {},
             "captioner": TINY_CAPTIONER,
             "alignment": TINY_ALIGNMENT,
+            "vae": TINY_VAE,
         }
     )
 )

@@ -37,6 +37,7 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
         "alignment_model",
         "filtered_captions",
         "training_mix",
+        "vae",
     }
     web = graph.get(AssetKey("web_shards"))
     assert web.partitions_def.get_partition_keys() == ["00000", "00001"]
@@ -65,6 +66,9 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
     assert filtered.partitions_def == web.partitions_def
     assert filtered.parent_keys == {AssetKey("recaptioned_shards"), AssetKey("alignment_model"), AssetKey("captioner")}
     assert graph.get(AssetKey("training_mix")).parent_keys == {AssetKey("filtered_captions")}
+    assert graph.get(AssetKey("vae")).parent_keys == {AssetKey("web_shards"), AssetKey("curated_captions")}
+    assert graph.get(AssetKey("vae")).partitions_def is None
+    defs.resolve_job_def("vae_job")
 
 
 def metadata_of(result, asset: str) -> dict:

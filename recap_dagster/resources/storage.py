@@ -130,6 +130,10 @@ class ProjectStorage(ConfigurableResource):
         """models/alignment/: the alignment judge that scores captions against their images."""
         return self.models_path() / "alignment"
 
+    def vae_dir(self) -> Path:
+        """models/vae/: the generator's autoencoder, a diffusers model directory."""
+        return self.models_path() / "vae"
+
     def work_dir(self, asset: str) -> Path:
         """Scratch space of one asset's runs (checkpoints to resume from): <root>/work/<asset>."""
         return self.data_path().parent / "work" / asset

@@ -1,0 +1,125 @@
+"""Training the autoencoder with Lightning: a thin module over vae_loss, the images it
+learns from, and a callback that measures the curve (PSNR, objects kept) every few minutes
+of training, which is how its recipe is chosen (docs/results.md)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from components.generator.vae import Vae, vae_loss
+from components.generator.vae_metrics import reconstruction_report
+from components.training.fit import time_fraction
+from components.training.schedule import OptimizerSettings, adamw_with_schedule
+
+
+class VaeModule(L.LightningModule):
+    def __init__(self, vae: Vae, optimizer: OptimizerSettings, *, total_steps: int, kl_weight: float) -> None:
+        super().__init__()
+        self.save_hyperparameters(
+            {
+                "vae": dict(vae.config),
+                "optimizer": asdict(optimizer),
+                "total_steps": total_steps,
+                "kl_weight": kl_weight,
+            }
+        )
+        self.vae = vae.train()
+        self.optimizer_settings, self.total_steps, self.kl_weight = optimizer, total_steps, kl_weight
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        loss = vae_loss(self.vae, batch, kl_weight=self.kl_weight)
+        self.log_dict(
+            {"train/loss": loss.total, "train/reconstruction": loss.reconstruction, "train/kl": loss.kl},
+            prog_bar=True,
+            batch_size=len(batch),
+        )
+        return loss.total
+
+    def configure_optimizers(self):
+        optimizer, scheduler = adamw_with_schedule(
+            self.vae, self.optimizer_settings, self.total_steps, lambda: time_fraction(self)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class ImageArray(Dataset):
+    """(N, H, W, 3) uint8 images -> (3, H, W) float tensors in [-1, 1]. No augmentation:
+    a flip would mirror a sign's word, and the autoencoder sees each image only a few times
+    in its budget."""
+
+    def __init__(self, images: np.ndarray) -> None:
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"images must be (N, H, W, 3) uint8, got {images.shape} {images.dtype}")
+        if len(images) == 0:
+            raise ValueError("no images to train the autoencoder on")
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.from_numpy(self.images[index]).permute(2, 0, 1).float() / 127.5 - 1
+
+
+class VaeData(L.LightningDataModule):
+    def __init__(self, images: ImageArray, *, batch_size: int, seed: int = 0, num_workers: int = 0) -> None:
+        super().__init__()
+        self.images, self.batch_size, self.seed, self.num_workers = images, batch_size, seed, num_workers
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.images,
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=len(self.images) > self.batch_size,
+            num_workers=self.num_workers,
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+
+class ReconstructionCurve(L.Callback):
+    """Every `every_minutes` of training (wall-clock in training batches, not counting these
+    evaluations), the held-out reconstruction report, logged as `vae/*` at the step and
+    kept in `points` with its minute and step."""
+
+    def __init__(self, heldout: np.ndarray, every_minutes: float) -> None:
+        if every_minutes <= 0:
+            raise ValueError(f"every_minutes must be > 0, got {every_minutes}")
+        self.heldout, self.every_minutes = heldout, every_minutes
+        self.points: list[dict[str, float]] = []
+        self.trained_minutes, self.next_at = 0.0, every_minutes
+        self._batch_start = 0.0
+
+    def state_dict(self) -> dict[str, object]:
+        """Kept in the checkpoint, so a resumed run continues its minutes and its curve."""
+        return {"trained_minutes": self.trained_minutes, "next_at": self.next_at, "points": self.points}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.trained_minutes = float(state_dict["trained_minutes"])
+        self.next_at = float(state_dict["next_at"])
+        self.points = [dict(p) for p in state_dict["points"]]
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._batch_start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.trained_minutes += (time.perf_counter() - self._batch_start) / 60
+        if self.trained_minutes >= self.next_at:
+            self.measure(trainer, pl_module)
+            self.next_at += self.every_minutes
+
+    def measure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+        report = reconstruction_report(pl_module.vae, self.heldout)  # pyright: ignore[reportArgumentType]
+        point = {"minutes": round(self.trained_minutes, 3), "step": trainer.global_step, **report.as_dict()}
+        self.points.append(point)
+        metrics = {f"vae/{k}": float(v) for k, v in report.as_dict().items() if k != "images"}
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+        return point
