@@ -21,7 +21,9 @@ class VaeRecipe:
     pretrained: str | None = None  # a diffusers VAE directory or hub id: loaded, not trained
     trainer: TrainerSettings = field(default_factory=lambda: TrainerSettings(max_steps=50_000, max_minutes=3.0))
     optimizer: OptimizerSettings = field(
-        default_factory=lambda: OptimizerSettings(lr=1e-3, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=20)
+        default_factory=lambda: OptimizerSettings(
+            lr=1e-3, weight_decay=0.0, betas=(0.9, 0.999), warmup_steps=20, min_lr_ratio=1.0
+        )
     )
     batch_size: int = 32
     kl_weight: float = 1e-6

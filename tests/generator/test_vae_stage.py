@@ -3,6 +3,7 @@ counted), a curve that survives a resume, a saved directory that loads."""
 
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 
@@ -53,28 +54,41 @@ def test_curve_state_survives_a_checkpoint() -> None:
     assert (resumed.trained_minutes, resumed.next_at, resumed.points) == (1.2, 1.5, [{"minutes": 1.0, "step": 7}])
 
 
-def test_train_resume_and_load(tmp_path: Path) -> None:
+class _KilledAt(L.Callback):
+    """Stands in for a SIGKILL: the run dies after `step` steps (checkpoints every 2)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step >= self.step:
+            raise RuntimeError("killed")
+
+
+def test_a_killed_run_resumes_and_a_complete_one_starts_afresh(tmp_path: Path) -> None:
     images, heldout = _images(16), _images(4, seed=1)
-    tiny = {"preset": "tiny_f2", "max_minutes": None, "batch_size": 4, "progress_bar": False}
-    first = train_vae(
-        resolve_vae_recipe("quick", {**tiny, "max_steps": 2}),
-        images=images,
-        heldout=heldout,
-        work_dir=tmp_path / "work",
-        out_dir=tmp_path / "vae",
+    recipe = resolve_vae_recipe(
+        "quick",
+        {
+            "preset": "tiny_f2",
+            "max_steps": 5,
+            "max_minutes": None,
+            "batch_size": 4,
+            "progress_bar": False,
+            "checkpoint_every_n_steps": 2,
+        },
     )
-    assert first.fit is not None and first.fit.steps == 2 and first.fit.resumed_from is None
-    second = train_vae(
-        resolve_vae_recipe("quick", {**tiny, "max_steps": 4}),
-        images=images,
-        heldout=heldout,
-        work_dir=tmp_path / "work",
-        out_dir=tmp_path / "vae",
-    )
-    assert second.fit is not None and second.fit.steps == 4 and second.fit.resumed_from is not None
+    dirs = {"work_dir": tmp_path / "work", "out_dir": tmp_path / "vae"}
+    with pytest.raises(RuntimeError, match="killed"):
+        train_vae(recipe, images=images, heldout=heldout, callbacks=[_KilledAt(3)], **dirs)
+    assert not (tmp_path / "vae").exists()  # nothing half-saved
+    resumed = train_vae(recipe, images=images, heldout=heldout, **dirs)
+    assert resumed.fit is not None and resumed.fit.resumed_from is not None and resumed.fit.steps == 5
     manifest = vae_manifest(tmp_path / "vae")
-    assert manifest["steps"] == 4 and manifest["downsampling_factor"] == 2
-    assert load_vae(tmp_path / "vae").config["scaling_factor"] == pytest.approx(second.scaling_factor)
+    assert manifest["steps"] == 5 and manifest["downsampling_factor"] == 2
+    assert load_vae(tmp_path / "vae").config["scaling_factor"] == pytest.approx(resumed.scaling_factor)
+    again = train_vae(recipe, images=images, heldout=heldout, **dirs)
+    assert again.fit is not None and again.fit.resumed_from is None and again.fit.steps == 5
     # A pretrained directory is loaded, not trained, and saved again with its report.
     loaded = train_vae(
         resolve_vae_recipe("quick", {"pretrained": str(tmp_path / "vae")}),
