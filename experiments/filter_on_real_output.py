@@ -21,16 +21,8 @@ import numpy as np
 import pandas as pd
 
 from components.data.shards import list_shards, read_shard
-from components.evaluation.caption_truth import CaptionJudgement, judge_caption
+from components.evaluation.caption_truth import judge_caption
 from components.world import Scene
-
-
-def wholly_true(judgement: CaptionJudgement) -> bool:
-    return (
-        not (judgement.hallucinated_pairs or judgement.hallucinated_attributes or judgement.wrong_negatives)
-        and judgement.count_correct is not False
-        and judgement.sign_correct
-    )
 
 
 def main() -> None:
@@ -52,7 +44,7 @@ def main() -> None:
     keys = [k for k in filtered.index if k in first.index and k in scenes]
     judged = [judge_caption(str(first.loc[k, "long_caption"]), scenes[k]) for k in keys]
     hallucinating = np.array([j.hallucinated for j in judged])
-    true = np.array([wholly_true(j) for j in judged])
+    true = np.array([j.wholly_true for j in judged])
     rejected = np.array([bool(filtered.loc[k, "filter_reason"]) for k in keys])
     kept = [k for k in keys if filtered.loc[k, "source"] == "long"]
     kept_hallucinating = [judge_caption(str(filtered.loc[k, "caption"]), scenes[k]).hallucinated for k in kept]

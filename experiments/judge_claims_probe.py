@@ -173,14 +173,7 @@ def main() -> None:
             for c, k in zip(rows.long_caption, rows.key, strict=True)
         ]
         hallucinating = np.array([j.hallucinated for j in judged])
-        true = np.array(
-            [
-                not (j.hallucinated_pairs or j.hallucinated_attributes or j.wrong_negatives)
-                and j.count_correct is not False
-                and j.sign_correct
-                for j in judged
-            ]
-        )
+        true = np.array([j.wholly_true for j in judged])
         return {
             "captions": len(rows),
             "hallucinating": round(float(hallucinating.mean()), 3),

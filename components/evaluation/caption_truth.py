@@ -95,6 +95,15 @@ class CaptionJudgement:
     def sign_correct(self) -> bool:
         return self.sign_outcome in ("correct", "absent")
 
+    @property
+    def wholly_true(self) -> bool:
+        """No absent pair or attribute, no wrong negative, stated counts and the sign word right."""
+        return (
+            not (self.hallucinated_pairs or self.hallucinated_attributes or self.wrong_negatives)
+            and self.count_correct is not False
+            and self.sign_correct
+        )
+
 
 @dataclass(frozen=True)
 class CaptionScores:

@@ -42,6 +42,16 @@ def test_naming_every_object():
     assert j.reasons == ()
 
 
+def test_wholly_true_needs_every_statement_right():
+    assert judge_caption("A red circle and two blue squares on a gray background.", MIXED).wholly_true
+    assert judge_caption("Blue squares.", MIXED).wholly_true  # incomplete is not false
+    assert not judge_caption("A green circle and two blue squares.", MIXED).wholly_true  # absent pair
+    assert not judge_caption("A red circle and three blue squares.", MIXED).wholly_true  # wrong count
+    assert not judge_caption("A red circle. There are no squares.", MIXED).wholly_true  # wrong negative
+    assert not judge_caption("A green triangle under a sign that reads 'STOP'.", SIGNED).wholly_true  # sign word
+    assert judge_caption("A green triangle under a sign that reads 'OPEN'.", SIGNED).wholly_true
+
+
 def test_group_counts_as_all_its_objects():
     """Naming the pair once recalls every object of the group; the missing pair is reported."""
     j = judge_caption("Blue squares.", MIXED)
