@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from components.generator.vae import build_vae, vae_loss
+from components.generator.vae import build_vae, to_pixels, vae_loss
 from components.world import render, sample_scene
 
 
@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     images = np.stack([render(sample_scene(rng)) for _ in range(args.batch)])
-    pixels = torch.from_numpy(images).float().div(127.5).sub(1).permute(0, 3, 1, 2).contiguous()  # NCHW
+    pixels = to_pixels(images).contiguous()  # NCHW, as torch.stack makes batches
     print(f"{args.preset}, batch {args.batch}, {torch.get_num_threads()} threads")
     baseline = None
     for bf16 in (False, True):

@@ -26,7 +26,7 @@ import torch
 
 from components.captioner.train.data import load_curated
 from components.data.shards import list_shards, read_shard
-from components.generator.vae import VAE_PRESETS, build_vae, vae_loss
+from components.generator.vae import VAE_PRESETS, build_vae, to_pixels, vae_loss
 from components.generator.vae_metrics import reconstruction_report
 
 
@@ -48,7 +48,7 @@ def main() -> None:
     vae = build_vae(args.candidate)
     print(f"{args.candidate}: {sum(p.numel() for p in vae.parameters()) / 1e6:.2f}M parameters", flush=True)
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
-    pixels = torch.from_numpy(train).permute(0, 3, 1, 2).float() / 127.5 - 1  # (N, 3, 64, 64) in [-1, 1]
+    pixels = to_pixels(train)  # (N, 3, 64, 64) in [-1, 1], channels-last in memory
     rng = np.random.default_rng(0)
     start, step, trained, next_eval = time.time(), 0, 0.0, args.eval_every
     while trained < args.minutes:

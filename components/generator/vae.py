@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
@@ -53,6 +54,12 @@ def downsampling_factor(vae: Vae) -> int:
     if isinstance(vae, AutoencoderTiny):
         return 2 ** (len(vae.config["encoder_block_out_channels"]) - 1)
     return 2 ** (len(vae.config["block_out_channels"]) - 1)
+
+
+def to_pixels(images: np.ndarray) -> Tensor:
+    """uint8 images (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1], the range diffusers'
+    autoencoders take. A view's strides: a batch comes out channels-last in memory."""
+    return torch.from_numpy(images).movedim(-1, -3).float() / 127.5 - 1
 
 
 def encode(vae: Vae, pixels: Tensor, *, sample: bool = False) -> Tensor:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from components.generator.vae import Vae, decode, encode
+from components.generator.vae import Vae, decode, encode, to_pixels
 from components.world import Scene, compare_scenes, parse_image
 
 
@@ -36,8 +36,7 @@ def reconstruct(vae: Vae, images: np.ndarray, batch_size: int = 64) -> np.ndarra
     vae.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        pixels = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2).float() / 127.5 - 1
-        decoded = decode(vae, encode(vae, pixels)).clamp(-1, 1)
+        decoded = decode(vae, encode(vae, to_pixels(images[start : start + batch_size]))).clamp(-1, 1)
         out.append(((decoded + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
     vae.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, *images.shape[1:]), np.uint8)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from components.generator.vae import Vae, vae_loss
+from components.generator.vae import Vae, to_pixels, vae_loss
 from components.generator.vae_metrics import reconstruction_report
 from components.training.fit import time_fraction
 from components.training.schedule import OptimizerSettings, adamw_with_schedule
@@ -69,7 +69,7 @@ class ImageArray(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return torch.from_numpy(self.images[index]).permute(2, 0, 1).float() / 127.5 - 1
+        return to_pixels(self.images[index])
 
 
 class VaeData(L.LightningDataModule):

@@ -26,7 +26,14 @@ from lightning.pytorch.loggers import Logger
 
 from components.data.image_decode import decode_image
 from components.data.shards import ReadStats, read_shard
-from components.generator.vae import VAE_CLASSES, Vae, build_vae, downsampling_factor, latent_scaling_factor
+from components.generator.vae import (
+    VAE_CLASSES,
+    Vae,
+    build_vae,
+    downsampling_factor,
+    latent_scaling_factor,
+    to_pixels,
+)
 from components.generator.vae_metrics import ReconstructionReport, reconstruction_report
 from components.generator.vae_module import ImageArray, ReconstructionCurve, VaeData, VaeModule
 from components.generator.vae_recipe import VaeRecipe
@@ -111,8 +118,7 @@ def train_vae(
     vae.to(memory_format=torch.contiguous_format)  # pyright: ignore[reportCallIssue]; in place, as diffusers saves it
     vae.eval()
     report = reconstruction_report(vae, heldout)
-    sample = torch.from_numpy(images[:512]).permute(0, 3, 1, 2).float() / 127.5 - 1
-    scaling = latent_scaling_factor(vae, sample)
+    scaling = latent_scaling_factor(vae, to_pixels(images[:512]))
     vae.register_to_config(scaling_factor=scaling)
     staging = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)

@@ -14,6 +14,7 @@ from components.generator.vae import (
     downsampling_factor,
     encode,
     latent_scaling_factor,
+    to_pixels,
     vae_loss,
 )
 from components.generator.vae_metrics import compare_reconstructions, objects_kept, psnr, reconstruct
@@ -33,6 +34,15 @@ def test_presets_build_with_their_downsampling_factor(name):
     assert decode(vae, latents).shape == (2, 3, 64, 64)
     # The posterior mean: encoding is deterministic, so cached latents are reproducible.
     assert torch.equal(encode(vae.eval(), pixels), encode(vae, pixels))
+
+
+def test_to_pixels_maps_uint8_images_to_diffusers_range():
+    images = np.zeros((2, 4, 4, 3), np.uint8)
+    images[0, 1, 2] = (0, 255, 51)
+    pixels = to_pixels(images)
+    assert pixels.shape == (2, 3, 4, 4) and pixels.dtype == torch.float32
+    assert pixels[0, :, 1, 2].tolist() == pytest.approx([-1.0, 1.0, 51 / 127.5 - 1])
+    assert to_pixels(images[0]).shape == (3, 4, 4)
 
 
 def test_unknown_preset_names_the_known_ones():
