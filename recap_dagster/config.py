@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dagster import Config, DagsterInstance, DynamicPartitionsDefinition, StaticPartitionsDefinition
 
 from components.data.profiles import DatasetProfile, resolve_profile
 from components.data.source import ShardSource
+from components.overrides import flatten
 from components.world import WorldConfig
 from recap_dagster.project import load_params
 
@@ -49,6 +51,21 @@ class WorldDataConfig(Config):
         if isinstance(WEB_SHARD_PARTITIONS, StaticPartitionsDefinition):
             check_partitions_match(profile, WEB_SHARD_PARTITIONS.get_partition_keys(), PARAMS.profile)
         return profile, PARAMS.world_config()
+
+
+class TrainingRunConfig(Config):
+    """What the run config of every asset that trains a model holds: its recipe (a profile's
+    name), the seed, whether a killed run resumes, and recipe overrides for this run; each
+    asset's subclass adds `resolve`, which lays params.yaml's overrides and these on the recipe."""
+
+    recipe: str = PARAMS.profile
+    seed: int = PARAMS.seed
+    resume: bool = True  # continue from the last checkpoint of a killed run
+    overrides: dict[str, Any] = {}  # recipe overrides for this run (components/overrides.py)
+
+    def mlflow_params(self, recipe: object) -> dict[str, Any]:
+        """The seed and every field of the resolved `recipe`, as `recipe.<dotted path>`."""
+        return {"seed": self.seed, **{f"recipe.{k}": v for k, v in flatten(recipe).items()}}
 
 
 def check_partitions_match(profile: DatasetProfile, partition_keys: Sequence[str], loaded_profile: str) -> None:

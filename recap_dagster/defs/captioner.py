@@ -5,7 +5,7 @@ here), then fine-tuned on the curated descriptive set and judged on its held-out
 import json
 from typing import Any
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset, define_asset_job
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset, define_asset_job
 
 from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
 from components.captioner.train.stages import finetune, pretrain
@@ -14,7 +14,7 @@ from components.data.shards import list_shards
 from components.evaluation.captioner import TRUTH_NOT_AVAILABLE, score_alt_text
 from components.io.atomic import write_dir_atomically
 from components.overrides import flatten
-from recap_dagster.config import PARAMS
+from recap_dagster.config import PARAMS, TrainingRunConfig
 from recap_dagster.metadata import grid_markdown, markdown_table
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
@@ -24,15 +24,11 @@ PREVIEW = 8
 SKIPPED = "skipped.json"  # what captioner_pretrained writes when the recipe has no pretraining
 
 
-class CaptionerConfig(Config):
+class CaptionerConfig(TrainingRunConfig):
     """The recipe is the profile's (components/captioner/train/recipe.py) with params.yaml's
     `captioner:` overrides, then `overrides` (same keys, e.g. {"finetune.lr": 5e-4}), then the
     shortcuts below, which set this asset's stage (unset: the recipe's value)."""
 
-    recipe: str = PARAMS.profile
-    seed: int = PARAMS.seed
-    resume: bool = True  # continue from the last checkpoint of a killed run
-    overrides: dict[str, Any] = {}  # recipe overrides for this run (components/overrides.py)
     max_minutes: float | None = None  # the stage's wall-clock budget
     max_steps: int | None = None
     data_workers: int | None = None  # DataLoader worker processes: 0 on a 2-core CPU; 2-3 keep a GPU fed

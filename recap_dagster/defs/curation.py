@@ -36,7 +36,7 @@ from components.overrides import flatten, with_overrides
 from components.recaption.device_lease import lease_device
 from components.recaption.sidecar import write_table_with_info
 from components.text.words import word_count
-from recap_dagster.config import PARAMS, WEB_SHARD_PARTITIONS
+from recap_dagster.config import PARAMS, WEB_SHARD_PARTITIONS, TrainingRunConfig
 from recap_dagster.defs.recaption import POOL, SHARDS_PER_RUN
 from recap_dagster.metadata import grid_markdown, markdown_table
 from recap_dagster.resources import MlflowTracking, ProjectStorage
@@ -47,14 +47,9 @@ MIX_KEY = b"recap.mix"
 FALLBACK_RATE = "fallback_rate"
 
 
-class AlignmentConfig(Config):
+class AlignmentConfig(TrainingRunConfig):
     """The profile's judge recipe (components/curation/judge_stage.py) with params.yaml's
     `alignment:` overrides, then `overrides` for this run (e.g. {"max_steps": 300})."""
-
-    recipe: str = PARAMS.profile
-    seed: int = PARAMS.seed
-    resume: bool = True  # continue from the last checkpoint of a killed run
-    overrides: dict[str, Any] = {}
 
     def resolve(self) -> JudgeRecipe:
         return resolve_judge_recipe(self.recipe, {**PARAMS.alignment, **self.overrides})
@@ -91,7 +86,7 @@ def alignment_model(
     storage.claim_dataset_root()
     out_dir = storage.alignment_dir()
     with mlflow.run_for(context) as run:
-        run.log_params({"seed": config.seed, **{f"recipe.{k}": v for k, v in flatten(recipe).items()}})
+        run.log_params(config.mlflow_params(recipe))
         result = train_judge(
             recipe,
             curated_shards=list_shards(storage.curated_dir()),

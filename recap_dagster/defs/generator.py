@@ -2,10 +2,8 @@
 (trained once per dataset on the web images, never on a caption), measured by how many of
 the held-out images' objects the scene parser still reads after the round trip."""
 
-from typing import Any
-
 import numpy as np
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset, define_asset_job
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset, define_asset_job
 
 from components.captioner.train.data import load_curated
 from components.data.preview import sample_grid
@@ -13,23 +11,17 @@ from components.data.shards import list_shards
 from components.generator.vae_metrics import reconstruct
 from components.generator.vae_recipe import VaeRecipe, resolve_vae_recipe
 from components.generator.vae_stage import heldout_array, load_shard_images, load_vae, train_vae
-from components.overrides import flatten
-from recap_dagster.config import PARAMS
+from components.world import IMAGE_SIZE  # the generator works at the world's canvas; a user's images are resized to it
+from recap_dagster.config import PARAMS, TrainingRunConfig
 from recap_dagster.metadata import grid_markdown, markdown_table
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
-IMAGE_SIZE = 64  # the shapes world's canvas; a user's images are resized to it
 GRID_IMAGES = 8
 
 
-class VaeConfig(Config):
+class VaeConfig(TrainingRunConfig):
     """The profile's autoencoder recipe (components/generator/vae_recipe.py) with params.yaml's
     `vae:` overrides, then `overrides` for this run (e.g. {"preset": "kl_f4", "max_minutes": 30})."""
-
-    recipe: str = PARAMS.profile
-    seed: int = PARAMS.seed
-    resume: bool = True  # continue from the last checkpoint of a killed run
-    overrides: dict[str, Any] = {}
 
     def resolve(self) -> VaeRecipe:
         return resolve_vae_recipe(self.recipe, {**PARAMS.vae, **self.overrides})
@@ -63,7 +55,7 @@ def vae(
     heldout = heldout_array(load_curated(list_shards(storage.curated_dir()), "heldout", image_size=IMAGE_SIZE))
     out_dir = storage.vae_dir()
     with mlflow.run_for(context) as run:
-        run.log_params({"seed": config.seed, **{f"recipe.{k}": v for k, v in flatten(recipe).items()}})
+        run.log_params(config.mlflow_params(recipe))
         result = train_vae(
             recipe,
             images=loaded.images,
