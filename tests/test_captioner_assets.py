@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import math
 
-import mlflow.artifacts
 import pytest
 from dagster import DagsterInstance, materialize
 
+import mlflow.artifacts
 from components.captioner.loading import load_captioner, read_extra
 from components.captioner.train.data import load_curated
 from components.data.shards import list_shards
 from components.evaluation.captioner import score_against_truth, score_alt_text
 from mlflow import MlflowClient
-from recap_dagster.definitions import RESOURCES, captioner, captioner_pretrained, curated_captions, web_shards
+from recap_dagster.definitions import RESOURCES, captioner, captioner_pretrained
+from tests.helpers import materialize_tiny_datasets
 
 
 def test_captioner_assets_train_evaluate_and_register() -> None:
     with DagsterInstance.ephemeral() as instance:
-        for partition in ("00000", "00001"):
-            assert materialize([web_shards], resources=RESOURCES, instance=instance, partition_key=partition).success
-        assert materialize([curated_captions], resources=RESOURCES, instance=instance).success
+        materialize_tiny_datasets(instance)
         pre = materialize([captioner_pretrained], resources=RESOURCES, instance=instance)
         assert pre.success
         fine = materialize([captioner], resources=RESOURCES, instance=instance)

@@ -8,6 +8,7 @@ from dagster import DagsterInstance, materialize
 from components.curation.judge_checkpoint import load_judge
 from mlflow import MlflowClient
 from recap_dagster.definitions import RESOURCES, alignment_model, curated_captions
+from tests.helpers import materialize_tiny_datasets
 
 
 def test_alignment_model_trains_calibrates_and_saves() -> None:
@@ -33,13 +34,10 @@ def test_filtered_captions_judge_regenerate_and_check() -> None:
         captioner_pretrained,
         filtered_captions,
         recaptioned_shards,
-        web_shards,
     )
 
     with DagsterInstance.ephemeral() as instance:
-        for partition in ("00000", "00001"):
-            assert materialize([web_shards], resources=RESOURCES, instance=instance, partition_key=partition).success
-        assert materialize([curated_captions], resources=RESOURCES, instance=instance).success
+        materialize_tiny_datasets(instance)
         assert materialize([captioner_pretrained], resources=RESOURCES, instance=instance).success
         assert materialize([captioner], resources=RESOURCES, instance=instance).success
         assert materialize([alignment_model], resources=RESOURCES, instance=instance).success

@@ -12,14 +12,13 @@ from dagster import DagsterInstance, materialize
 from components.generator.vae import downsampling_factor, encode
 from components.generator.vae_stage import load_vae, vae_manifest
 from mlflow import MlflowClient
-from recap_dagster.definitions import RESOURCES, curated_captions, vae, web_shards
+from recap_dagster.definitions import RESOURCES, vae
+from tests.helpers import materialize_tiny_datasets
 
 
 def test_vae_trains_measures_and_saves_a_diffusers_directory() -> None:
     with DagsterInstance.ephemeral() as instance:
-        for partition in ("00000", "00001"):
-            assert materialize([web_shards], resources=RESOURCES, instance=instance, partition_key=partition).success
-        assert materialize([curated_captions], resources=RESOURCES, instance=instance).success
+        materialize_tiny_datasets(instance)
         result = materialize([vae], resources=RESOURCES, instance=instance)
         assert result.success
     [event] = result.asset_materializations_for_node("vae")
