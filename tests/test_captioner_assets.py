@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 
+import mlflow.artifacts
 import pytest
 from dagster import DagsterInstance, materialize
+from mlflow import MlflowClient
 
-import mlflow.artifacts
 from components.captioner.loading import load_captioner, read_extra
 from components.captioner.train.data import load_curated
 from components.data.shards import list_shards
 from components.evaluation.captioner import score_against_truth, score_alt_text
-from mlflow import MlflowClient
 from recap_dagster.definitions import RESOURCES, captioner, captioner_pretrained
 from tests.helpers import materialize_tiny_datasets
 

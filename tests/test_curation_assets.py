@@ -4,9 +4,9 @@ saved where the storage says, and its figures reach the metadata and MLflow."""
 from __future__ import annotations
 
 from dagster import DagsterInstance, materialize
+from mlflow import MlflowClient
 
 from components.curation.judge_checkpoint import load_judge
-from mlflow import MlflowClient
 from recap_dagster.definitions import RESOURCES, alignment_model, curated_captions
 from tests.helpers import materialize_tiny_datasets
 

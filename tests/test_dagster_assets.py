@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
+from mlflow import MlflowClient
 
 from components.data.profiles import PROFILES
 from components.data.shards import read_index, read_shard, tar_keys
 from components.io.hashing import dir_md5
-from mlflow import MlflowClient
 from recap_dagster.config import check_partitions_match
 from recap_dagster.definitions import ASSETS, RESOURCES, defs
 from recap_dagster.resources import MlflowTracking, ProjectStorage

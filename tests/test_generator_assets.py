@@ -8,10 +8,10 @@ import json
 
 import torch
 from dagster import DagsterInstance, materialize
+from mlflow import MlflowClient
 
 from components.generator.vae import downsampling_factor, encode
 from components.generator.vae_stage import load_vae, vae_manifest
-from mlflow import MlflowClient
 from recap_dagster.definitions import RESOURCES, vae
 from tests.helpers import materialize_tiny_datasets
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from mlflow import MlflowClient
 
 from components.recaption.sidecar import compare_sidecar_keys, read_sidecar, read_sidecar_info, sidecar_path
-from mlflow import MlflowClient
 from recap_dagster.cli import run_groups
 from recap_dagster.definitions import RESOURCES, recaptioned_shards, web_shards
 from recap_dagster.defs.recaption import POOL, SHARDS_PER_RUN, SIDECAR_KEYS_MATCH_SHARD

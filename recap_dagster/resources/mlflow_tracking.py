@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, ConfigurableResource
+from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus
 from PIL import Image
 
-from mlflow import MlflowClient
 from recap_dagster.project import project_root
 
 EXPERIMENT = "recap"
