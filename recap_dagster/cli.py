@@ -1,13 +1,16 @@
 """`recap`: materialize assets through Dagster from a shell, DVC stage or CI.
 
     recap materialize --all                   every asset, every partition, in graph order
+                                              (the generator: the profile's mixes, two on quick)
     recap materialize web_shards              one asset (all its partitions)
+    recap materialize generator -p oracle     the generator of another mix
     recap materialize web_shards -p 00002     one partition
     recap materialize --all --profile paper   another profile ($RECAP_PROFILE for the run)
     recap list                                assets, their partitions and dependencies
     recap recaption --source DIR_OR_URL --out DIR [--captioner PATH]
                                               a user's img2dataset output into sidecars
-
+    recap generate "a red circle to the left of a blue square" --out img.png [--mix paper]
+                                              an image from a trained generator
 Runs execute in this process and are recorded in $DAGSTER_HOME (default: the project's
 .dagster_home/), so they show in the Dagster UI like runs launched from it.
 """
@@ -51,6 +54,21 @@ def selected_in_order(names: list[str], select_all: bool) -> list:
     return [by_name[name] for name in order if name in wanted]
 
 
+MAIN_JOB_PARTITIONS = "recap/main_job_partitions"  # asset metadata: {profile: [partition, ...]}
+
+
+def main_job_partitions(asset_def) -> list[str] | None:
+    """The partitions the main job materializes of an asset that names them per profile (the
+    generator: two mixes on `quick`); None: every partition."""
+    entry = asset_def.specs_by_key[asset_def.key].metadata.get(MAIN_JOB_PARTITIONS)
+    if entry is None:
+        return None
+    by_profile = getattr(entry, "value", entry)  # Dagster wraps a dict in a JsonMetadataValue
+    from recap_dagster.config import PARAMS
+
+    return list(by_profile.get(PARAMS.profile, [])) or None
+
+
 def run_groups(asset_def, only: list[str] | None, instance=None) -> list[list[str]]:
     """The partitions of each run: one run per partition, or, for an asset whose backfill
     policy takes several, consecutive ranges of up to max_partitions_per_run (as a backfill
@@ -60,6 +78,7 @@ def run_groups(asset_def, only: list[str] | None, instance=None) -> list[list[st
         return [[]]
     all_keys = asset_def.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
     keys = list(all_keys)
+    only = only or main_job_partitions(asset_def)
     if only:
         if unknown := sorted(set(only) - set(keys)):
             raise SystemExit(f"recap: unknown partition(s) {unknown} of {asset_def.key.to_user_string()}")
@@ -260,6 +279,52 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def generate_command(args: argparse.Namespace) -> int:
+    """One image per seed for the prompt, from a generator directory (or the project's of --mix)."""
+    configure_environment(None)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.pipeline:
+        pipeline_dir = Path(args.pipeline).expanduser()
+    else:
+        if (params := checked_params()) is None:
+            return 2
+        from recap_dagster.resources import ProjectStorage
+
+        pipeline_dir = ProjectStorage().generator_dir(args.mix or "paper")
+        del params
+    try:
+        if args.guidance < 0:
+            raise ValueError(f"--guidance must be >= 0, got {args.guidance}")
+        if args.count < 1:
+            raise ValueError(f"--count must be >= 1, got {args.count}")
+        from components.generator.pipeline import check_pipeline_dir
+
+        check_pipeline_dir(pipeline_dir)
+    except (ValueError, OSError) as error:
+        print(f"recap: {error}", file=sys.stderr)
+        return 2
+    import numpy as np
+    from PIL import Image
+
+    from components.generator.generator_stage import default_rescale
+    from components.generator.pipeline import generate, load_pipeline
+
+    pipe = load_pipeline(pipeline_dir, args.scheduler)
+    images = generate(
+        pipe,
+        [args.prompt] * args.count,
+        seed=args.seed,
+        steps=args.steps,
+        guidance_scale=args.guidance,
+        guidance_rescale=default_rescale(pipeline_dir) if args.rescale is None else args.rescale,
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(list(images), axis=1)).save(out)
+    print(f"recap: {args.count} image(s) of {args.prompt!r} from {pipeline_dir} -> {out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="recap", description=(__doc__ or "").split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -278,6 +343,18 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--force", action="store_true", help="redo shards whose sidecars are current")
     rec.add_argument("--no-progress", action="store_true", help="no progress bar per shard")
     rec.set_defaults(handler=recaption_command)
+    gen = commands.add_parser("generate", help="an image for a prompt from a trained generator")
+    gen.add_argument("prompt", help='the prompt; "" generates unconditionally')
+    gen.add_argument("--out", required=True, help="image file to write (PNG); --count images side by side")
+    gen.add_argument("--mix", help="the project's generator of this mix (default: paper)")
+    gen.add_argument("--pipeline", help="a generator directory instead (any diffusers pipeline directory)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--count", type=int, default=1, help="images, seeds seed .. seed + count - 1")
+    gen.add_argument("--steps", type=int, default=30)
+    gen.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (>= 0)")
+    gen.add_argument("--rescale", type=float, help="guidance rescale in [0, 1] (default: the generator's objective's)")
+    gen.add_argument("--scheduler", choices=["ddim", "dpm_solver", "euler"], help="default: the pipeline's")
+    gen.set_defaults(handler=generate_command)
     lst = commands.add_parser("list", help="assets with their partitions and dependencies")
     lst.add_argument("--profile")
     lst.set_defaults(handler=list_command)

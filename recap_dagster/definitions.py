@@ -12,7 +12,7 @@ from recap_dagster.defs import recaption as recaption_group
 from recap_dagster.defs.captioner import captioner, captioner_pretrained
 from recap_dagster.defs.curation import alignment_model, filtered_captions, training_mix
 from recap_dagster.defs.data import curated_captions, web_shards
-from recap_dagster.defs.generator import vae
+from recap_dagster.defs.generator import generator, vae
 from recap_dagster.defs.recaption import recaptioned_shards
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
@@ -38,6 +38,7 @@ __all__ = [
     "curated_captions",
     "defs",
     "filtered_captions",
+    "generator",
     "recaptioned_shards",
     "training_mix",
     "vae",

@@ -21,6 +21,7 @@ from components.curation.judge_stage import JudgeRecipe, resolve_judge_recipe
 from components.curation.mix import resolve_mix
 from components.data.profiles import DatasetProfile, resolve_profile
 from components.data.source import WORLD, ShardSource, parse_source
+from components.generator.generator_recipe import GeneratorRecipe, resolve_generator_recipe
 from components.generator.vae_recipe import VaeRecipe, resolve_vae_recipe
 from components.overrides import with_overrides
 from components.recaption.settings import RecaptionSettings
@@ -39,6 +40,7 @@ KNOWN_PARAMS = {
     "curation",
     "mixes",
     "vae",
+    "generator",
 }
 # `dataset:` keys that name inputs rather than the profile's sizes.
 INPUT_KEYS = ("source", "curated")
@@ -67,6 +69,7 @@ class Params:
     curation: dict[str, Any] = field(default_factory=dict)  # CurationSettings overrides, e.g. {"attempts": 1}
     mixes: dict[str, Any] = field(default_factory=dict)  # the user's mix specs by name: {shares: {...}, max_tokens}
     vae: dict[str, Any] = field(default_factory=dict)  # the autoencoder's recipe overrides, e.g. {"preset": "kl_f4"}
+    generator: dict[str, Any] = field(default_factory=dict)  # the generator's recipe overrides, e.g. {"unet": "small"}
 
     def dataset_sizes(self) -> dict[str, Any]:
         """`dataset:`'s overrides of the profile's sizes (its other keys name the inputs)."""
@@ -99,6 +102,9 @@ class Params:
     def vae_recipe(self) -> VaeRecipe:
         return resolve_vae_recipe(self.profile, self.vae)
 
+    def generator_recipe(self) -> GeneratorRecipe:
+        return resolve_generator_recipe(self.profile, self.generator)
+
     def curation_settings(self) -> CurationSettings:
         return with_overrides(CurationSettings(), self.curation, what="curation")
 
@@ -126,7 +132,7 @@ def load_params(path: Path | None = None) -> Params:
     params = Params(**raw)
     if not isinstance(params.seed, int) or isinstance(params.seed, bool):
         raise ValueError(f"seed must be an integer, got {params.seed!r}")
-    for name in ("dataset", "world", "captioner", "recaption", "alignment", "curation", "mixes", "vae"):
+    for name in ("dataset", "world", "captioner", "recaption", "alignment", "curation", "mixes", "vae", "generator"):
         if not isinstance(getattr(params, name), dict):
             raise ValueError(f"{name} in {path} must be a mapping, got {getattr(params, name)!r}")
     params.dataset_profile()  # fails now on an unknown profile or a bad size
@@ -136,6 +142,8 @@ def load_params(path: Path | None = None) -> Params:
     params.recaption_settings()
     params.judge_recipe()
     params.curation_settings()
+    params.vae_recipe()
+    params.generator_recipe()
     for name, spec in params.mixes.items():  # a spec whose shares do not sum to 1 stops here
         if not isinstance(spec, dict):
             raise ValueError(f"mixes.{name} in {path} must be a mapping (shares, max_tokens), got {spec!r}")

@@ -37,6 +37,16 @@ TINY_CAPTIONER = {
 # The judge: the tiny preset, two steps.
 TINY_ALIGNMENT = {"preset": "tiny", "vocab_size": 400, "max_steps": 2, "max_minutes": None, "batch_size": 4}
 TINY_VAE = {"preset": "tiny_f4", "max_steps": 2, "max_minutes": None, "batch_size": 4, "max_images": 64}
+TINY_GENERATOR = {
+    "unet": "tiny",
+    "max_tokens": 8,
+    "max_steps": 2,
+    "max_minutes": None,
+    "batch_size": 4,
+    "eval_prompts": 1,
+    "sampling.steps": 2,
+    "progress_bar": False,
+}
 
 _TINY_ROOT = Path(tempfile.mkdtemp(prefix="recap-tests-"))
 (_TINY_ROOT / "params.yaml").write_text(
@@ -50,6 +60,7 @@ _TINY_ROOT = Path(tempfile.mkdtemp(prefix="recap-tests-"))
             "captioner": TINY_CAPTIONER,
             "alignment": TINY_ALIGNMENT,
             "vae": TINY_VAE,
+            "generator": TINY_GENERATOR,
         }
     )
 )

@@ -85,6 +85,8 @@ def test_training_mix_writes_every_spec_from_the_filtered_rows() -> None:
         assert sorted(manifest["key"]) == sorted(usable["key"]) and set(manifest["shard"]) == {"00000"}
         info = read_table_info(storage.mix_dir() / f"{name}.parquet", b"recap.mix", "mix manifest")
         assert info["spec_version"] == spec.version and info["seed"] == 0
+    oracle = pd.read_parquet(storage.mix_dir() / "oracle.parquet")
+    assert set(oracle["source"]) <= {"oracle", "original"} and (oracle["source"] == "oracle").sum() >= 20
     original = pd.read_parquet(storage.mix_dir() / "original_only.parquet").set_index("key")
     assert (original["caption"] == usable.set_index("key").loc[original.index, "original_caption"]).all()
     [event] = result.asset_materializations_for_node("training_mix")

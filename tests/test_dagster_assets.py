@@ -12,6 +12,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from mlflow import MlflowClient
 
+from components.curation.mix import MIX_SPECS
 from components.data.profiles import PROFILES
 from components.data.shards import read_index, read_shard, tar_keys
 from components.io.hashing import dir_md5
@@ -38,6 +39,7 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
         "filtered_captions",
         "training_mix",
         "vae",
+        "generator",
     }
     web = graph.get(AssetKey("web_shards"))
     assert web.partitions_def.get_partition_keys() == ["00000", "00001"]
@@ -69,6 +71,10 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
     assert graph.get(AssetKey("vae")).parent_keys == {AssetKey("web_shards"), AssetKey("curated_captions")}
     assert graph.get(AssetKey("vae")).partitions_def is None
     defs.resolve_job_def("vae_job")
+    generator = graph.get(AssetKey("generator"))
+    assert generator.parent_keys == {AssetKey("training_mix"), AssetKey("vae")}
+    assert generator.partitions_def.get_partition_keys() == list(MIX_SPECS)  # one generator per mix spec
+    assert defs.resolve_job_def("generator_job").partitions_def == generator.partitions_def
 
 
 def metadata_of(result, asset: str) -> dict:

@@ -37,3 +37,54 @@ def test_vae_trains_measures_and_saves_a_diffusers_directory() -> None:
     run = MlflowClient(RESOURCES["mlflow"].resolved_uri()).get_run(metadata["mlflow_run_id"])
     assert run.data.metrics["heldout/objects_kept"] == metadata["objects_kept"]
     assert run.data.params["recipe.preset"] == "tiny_f4"
+
+
+def test_generator_trains_a_mix_partition_judges_exports_and_registers() -> None:
+    """The `original_only` partition, from a manifest written here over the tiny web shards (the
+    curation chain has its own tests), on the VAE the test above left."""
+    import numpy as np
+    import pandas as pd
+    from diffusers import DiffusionPipeline
+
+    from components.data.shards import read_shard
+    from components.generator.generator_stage import generator_manifest
+    from components.generator.pipeline import generate
+    from recap_dagster.definitions import generator
+
+    storage = RESOURCES["storage"]
+    rows = [
+        (sample.key, tar.stem, sample.caption, "original")
+        for tar in storage.web_shard_tars()
+        for sample in read_shard(tar, decode=False)
+    ]
+    rows.append(("missing_key", "00000", "a row whose image is not in its shard", "original"))
+    storage.mix_dir().mkdir(parents=True, exist_ok=True)
+    manifest = pd.DataFrame.from_records(rows, columns=["key", "shard", "caption", "source"])
+    manifest.to_parquet(storage.mix_dir() / "original_only.parquet")
+    with DagsterInstance.ephemeral() as instance:
+        if not storage.vae_dir().is_dir():
+            materialize_tiny_datasets(instance)
+            assert materialize([vae], resources=RESOURCES, instance=instance).success
+        result = materialize([generator], resources=RESOURCES, instance=instance, partition_key="original_only")
+        assert result.success
+    [event] = result.asset_materializations_for_node("generator")
+    metadata = {k: v.value for k, v in event.metadata.items()}
+    assert metadata["mix"] == "original_only" and metadata["steps"] == 2 and metadata["rows"] == 48
+    assert metadata["skipped_rows"] == {"key_missing_from_shard": 1}  # counted, not fatal
+    assert metadata["truncated_captions"] > 0  # alt texts past the tiny recipe's 8 tokens
+    assert {"figures", "samples", "eval/single/colour", "eval/background"} <= set(metadata)
+    assert (
+        metadata["registered_model"].startswith("recap-generator v")
+        and "@newest_original_only" in metadata["registered_model"]
+    )
+    out_dir = storage.generator_dir("original_only")
+    assert generator_manifest(out_dir)["training_set"]["mix"] == "original_only"
+    pipe = DiffusionPipeline.from_pretrained(out_dir)
+    image = generate(pipe, ["a red circle"], steps=2)  # pyright: ignore[reportArgumentType]
+    assert image.shape == (1, 64, 64, 3) and image.dtype == np.uint8
+    client = MlflowClient(RESOURCES["mlflow"].resolved_uri())
+    run = client.get_run(metadata["mlflow_run_id"])
+    assert run.data.tags["recap.mix"] == "original_only" and run.data.params["mix"] == "original_only"
+    assert "final/short/all" in run.data.metrics
+    version = client.get_model_version_by_alias("recap-generator", "newest_original_only")
+    assert version.tags["mix"] == "original_only" and version.run_id == run.info.run_id

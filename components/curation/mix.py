@@ -6,7 +6,12 @@ key exactly one caption. The sources a spec draws on:
 - `descriptive`: the filtered `caption`, i.e. the synthetic long caption, or the caption the
   filter fell back to (its `source` column says which: `long`, `short` or `original`);
 - `short`: the synthetic short caption (an empty one falls back to the original);
-- `original`: the web alt text.
+- `original`: the web alt text;
+- `oracle`: only in the shapes world, the curated writer's descriptive caption of the image's
+  true scene (every statement true, nothing left out): not a captioner, an upper bound, so the
+  ablation can place alt text, the quick and paper captioners and perfect captions on one axis
+  (captioner quality against generator quality, the paper's closing figure). The rows must carry
+  an `oracle_caption` column (the `training_mix` asset adds it from the web shards' scene records).
 
 Why 95/5 is the default (`paper`): DALL-E 3 (Betker et al. 2023, section 3, "Blending synthetic
 and ground-truth captions" and "Caption blending ratios") trains on 95% synthetic descriptive
@@ -45,10 +50,12 @@ import pandas as pd
 
 from components.text.words import word_count
 
-SOURCES: tuple[str, ...] = ("descriptive", "short", "original")  # what a spec may draw on
-ORIGINS: tuple[str, ...] = ("long", "short", "original")  # where a manifest caption came from
+SOURCES: tuple[str, ...] = ("descriptive", "short", "original", "oracle")  # what a spec may draw on
+ORIGINS: tuple[str, ...] = ("long", "short", "original", "oracle")  # where a manifest caption came from
+FILTERED_ORIGINS: tuple[str, ...] = ORIGINS[:3]  # what the filter's `source` column may say
 MANIFEST_COLUMNS: tuple[str, ...] = ("key", "shard", "caption", "source")
 REQUIRED_COLUMNS: tuple[str, ...] = ("key", "shard", "status", "original_caption", "short_caption", "caption", "source")
+ORACLE_COLUMN = "oracle_caption"  # needed only by a spec that draws on `oracle`
 SHARE_TOLERANCE = 1e-9
 DEFAULT_MIX = "paper"
 
@@ -159,6 +166,12 @@ MIX_SPECS: dict[str, MixSpec] = {
         MixSpec("original_only", {"original": 1.0}, description="the baseline: web alt text only"),
         MixSpec("descriptive_only", {"descriptive": 1.0}, description="filtered synthetic descriptive captions only"),
         MixSpec("short_only", {"short": 1.0}, description="synthetic short captions only"),
+        MixSpec(
+            "oracle",
+            {"oracle": 0.95, "original": 0.05},
+            description="the paper blend with captions written from each image's true scene (shapes world only): "
+            "the upper bound of any captioner",
+        ),
         _paper_blend("descriptive_50", 50, "the paper blend, captions cut at sentence ends to <= 50 tokens"),
         _paper_blend("descriptive_120", 120, "the paper blend, captions cut at sentence ends to <= 120 tokens"),
         _paper_blend("descriptive_200", 200, "the paper blend, captions cut at sentence ends to <= 200 tokens"),
@@ -282,9 +295,14 @@ def _is_empty(value: object, column: str, key: str) -> bool:
     return not value.strip()
 
 
-def _check_rows(rows: pd.DataFrame) -> None:
+def _check_rows(rows: pd.DataFrame, spec: MixSpec) -> None:
     if not isinstance(rows, pd.DataFrame):
         raise ValueError(f"rows must be a pandas DataFrame, got {type(rows).__name__}")
+    if spec.shares.get("oracle", 0.0) > 0 and ORACLE_COLUMN not in rows.columns:
+        raise ValueError(
+            f"mix spec {spec.name!r} draws on oracle captions, which only the shapes world has "
+            f"(written from each image's scene record): the rows have no {ORACLE_COLUMN!r} column"
+        )
     missing = [column for column in REQUIRED_COLUMNS if column not in rows.columns]
     if missing:
         raise ValueError(f"rows lack column(s) {missing!r}; they have {list(rows.columns)!r}")
@@ -302,9 +320,9 @@ def _check_rows(rows: pd.DataFrame) -> None:
     statuses = set(rows["status"]) - {"ok", "error"}
     if statuses:
         raise ValueError(f"status values must be 'ok' or 'error', got {sorted(map(repr, statuses))}")
-    sources = set(rows.loc[rows["status"] == "ok", "source"]) - set(ORIGINS)
+    sources = set(rows.loc[rows["status"] == "ok", "source"]) - set(FILTERED_ORIGINS)
     if sources:
-        raise ValueError(f"filtered source values must be one of {ORIGINS}, got {sorted(map(repr, sources))}")
+        raise ValueError(f"filtered source values must be one of {FILTERED_ORIGINS}, got {sorted(map(repr, sources))}")
 
 
 def build_manifest(
@@ -317,7 +335,7 @@ def build_manifest(
         raise ValueError(f"spec must be a MixSpec (see resolve_mix), got {spec!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed is {seed!r}, not an int")
-    _check_rows(rows)
+    _check_rows(rows, spec)
     usable_mask = [status != "error" for status in rows["status"]]
     n_errors = len(usable_mask) - sum(usable_mask)
     usable = rows.loc[usable_mask]
@@ -327,6 +345,7 @@ def build_manifest(
     shorts = usable["short_caption"].tolist()
     captions = usable["caption"].tolist()
     origins = usable["source"].tolist()
+    oracles: list[Any] = usable[ORACLE_COLUMN].tolist() if ORACLE_COLUMN in usable.columns else [None] * len(keys)
 
     ranked = sorted(range(len(keys)), key=lambda i: (_rank_hash(seed, shards[i], keys[i]), shards[i], keys[i]))
     assigned: list[str] = [""] * len(keys)
@@ -344,6 +363,8 @@ def build_manifest(
             text, origin, column = captions[i], origins[i], "caption"
         elif source == "short":
             text, origin, column = shorts[i], "short", "short_caption"
+        elif source == "oracle":
+            text, origin, column = oracles[i], "oracle", ORACLE_COLUMN
         else:
             text, origin, column = originals[i], "original", "original_caption"
         if _is_empty(text, column, keys[i]) and source != "original":

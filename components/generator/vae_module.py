@@ -4,9 +4,7 @@ of training, which is how its recipe is chosen (docs/results.md)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
-from typing import Any
 
 import lightning as L
 import numpy as np
@@ -16,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from components.generator.vae import Vae, to_pixels, vae_loss
 from components.generator.vae_metrics import reconstruction_report
 from components.training.fit import time_fraction
+from components.training.minute_curve import MinuteCurve
 from components.training.schedule import OptimizerSettings, adamw_with_schedule
 
 
@@ -88,42 +87,16 @@ class VaeData(L.LightningDataModule):
         )
 
 
-class ReconstructionCurve(L.Callback):
-    """Every `every_minutes` of training (wall-clock in training batches, not counting these
-    evaluations), the held-out reconstruction report, logged as `vae/*` at the step and
-    kept in `points` with its minute and step."""
+class ReconstructionCurve(MinuteCurve):
+    """The held-out reconstruction report (PSNR, objects kept, scenes exact) every
+    `every_minutes` of training, logged as `vae/*`."""
+
+    prefix = "vae"
 
     def __init__(self, heldout: np.ndarray, every_minutes: float) -> None:
-        if every_minutes <= 0:
-            raise ValueError(f"every_minutes must be > 0, got {every_minutes}")
-        self.heldout, self.every_minutes = heldout, every_minutes
-        self.points: list[dict[str, float]] = []
-        self.trained_minutes, self.next_at = 0.0, every_minutes
-        self._batch_start = 0.0
-
-    def state_dict(self) -> dict[str, object]:
-        """Kept in the checkpoint, so a resumed run continues its minutes and its curve."""
-        return {"trained_minutes": self.trained_minutes, "next_at": self.next_at, "points": self.points}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.trained_minutes = float(state_dict["trained_minutes"])
-        self.next_at = float(state_dict["next_at"])
-        self.points = [dict(p) for p in state_dict["points"]]
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self._batch_start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.trained_minutes += (time.perf_counter() - self._batch_start) / 60
-        if self.trained_minutes >= self.next_at:
-            self.measure(trainer, pl_module)
-            self.next_at += self.every_minutes
+        super().__init__(every_minutes)
+        self.heldout = heldout
 
     def measure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         report = reconstruction_report(pl_module.vae, self.heldout)  # pyright: ignore[reportArgumentType]
-        point = {"minutes": round(self.trained_minutes, 3), "step": trainer.global_step, **report.as_dict()}
-        self.points.append(point)
-        metrics = {f"vae/{k}": float(v) for k, v in report.as_dict().items() if k != "images"}
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
-        return point
+        return {k: float(v) for k, v in report.as_dict().items() if k != "images"}

@@ -28,6 +28,7 @@ from components.curation.judge_checkpoint import load_judge
 from components.curation.judge_stage import JudgeRecipe, resolve_judge_recipe, train_judge
 from components.curation.mix import MIX_SPECS, MixSpec, build_manifest, resolve_mix
 from components.curation.regenerate import engine_regenerator
+from components.data.oracle_captions import oracle_captions
 from components.data.preview import sample_grid
 from components.data.shards import list_shards
 from components.evaluation.charts import before_after_histogram
@@ -36,7 +37,7 @@ from components.overrides import flatten, with_overrides
 from components.recaption.device_lease import lease_device
 from components.recaption.sidecar import write_table_with_info
 from components.text.words import word_count
-from recap_dagster.config import PARAMS, WEB_SHARD_PARTITIONS, TrainingRunConfig
+from recap_dagster.config import PARAMS, SOURCE, WEB_SHARD_PARTITIONS, TrainingRunConfig
 from recap_dagster.defs.recaption import POOL, SHARDS_PER_RUN
 from recap_dagster.metadata import grid_markdown, markdown_table
 from recap_dagster.resources import MlflowTracking, ProjectStorage
@@ -281,17 +282,26 @@ def filter_checks(reports: list[FilterReport], sidecars: list, settings: Curatio
     ]
 
 
+def all_mix_specs() -> dict[str, MixSpec]:
+    """The registered specs and params.yaml's `mixes:` by name: the generator's partitions."""
+    user = {name: resolve_mix({"name": name, **dict(spec)}) for name, spec in PARAMS.mixes.items()}
+    return {**MIX_SPECS, **user}
+
+
+def uses_oracle(spec: MixSpec) -> bool:
+    return spec.shares.get("oracle", 0.0) > 0
+
+
 class MixConfig(Config):
     """Which mixes to write: the registered specs (components/curation/mix.py) by name, and
     params.yaml's `mixes:` (the user's specs, by name: {shares: {...}, max_tokens: ...})."""
 
-    mixes: list[str] = []  # empty: every registered spec and every spec in params.yaml
+    mixes: list[str] = []  # empty: every registered spec (`oracle` only in the shapes world) and params.yaml's
     seed: int = PARAMS.seed
 
     def resolve(self) -> list[MixSpec]:
-        user = {name: resolve_mix({"name": name, **dict(spec)}) for name, spec in PARAMS.mixes.items()}
-        specs = {**MIX_SPECS, **user}
-        names = self.mixes or list(specs)
+        specs = all_mix_specs()
+        names = self.mixes or [name for name, spec in specs.items() if SOURCE is None or not uses_oracle(spec)]
         if unknown := sorted(set(names) - set(specs)):
             raise ValueError(f"unknown mix spec(s) {unknown}; known: {sorted(specs)}")
         return [specs[name] for name in names]
@@ -316,6 +326,9 @@ def training_mix(
             f"no filtered sidecars in {storage.filtered_dir()}; materialize filtered_captions first"
         )
     rows = pd.concat([pd.read_parquet(p).assign(shard=p.stem) for p in paths], ignore_index=True)
+    if any(uses_oracle(spec) for spec in specs):  # written from the web shards' scene records
+        oracle = oracle_captions([storage.web_shard_tar(shard) for shard in sorted(set(rows["shard"]))], config.seed)
+        rows = rows.merge(oracle, on=["shard", "key"], how="left")
     tokenizer = load_captioner(storage.captioner_dir()).tokenizer if storage.captioner_dir().is_dir() else None
     count = (lambda text: len(tokenizer.text_ids(text))) if tokenizer is not None else word_count
     summaries: dict[str, dict[str, Any]] = {}

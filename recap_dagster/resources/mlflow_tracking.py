@@ -71,9 +71,9 @@ class MlflowRun:
 
         return MLFlowLogger(experiment_name=experiment_name, tracking_uri=tracking_uri, run_id=self.run_id)
 
-    def register_model(self, model_dir: Path, name: str, alias: str) -> str:
+    def register_model(self, model_dir: Path, name: str, alias: str, tags: Mapping[str, str] | None = None) -> str:
         """Logs `model_dir` as this run's `model` artifact, registers it as a new version of
-        `name`, and points `alias` at it; returns the version."""
+        `name` (with `tags` on the version), and points `alias` at it; returns the version."""
         from mlflow.exceptions import MlflowException
 
         self.client.log_artifacts(self.run_id, str(model_dir), "model")
@@ -83,7 +83,7 @@ class MlflowRun:
             if "already exists" not in str(error).lower():
                 raise
         source = f"{self.client.get_run(self.run_id).info.artifact_uri}/model"
-        version = self.client.create_model_version(name, source, run_id=self.run_id)
+        version = self.client.create_model_version(name, source, run_id=self.run_id, tags=dict(tags or {}))
         self.client.set_registered_model_alias(name, alias, version.version)
         return str(version.version)
 

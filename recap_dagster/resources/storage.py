@@ -134,6 +134,10 @@ class ProjectStorage(ConfigurableResource):
         """models/vae/: the generator's autoencoder, a diffusers model directory."""
         return self.models_path() / "vae"
 
+    def generator_dir(self, mix: str) -> Path:
+        """models/generator/<mix>/: the generator trained on mix `mix`, a diffusers pipeline directory."""
+        return self.models_path() / "generator" / mix
+
     def work_dir(self, asset: str) -> Path:
         """Scratch space of one asset's runs (checkpoints to resume from): <root>/work/<asset>."""
         return self.data_path().parent / "work" / asset

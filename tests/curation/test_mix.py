@@ -134,7 +134,9 @@ def test_registry():
         "descriptive_50",
         "descriptive_120",
         "descriptive_200",
+        "oracle",
     }
+    assert dict(MIX_SPECS["oracle"].shares) == {"oracle": 0.95, "original": 0.05}
     assert dict(MIX_SPECS["paper"].shares) == PAPER and MIX_SPECS["paper"].max_tokens is None
     assert dict(MIX_SPECS["short_only"].shares) == {"short": 1.0}
     for length in (50, 120, 200):
@@ -186,6 +188,21 @@ def test_captions_come_from_their_source():
     assert long_rows["caption_x"].tolist() == long_rows["long_caption"].tolist()
     assert original_rows["caption_x"].tolist() == original_rows["original_caption"].tolist()
     assert len(original_rows) == 20
+
+
+def test_oracle_captions_come_from_their_column_and_are_required():
+    rows = filtered_rows(200).assign(oracle_caption=[f"The truth of image {i}." for i in range(200)])
+    manifest = build_manifest(rows, MIX_SPECS["oracle"], seed=0).manifest.merge(rows, on=["shard", "key"])
+    oracle_rows = manifest[manifest["source_x"] == "oracle"]
+    assert len(oracle_rows) == 190 and (manifest["source_x"] == "original").sum() == 10
+    assert oracle_rows["caption_x"].tolist() == oracle_rows["oracle_caption"].tolist()
+    # a spec that does not draw on it ignores the column; one that does needs it
+    assert len(build_manifest(rows, MIX_SPECS["paper"], seed=0).manifest) == 200
+    with pytest.raises(ValueError, match="'oracle' draws on oracle captions, which only the shapes world has"):
+        build_manifest(filtered_rows(10), MIX_SPECS["oracle"], seed=0)
+    # the filter never writes `oracle` as a source
+    with pytest.raises(ValueError, match="filtered source values must be one of"):
+        build_manifest(filtered_rows(10).assign(source="oracle"), MIX_SPECS["paper"], seed=0)
 
 
 def test_manifest_columns_and_order():
@@ -248,7 +265,7 @@ def test_descriptive_reports_the_filters_source():
     assert by_key.loc["000000000", "source"] == "long"
     assert result.fallbacks == 0  # the filter's fallbacks are not the mix's
     assert dict(result.shares) == {"descriptive": 1.0}
-    assert result.summary()["origins"] == {"long": 4, "short": 1, "original": 1}
+    assert result.summary()["origins"] == {"long": 4, "short": 1, "original": 1, "oracle": 0}
 
 
 def test_empty_short_falls_back_to_original():

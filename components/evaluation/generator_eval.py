@@ -1,0 +1,72 @@
+"""Judging a generator: sample every prompt of a suite in its short and long form, parse each
+image and judge every clause (image_judge.py), and name the figures the claim is read by.
+
+Headline figures (shares of images, each with a Wilson interval in the full summary):
+- `single/colour`, `single/shape`, `single/colour_shape`: short single-object prompts ("a purple
+  triangle") drawn with some object of that colour, that shape, and both on one object;
+- `single/whole_object`: long single-object prompts drawn with the object's colour, shape,
+  place and nothing else (the GPU target's figure);
+- `background`: long prompts of every category drawn on the stated background;
+- `two/both_present`: short two-object prompts with both objects (each colour on its shape);
+- `short/all`, `long/all`: GenEval's rule over every prompt of the form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from components.evaluation.image_judge import ImageJudgement, Share, judge_image, summarize
+from components.evaluation.prompts import FORMS, Prompt
+
+WHOLE_OBJECT = ("colour", "shape", "pair", "place", "nothing_extra")
+
+Sampler = Callable[[list[str]], np.ndarray]  # prompts -> (N, 64, 64, 3) uint8 images
+
+
+def judge_generator(sample: Sampler, prompts: Sequence[Prompt], forms: Sequence[str] = FORMS):
+    """-> (judgements, images): one image per prompt and form, in prompt order within each form."""
+    judgements: list[ImageJudgement] = []
+    images: list[np.ndarray] = []
+    for form in forms:
+        drawn = sample([p.text(form) for p in prompts])
+        images.extend(drawn)
+        judgements += [judge_image(image, prompt, form) for image, prompt in zip(drawn, prompts, strict=True)]
+    return judgements, images
+
+
+def _share(judgements: Sequence[ImageJudgement], ok: Callable[[ImageJudgement], bool]) -> Share:
+    return Share(sum(ok(j) for j in judgements), len(judgements))
+
+
+def _kinds_pass(j: ImageJudgement, kinds: Sequence[str]) -> bool:
+    return all(v.passed for v in j.verdicts if v.clause.kind in kinds)
+
+
+def headline(judgements: Sequence[ImageJudgement]) -> dict[str, Share]:
+    """The named figures above (a figure whose prompts were not judged is left out)."""
+
+    def of(form: str, category: str | None = None) -> list[ImageJudgement]:
+        return [j for j in judgements if j.form == form and category in (None, j.category)]
+
+    figures: dict[str, Share] = {}
+    single = of("short", "single_object")
+    if single:
+        for name, kinds in (("colour", ("colour",)), ("shape", ("shape",)), ("colour_shape", ("pair",))):
+            figures[f"single/{name}"] = _share(single, lambda j, k=kinds: _kinds_pass(j, k))
+    if single_long := of("long", "single_object"):
+        figures["single/whole_object"] = _share(single_long, lambda j: _kinds_pass(j, WHOLE_OBJECT))
+    if long := of("long"):
+        figures["background"] = _share(long, lambda j: _kinds_pass(j, ("background",)))
+    if two := of("short", "two_objects"):
+        figures["two/both_present"] = _share(two, lambda j: _kinds_pass(j, ("pair",)))
+    for form in FORMS:
+        if of(form):
+            figures[f"{form}/all"] = _share(of(form), lambda j: j.passed)
+    return figures
+
+
+def full_summary(judgements: Sequence[ImageJudgement]) -> dict[str, Share]:
+    """The headline figures and every clause share of every category and form."""
+    return {**headline(judgements), **summarize(judgements)}
