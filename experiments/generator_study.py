@@ -30,6 +30,7 @@ from components.generator.text_encoder import load_text_encoder
 from components.generator.training_set import build_training_set
 from components.generator.vae_stage import load_vae
 from components.io.hashing import directory_version
+from components.world import IMAGE_SIZE
 
 
 def main() -> None:
@@ -90,7 +91,7 @@ def main() -> None:
         vae_version=directory_version(vae_dir),
         encoder=encoder,
         encoder_name=recipe.text_encoder,
-        image_size=64,
+        image_size=IMAGE_SIZE,
         cache_dir=args.work / "cache" / f"{args.mix}_{recipe.max_tokens}_{args.max_rows}",
         max_rows=recipe.max_rows,
     )

@@ -282,7 +282,6 @@ def list_command(args: argparse.Namespace) -> int:
 def generate_command(args: argparse.Namespace) -> int:
     """One image per seed for the prompt, from a generator directory (or the project's of --mix)."""
     configure_environment(None)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.pipeline:
         pipeline_dir = Path(args.pipeline).expanduser()
     else:
@@ -301,7 +300,8 @@ def generate_command(args: argparse.Namespace) -> int:
 
         check_pipeline_dir(pipeline_dir)
     except (ValueError, OSError) as error:
-        print(f"recap: {error}", file=sys.stderr)
+        hint = "" if args.pipeline else f" (recap materialize generator -p {args.mix or 'paper'} trains it)"
+        print(f"recap: {error}{hint}", file=sys.stderr)
         return 2
     import numpy as np
     from PIL import Image

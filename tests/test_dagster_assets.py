@@ -72,7 +72,7 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
     assert graph.get(AssetKey("vae")).partitions_def is None
     defs.resolve_job_def("vae_job")
     generator = graph.get(AssetKey("generator"))
-    assert generator.parent_keys == {AssetKey("training_mix"), AssetKey("vae")}
+    assert generator.parent_keys == {AssetKey("training_mix"), AssetKey("vae"), AssetKey("web_shards")}
     assert generator.partitions_def.get_partition_keys() == list(MIX_SPECS)  # one generator per mix spec
     assert defs.resolve_job_def("generator_job").partitions_def == generator.partitions_def
 

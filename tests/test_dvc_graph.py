@@ -14,7 +14,7 @@ from dagster import AssetKey, DagsterInstance
 from components.io.hashing import dir_md5
 from recap_dagster.definitions import defs
 from recap_dagster.project import KNOWN_PARAMS
-from tests.conftest import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_VAE
+from tests.conftest import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
 from tests.helpers import REPO, dvc_command
 
 
@@ -78,6 +78,7 @@ def test_dvc_repro_runs_the_stages_through_dagster(tmp_path: Path) -> None:
                 "captioner": TINY_CAPTIONER,
                 "alignment": TINY_ALIGNMENT,
                 "vae": TINY_VAE,
+                "generator": TINY_GENERATOR,
                 "curation": {},
                 "mixes": {},
                 "recaption": {"batch_size": 8},

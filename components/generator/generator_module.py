@@ -61,7 +61,9 @@ class GeneratorModule(L.LightningModule):
         # in fp32 on this CPU, and fp32 beats bf16 autocast at these widths (docs/benchmarks.md).
         unet.to(memory_format=torch.channels_last)  # pyright: ignore[reportCallIssue]; in place
         self.unet = unet.train()
-        self.ema = copy.deepcopy(unet).requires_grad_(False).eval()  # in the checkpoint, so resumes keep it
+        # In the checkpoint, so resumes keep it. Left in train mode (the U-Net has no dropout or
+        # batch statistics) so that Lightning does not warn about modules in eval mode.
+        self.ema = copy.deepcopy(unet).requires_grad_(False)
         self.register_buffer("empty_caption", torch.from_numpy(np.asarray(empty_caption, dtype=np.float32)))
         scheduler = objective.scheduler()
         self.register_buffer("alphas_cumprod", scheduler.alphas_cumprod.clone().float(), persistent=False)

@@ -78,14 +78,15 @@ class GeneratorRecipe:
 
 
 GENERATOR_RECIPES = {
-    # The main job's two generators: a minute each on 2 cores is ~80 steps of 32, enough for the
-    # v-prediction model to draw the backgrounds (docs/results.md "The objective") and no more;
-    # only the rows it can see are cached (encoding a caption costs about what a step does), and
-    # 4 prompts per category are judged (an image costs half a second to sample).
+    # The main job's two generators, within its 20 minutes: 45 seconds each on 2 cores is ~60
+    # steps of 32, the wiring and a first look, not a generator (docs/results.md "The
+    # generator"); only the rows it can see are cached (encoding a caption costs about what a
+    # training example does), and 3 prompts per category are judged (an image costs half a
+    # second to sample).
     "quick": GeneratorRecipe(
-        max_rows=1500,
-        trainer=TrainerSettings(max_steps=1_000_000, max_minutes=1.0, checkpoint_every_n_steps=200),
-        eval_prompts=4,
+        max_rows=1200,
+        trainer=TrainerSettings(max_steps=1_000_000, max_minutes=0.75, checkpoint_every_n_steps=200),
+        eval_prompts=3,
     ),
     # The ablation's generators: an hour each on this CPU (docs/results.md "The claim").
     "paper": GeneratorRecipe(

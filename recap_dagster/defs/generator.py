@@ -6,6 +6,8 @@ judged clause by clause on prompts whose truth is known and exported as a diffus
 
 import numpy as np
 from dagster import (
+    AllPartitionMapping,
+    AssetDep,
     AssetExecutionContext,
     MaterializeResult,
     MetadataValue,
@@ -137,7 +139,8 @@ def figures_table(figures) -> MetadataValue:
 
 
 @asset(
-    deps=["training_mix", "vae"],
+    # the mix's images come from every web shard, whatever mix this partition is
+    deps=["training_mix", "vae", AssetDep("web_shards", partition_mapping=AllPartitionMapping())],
     partitions_def=MIX_PARTITIONS,
     group_name="generator",
     kinds={"pytorch", "diffusers"},
@@ -223,7 +226,6 @@ vae_job = define_asset_job("vae_job", selection=["vae"], description="Train (or 
 generator_job = define_asset_job(
     "generator_job",
     selection=["generator"],
-    partitions_def=MIX_PARTITIONS,
     description="Train the generator of one caption mix (a partition); a backfill trains several.",
 )
 

@@ -5,11 +5,13 @@ and the exported pipeline loaded by diffusers alone and sampled reproducibly."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -150,29 +152,59 @@ def test_caption_dropout_replaces_captions_with_the_empty_one() -> None:
     assert ((seen[0] == 0.0).all(dim=(1, 2)) | dropped).all()
 
 
-class _KilledAt(L.Callback):
-    """Stands in for a SIGKILL: the run dies after `step` steps (checkpoints every 2)."""
+KILLED_RUN = textwrap.dedent("""
+    import ast, os, signal, sys
+    from pathlib import Path
+        import torch
+    from components.generator.generator_recipe import resolve_generator_recipe
+    from components.generator.generator_stage import train_generator
+    from components.generator.text_encoder import load_text_encoder
+    from components.generator.training_set import load_training_set
+    from components.generator.vae import build_vae
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    cache, work, out, kill_at = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+    overrides = {k: v for k, v in (a.split("=", 1) for a in sys.argv[5:])}
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step >= self.step:
-            raise RuntimeError("killed")
+    class KillAt(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            print("STEP", trainer.global_step, flush=True)
+            if trainer.global_step == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no final save: a real crash
+
+    torch.manual_seed(0)
+    vae = build_vae("tiny_f4").eval()
+    vae.register_to_config(scaling_factor=1.0)
+    def value(text):
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+
+    recipe = resolve_generator_recipe("quick", {k: value(v) for k, v in overrides.items()})
+    train_generator(recipe, load_training_set(cache), vae=vae, encoder=load_text_encoder(max_tokens=8),
+                    work_dir=work, out_dir=out, callbacks=[KillAt()])
+""")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, world_shards, tiny_vae, encoder) -> Path:
-    """A tiny generator killed at step 3, then resumed to its 5 steps and exported."""
+    """A tiny generator SIGKILLed at step 3 in a subprocess, then resumed here to its 5 steps and exported."""
     tmp = tmp_path_factory.mktemp("generator")
     training_set = _training_set(tmp, world_shards, tiny_vae, encoder)
     recipe = resolve_generator_recipe("quick", TINY)
-    dirs = {"work_dir": tmp / "work", "out_dir": tmp / "pipeline", "vae": tiny_vae, "encoder": encoder}
-    with pytest.raises(RuntimeError, match="killed"):
-        train_generator(recipe, training_set, callbacks=[_KilledAt(3)], **dirs)
-    assert not (tmp / "pipeline").exists()  # nothing half-saved
-    resumed = train_generator(recipe, training_set, **dirs)
-    assert resumed.fit.resumed_from is not None and resumed.fit.steps == 5
+    script = tmp / "run.py"
+    script.write_text(KILLED_RUN)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    overrides = [f"{k}={v}" for k, v in TINY.items()]
+    args = [sys.executable, str(script), str(tmp / "cache"), str(tmp / "work"), str(tmp / "pipeline"), "3"]
+    killed = subprocess.run([*args, *overrides], capture_output=True, text=True, timeout=300, env=env)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert "STEP 3" in killed.stdout and "STEP 4" not in killed.stdout
+    assert (tmp / "work" / "checkpoints" / "last.ckpt").is_dir() and not (tmp / "pipeline").exists()
+    resumed = train_generator(
+        recipe, training_set, work_dir=tmp / "work", out_dir=tmp / "pipeline", vae=tiny_vae, encoder=encoder
+    )
+    assert resumed.fit.resumed_from is not None and resumed.fit.steps == 5  # from the step-2 checkpoint to 5
     assert not resumed.fit.checkpoint_dir.exists()  # complete: the next run starts afresh
     return tmp / "pipeline"
 
@@ -259,3 +291,23 @@ def test_an_empty_prompt_generates_unconditionally(trained: Path) -> None:
     guided = generate(pipe, [""], seed=5, steps=3, guidance_scale=7.0)
     unguided = generate(pipe, [""], seed=5, steps=3, guidance_scale=1.0)
     assert np.abs(guided.astype(int) - unguided.astype(int)).max() <= 1
+
+
+def test_recap_generate_writes_the_image_and_names_bad_input(trained: Path, tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    from recap_dagster.cli import main
+
+    out = tmp_path / "img.png"
+    assert main(["generate", "a red circle", "--pipeline", str(trained), "--out", str(out), "--steps", "2"]) == 0
+    single = np.asarray(Image.open(out))
+    assert single.shape == (64, 64, 3)
+    pipe = load_pipeline(trained)
+    assert np.array_equal(single, generate(pipe, ["a red circle"], seed=0, steps=2, guidance_scale=4.0)[0])
+    two = tmp_path / "two.png"
+    assert main(["generate", "", "--pipeline", str(trained), "--out", str(two), "--steps", "2", "--count", "2"]) == 0
+    assert np.asarray(Image.open(two)).shape == (64, 128, 3)  # side by side; "" is unconditional
+    assert main(["generate", "x", "--pipeline", str(trained), "--out", str(out), "--guidance", "-1"]) == 2
+    assert "--guidance must be >= 0, got -1.0" in capsys.readouterr().err
+    assert main(["generate", "x", "--pipeline", str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert "no generator pipeline directory" in capsys.readouterr().err
