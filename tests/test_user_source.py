@@ -16,7 +16,7 @@ import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance
 
-from tests.conftest import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_VAE
+from tests.conftest import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
 from tests.helpers import REPO, dvc_command
 from tests.user_data import EXPECTED_ROWS, tree_checksums, write_curated_parquet, write_user_source
 
@@ -39,6 +39,7 @@ def make_project(folder: Path, dataset: dict, data_root: str = "data") -> dict[s
         "captioner": TINY_CAPTIONER,
         "alignment": TINY_ALIGNMENT,
         "vae": TINY_VAE,
+        "generator": TINY_GENERATOR,
         "curation": {},
         "mixes": {},
         "recaption": {"batch_size": 4},

@@ -19,7 +19,7 @@ import torch
 from components.generator.denoiser import build_unet
 from components.generator.generator_module import GeneratorData, GeneratorModule, LatentCaptions
 from components.generator.generator_recipe import resolve_generator_recipe
-from components.generator.generator_stage import generator_manifest, train_generator
+from components.generator.generator_stage import default_rescale, generator_manifest, train_generator
 from components.generator.objective import OBJECTIVES
 from components.generator.pipeline import assemble_pipeline, generate, load_pipeline, sampling_scheduler
 from components.generator.training_set import TrainingSet, build_training_set
@@ -155,7 +155,8 @@ def test_caption_dropout_replaces_captions_with_the_empty_one() -> None:
 KILLED_RUN = textwrap.dedent("""
     import ast, os, signal, sys
     from pathlib import Path
-        import torch
+    import lightning as L
+    import torch
     from components.generator.generator_recipe import resolve_generator_recipe
     from components.generator.generator_stage import train_generator
     from components.generator.text_encoder import load_text_encoder
@@ -303,7 +304,10 @@ def test_recap_generate_writes_the_image_and_names_bad_input(trained: Path, tmp_
     single = np.asarray(Image.open(out))
     assert single.shape == (64, 64, 3)
     pipe = load_pipeline(trained)
-    assert np.array_equal(single, generate(pipe, ["a red circle"], seed=0, steps=2, guidance_scale=4.0)[0])
+    # the CLI samples with the rescale the generator was judged with: its objective's (0.7)
+    assert default_rescale(trained) == 0.7
+    expected = generate(pipe, ["a red circle"], seed=0, steps=2, guidance_scale=4.0, guidance_rescale=0.7)
+    assert np.array_equal(single, expected[0])
     two = tmp_path / "two.png"
     assert main(["generate", "", "--pipeline", str(trained), "--out", str(two), "--steps", "2", "--count", "2"]) == 0
     assert np.asarray(Image.open(two)).shape == (64, 128, 3)  # side by side; "" is unconditional

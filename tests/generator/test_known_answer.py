@@ -73,6 +73,7 @@ def colour_vae(tmp_path_factory):
     return vae
 
 
+@pytest.mark.slow
 def test_a_tiny_generator_draws_the_prompted_colour(colour_vae, encoder, tmp_path: Path) -> None:
     images, captions = two_colour_world(1000, seed=1)
     kept = [drawn_colour(image) for image in reconstruct(colour_vae, images[:20])]
