@@ -78,7 +78,7 @@ class GeneratorRecipe:
 
 
 GENERATOR_RECIPES = {
-    # The main job's two generators, within its 20 minutes: 45 seconds each on 2 cores is ~60
+    # The main job's two generators, within its 20 minutes: 45 seconds each on 2 cores is ~75
     # steps of 32, the wiring and a first look, not a generator (docs/results.md "The
     # generator"); only the rows it can see are cached (encoding a caption costs about what a
     # training example does), and 3 prompts per category are judged (an image costs half a
