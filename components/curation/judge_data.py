@@ -16,6 +16,7 @@ from components.captioner.train.augment import augment
 from components.captioner.train.data import CuratedItem, to_tensor
 from components.curation.perturb import hard_negatives
 from components.text.tokenizer import CaptionTokenizer
+from components.training.shuffled_loader import shuffled_loader
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,10 @@ class JudgeDataModule(L.LightningDataModule):
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(
+        return shuffled_loader(
             self.pairs,
             batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=len(self.pairs) > self.batch_size,
+            seed=self.seed,
             collate_fn=self.collate,
             num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed),
         )

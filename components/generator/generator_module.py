@@ -24,6 +24,7 @@ from components.generator.objective import Objective, diffusion_loss
 from components.generator.training_set import TrainingSet
 from components.training.fit import time_fraction
 from components.training.schedule import OptimizerSettings, adamw_with_schedule
+from components.training.shuffled_loader import shuffled_loader
 
 
 class GeneratorModule(L.LightningModule):
@@ -130,11 +131,4 @@ class GeneratorData(L.LightningDataModule):
         self.rows, self.batch_size, self.seed, self.num_workers = rows, batch_size, seed, num_workers
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(
-            self.rows,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=len(self.rows) > self.batch_size,
-            num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed),
-        )
+        return shuffled_loader(self.rows, batch_size=self.batch_size, seed=self.seed, num_workers=self.num_workers)

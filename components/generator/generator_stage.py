@@ -34,6 +34,7 @@ from components.generator.pipeline import assemble_pipeline, generate, sampling_
 from components.generator.text_encoder import TextEncoder
 from components.generator.training_set import TrainingSet
 from components.generator.vae import Vae
+from components.io.atomic import write_dir_atomically
 from components.io.paths import check_output_dir
 from components.training.fit import LAST_CHECKPOINT, FitResult, fit
 from components.training.minute_curve import MinuteCurve
@@ -175,9 +176,6 @@ def train_generator(
     judgements, images, _ = judge(ema)
     grid = grid_of(judgements, images, prompts)
     pipe = assemble_pipeline(vae, encoder, ema, sampling_scheduler(recipe.sampling.scheduler, scheduler_config))
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    pipe.save_pretrained(staging)
     figures, summary = headline(judgements), full_summary(judgements)
     manifest = {
         "recipe": asdict(recipe),
@@ -190,9 +188,12 @@ def train_generator(
         "summary": {name: [s.passed, s.n] for name, s in summary.items()},
         "curve": curve[0].points if curve else [],
     }
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    staging.rename(out_dir)
+
+    def fill(staging: Path) -> None:
+        pipe.save_pretrained(staging)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
+
+    write_dir_atomically(out_dir, fill, overwrite=True)
     if not keep_checkpoints:
         shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
     return GeneratorResult(out_dir, result, figures, summary, curve[0].points if curve else [], grid, grid_dir)

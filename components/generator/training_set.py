@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from components.data.image_decode import decode_image
 from components.data.shards import ReadStats, read_shard
 from components.generator.text_encoder import TextEncoder
 from components.generator.vae import Vae, encode, to_pixels
+from components.io.atomic import write_dir_atomically
 
 INFO = "info.json"
 
@@ -132,41 +132,43 @@ def build_training_set(
     images = np.stack([found[(shard, key)] for key, shard, _ in rows])
     latents = encode_latents(vae, images)
     truncated = sum(n > encoder.max_tokens for n in encoder.token_counts(captions))
-    staging = cache_dir.with_name(cache_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    embeddings = np.lib.format.open_memmap(
-        staging / "embeddings.npy", mode="w+", dtype=np.float16, shape=(len(rows), encoder.max_tokens, encoder.width)
-    )
-    rows_of: dict[str, list[int]] = {}  # each distinct caption is encoded once (alt text repeats)
-    for row, caption in enumerate(captions):
-        rows_of.setdefault(caption, []).append(row)
-    distinct = list(rows_of)
-    for start in range(0, len(distinct), 512):  # bounded memory: 512 captions of fp32 at a time
-        chunk = distinct[start : start + 512]
-        for caption, encoded in zip(chunk, encoder.encode(chunk), strict=True):
-            embeddings[rows_of[caption]] = encoded
-    embeddings.flush()
-    del embeddings
-    np.save(staging / "latents.npy", latents)
-    np.save(staging / "empty.npy", encoder.encode([""])[0])
-    info = {
-        "mix": name,
-        "fingerprint": wanted,
-        "rows": len(rows),
-        "manifest_rows": len(manifest),
-        "max_rows": max_rows,
-        "skipped": dict(skipped),
-        "truncated": int(truncated),
-        "distinct_captions": len(distinct),
-        "max_tokens": encoder.max_tokens,
-        "text_encoder": encoder_name,
-        "vae_version": vae_version,
-    }
-    (staging / INFO).write_text(json.dumps(info, indent=1))
-    (staging / "captions.json").write_text(json.dumps(captions))
-    shutil.rmtree(cache_dir, ignore_errors=True)
-    staging.rename(cache_dir)
+
+    def fill(staging: Path) -> None:
+        embeddings = np.lib.format.open_memmap(
+            staging / "embeddings.npy",
+            mode="w+",
+            dtype=np.float16,
+            shape=(len(rows), encoder.max_tokens, encoder.width),
+        )
+        rows_of: dict[str, list[int]] = {}  # each distinct caption is encoded once (alt text repeats)
+        for row, caption in enumerate(captions):
+            rows_of.setdefault(caption, []).append(row)
+        distinct = list(rows_of)
+        for start in range(0, len(distinct), 512):  # bounded memory: 512 captions of fp32 at a time
+            chunk = distinct[start : start + 512]
+            for caption, encoded in zip(chunk, encoder.encode(chunk), strict=True):
+                embeddings[rows_of[caption]] = encoded
+        embeddings.flush()
+        del embeddings
+        np.save(staging / "latents.npy", latents)
+        np.save(staging / "empty.npy", encoder.encode([""])[0])
+        info = {
+            "mix": name,
+            "fingerprint": wanted,
+            "rows": len(rows),
+            "manifest_rows": len(manifest),
+            "max_rows": max_rows,
+            "skipped": dict(skipped),
+            "truncated": int(truncated),
+            "distinct_captions": len(distinct),
+            "max_tokens": encoder.max_tokens,
+            "text_encoder": encoder_name,
+            "vae_version": vae_version,
+        }
+        (staging / INFO).write_text(json.dumps(info, indent=1))
+        (staging / "captions.json").write_text(json.dumps(captions))
+
+    write_dir_atomically(cache_dir, fill, overwrite=True)
     loaded = load_training_set(cache_dir)
     assert loaded is not None
     return loaded

@@ -16,6 +16,7 @@ from components.generator.vae_metrics import reconstruction_report
 from components.training.fit import time_fraction
 from components.training.minute_curve import MinuteCurve
 from components.training.schedule import OptimizerSettings, adamw_with_schedule
+from components.training.shuffled_loader import shuffled_loader
 
 
 class VaeModule(L.LightningModule):
@@ -77,14 +78,7 @@ class VaeData(L.LightningDataModule):
         self.images, self.batch_size, self.seed, self.num_workers = images, batch_size, seed, num_workers
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(
-            self.images,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=len(self.images) > self.batch_size,
-            num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed),
-        )
+        return shuffled_loader(self.images, batch_size=self.batch_size, seed=self.seed, num_workers=self.num_workers)
 
 
 class ReconstructionCurve(MinuteCurve):

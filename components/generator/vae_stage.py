@@ -37,6 +37,7 @@ from components.generator.vae import (
 from components.generator.vae_metrics import ReconstructionReport, reconstruction_report
 from components.generator.vae_module import ImageArray, ReconstructionCurve, VaeData, VaeModule
 from components.generator.vae_recipe import VaeRecipe
+from components.io.atomic import write_dir_atomically
 from components.io.paths import check_output_dir
 from components.training.fit import FitResult, fit
 
@@ -120,9 +121,6 @@ def train_vae(
     report = reconstruction_report(vae, heldout)
     scaling = latent_scaling_factor(vae, to_pixels(images[:512]))
     vae.register_to_config(scaling_factor=scaling)
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    vae.save_pretrained(staging)
     manifest = {
         "preset": None if recipe.pretrained else recipe.preset,
         "pretrained": recipe.pretrained,
@@ -135,9 +133,12 @@ def train_vae(
         "curve": curve,
         "recipe": asdict(recipe),
     }
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    staging.rename(out_dir)
+
+    def fill(staging: Path) -> None:
+        vae.save_pretrained(staging)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
+
+    write_dir_atomically(out_dir, fill, overwrite=True)
     if result is not None:
         shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
     return VaeResult(out_dir, result, report, curve, scaling, downsampling_factor(vae))

@@ -40,17 +40,21 @@ TINY = {
 }
 
 
-def _training_set(tmp_path: Path, shards, tiny_vae, encoder, extra=()) -> TrainingSet:
+def _training_set(
+    tmp_path: Path, shards, tiny_vae, encoder, extra=(), *, name="test", vae_version="v1", **options
+) -> TrainingSet:
+    """Builds (or reads) the cache under tmp_path/cache from a manifest of `shards`' rows plus `extra`."""
     return build_training_set(
-        "test",
+        name,
         manifest_of(shards, tmp_path / "mix.parquet", list(extra)),
         shards,
         vae=tiny_vae,
-        vae_version="v1",
+        vae_version=vae_version,
         encoder=encoder,
         encoder_name="minilm",
         image_size=64,
         cache_dir=tmp_path / "cache",
+        **options,
     )
 
 
@@ -68,27 +72,16 @@ def test_a_mix_is_cached_once_and_missing_rows_are_counted(tmp_path, world_shard
     stamp = (tmp_path / "cache" / "info.json").stat().st_mtime_ns
     _training_set(tmp_path, world_shards, tiny_vae, encoder, extra)
     assert (tmp_path / "cache" / "info.json").stat().st_mtime_ns == stamp
-    rebuilt = build_training_set(
-        "test",
-        tmp_path / "mix.parquet",
-        world_shards,
-        vae=tiny_vae,
-        vae_version="v2",
-        encoder=encoder,
-        encoder_name="minilm",
-        image_size=64,
-        cache_dir=tmp_path / "cache",
-        max_rows=5,
-    )
+    rebuilt = _training_set(tmp_path, world_shards, tiny_vae, encoder, extra, vae_version="v2", max_rows=5)
     assert rebuilt.info["rows"] == 5 and rebuilt.info["vae_version"] == "v2"
 
 
 def test_a_mix_without_usable_rows_stops(tmp_path, world_shards, tiny_vae, encoder) -> None:
-    manifest = manifest_of({}, tmp_path / "mix.parquet", [("nope", "00000", "a ghost")])
+    manifest_of({}, tmp_path / "mix.parquet", [("nope", "00000", "a ghost")])  # one row, its key not in the shard
     with pytest.raises(ValueError, match="mix 'empty' has no usable rows: 1 in .*key_missing_from_shard"):
         build_training_set(
             "empty",
-            manifest,
+            tmp_path / "mix.parquet",
             world_shards,
             vae=tiny_vae,
             vae_version="v",
