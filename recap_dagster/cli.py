@@ -7,6 +7,8 @@
     recap materialize web_shards -p 00002     one partition
     recap materialize --all --profile paper   another profile ($RECAP_PROFILE for the run)
     recap list                                assets, their partitions and dependencies
+    recap metrics [captioner ...]             DVC's metrics/ and plots/ files from what is on disk
+                                              (materialize writes them for the assets it ran)
     recap recaption --source DIR_OR_URL --out DIR [--captioner PATH]
                                               a user's img2dataset output into sidecars
     recap generate "a red circle to the left of a blue square" --out img.png [--mix paper]
@@ -108,15 +110,18 @@ def partition_arguments(partitions: list[str], tags: dict[str, str]) -> dict:
 
 
 def prepare_instance():
-    """The instance, after releasing the runs of killed `recap` processes, ending MLflow runs
-    their Dagster runs left open, and syncing a user source's partitions with its listing."""
+    """The instance, after setting its pool limits (deploy/pools.yaml), releasing the runs of
+    killed `recap` processes, ending MLflow runs their Dagster runs left open, and syncing a
+    user source's partitions with its listing."""
     from dagster import DagsterInstance
 
     from recap_dagster.config import sync_source_partitions
     from recap_dagster.dead_runs import release_dead_runs
     from recap_dagster.definitions import RESOURCES
+    from recap_dagster.pools import apply_pool_limits
 
     instance = DagsterInstance.get()
+    apply_pool_limits(instance)
     if released := release_dead_runs(instance, RESOURCES["mlflow"].fail_runs_of):
         print(
             f"recap: released {len(released)} killed run(s), marked failed with their pool slots freed: {released}",
@@ -133,6 +138,10 @@ def prepare_instance():
         changed = f"; added {sync.added}" if sync.added else ""
         changed += f"; removed {sync.removed}" if sync.removed else ""
         print(f"recap: source has {len(sync.keys)} shard(s){changed}", file=sys.stderr)
+        for name, problem in sync.intake.broken.items():
+            print(f"recap: shard {name}.tar skipped: {problem}", file=sys.stderr)
+        for name, original in sync.intake.duplicates.items():
+            print(f"recap: shard {name}.tar skipped: the same bytes as shard {original}", file=sys.stderr)
     return instance
 
 
@@ -153,12 +162,16 @@ def run_label(name: str, partitions: list[str]) -> str:
 def materialize_runs(
     assets: list, only: list[str] | None, instance, resources: dict, keep_going: bool, run_config: dict | None = None
 ) -> int:
-    """One run per partition group of each asset, in order, in this process; 1 on a failure."""
-    from dagster import materialize
+    """One run per partition group of each asset, in order, in this process, through the job
+    that selects it (recap_dagster/asset_jobs.py); 1 on a failure."""
+    from recap_dagster.asset_jobs import asset_jobs
+    from recap_dagster.dead_runs import LAUNCHED_BY, LAUNCHER, process_tags
+    from recap_dagster.definitions import ASSETS, JOBS
 
-    from recap_dagster.dead_runs import LAUNCHED_BY, process_tags
-
-    tags = {LAUNCHED_BY: "cli", **process_tags()}
+    jobs = asset_jobs(ASSETS, JOBS, resources)
+    tags = {LAUNCHED_BY: "cli", **process_tags()}  # a run this process owns (dead_runs.py)
+    if launcher := os.environ.get("RECAP_LAUNCHED_BY"):  # "dvc": dvc.yaml's stages set it
+        tags[LAUNCHER] = launcher
     if source := os.environ.get("RECAP_SOURCE"):
         tags["recap/source"] = source
     failures = 0
@@ -167,10 +180,9 @@ def materialize_runs(
         for partitions in run_groups(asset_def, only, instance):
             label = run_label(name, partitions)
             start = time.perf_counter()
-            result = materialize(
-                [asset_def],
+            result = jobs[asset_def.key].execute_in_process(
                 instance=instance,
-                resources=resources,
+                asset_selection=[asset_def.key],
                 raise_on_error=False,
                 run_config=run_config,
                 **partition_arguments(partitions, tags),
@@ -213,7 +225,54 @@ def materialize_command(args: argparse.Namespace) -> int:
     except SourceError as error:
         print(f"recap: {error}", file=sys.stderr)
         return 2
-    return materialize_runs(assets, args.partition, instance, RESOURCES, args.keep_going)
+    failures = 0
+    for asset_def in assets:  # one asset at a time: its figures are written once its runs succeed
+        if materialize_runs([asset_def], args.partition, instance, RESOURCES, args.keep_going) == 0:
+            failures += write_figures_of([asset_def.key.to_user_string()], instance)
+        else:
+            failures += 1
+        if failures and not args.keep_going:
+            return 1
+    return 1 if failures else 0
+
+
+def write_figures_of(names: list[str], instance) -> int:
+    """The DVC metrics and plots of each named asset that has any (recap_dagster/metrics_files.py),
+    from what is on disk; the number of assets whose figures could not be written."""
+    from recap_dagster.definitions import RESOURCES
+    from recap_dagster.metrics_files import latest_run_history, write_figures
+    from recap_dagster.project import project_root
+
+    history = latest_run_history(instance, RESOURCES["mlflow"])
+    failures = 0
+    for name in names:
+        try:
+            written = write_figures(name, RESOURCES["storage"], project_root(), history)
+        except (OSError, ValueError, KeyError) as error:
+            print(f"recap: {name}: figures not written: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        if written:
+            shown = ", ".join(str(p.relative_to(project_root())) for p in written)
+            print(f"recap: {name}: wrote {shown}", file=sys.stderr)
+    return failures
+
+
+def metrics_command(args: argparse.Namespace) -> int:
+    """The DVC metrics and plots files from the artifacts already on disk: after materializing
+    from the UI, or before `dvc commit` of outputs built without them."""
+    configure_environment(None)
+    if checked_params() is None:
+        return 2
+    from dagster import DagsterInstance
+
+    from recap_dagster.metrics_files import FIGURES
+
+    unknown = sorted(set(args.assets) - set(FIGURES))
+    if unknown:
+        print(f"recap: no figures for {unknown}; assets with figures: {sorted(FIGURES)}", file=sys.stderr)
+        return 2
+    return 1 if write_figures_of(args.assets or list(FIGURES), DagsterInstance.get()) else 0
 
 
 def recaption_command(args: argparse.Namespace) -> int:
@@ -355,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--rescale", type=float, help="guidance rescale in [0, 1] (default: the generator's objective's)")
     gen.add_argument("--scheduler", choices=["ddim", "dpm_solver", "euler"], help="default: the pipeline's")
     gen.set_defaults(handler=generate_command)
+    met = commands.add_parser("metrics", help="write DVC's metrics and plots files from the artifacts on disk")
+    met.add_argument("assets", nargs="*", help="asset names (default: every asset that has figures)")
+    met.set_defaults(handler=metrics_command)
     lst = commands.add_parser("list", help="assets with their partitions and dependencies")
     lst.add_argument("--profile")
     lst.set_defaults(handler=list_command)

@@ -6,7 +6,7 @@ params.yaml's profile (or $RECAP_PROFILE); a run config naming another profile w
 shard count is refused, naming both, rather than silently building the wrong shards.
 
 For a user's img2dataset source the partitions are dynamic: one per shard file the source
-lists, added (and removed) by `sync_source_partitions`, which the `web_shard_source_sensor`
+lists, added (and removed) by `sync_source_partitions`, which the `shard_inbox_sensor`
 runs every minute and the `recap` CLI before each command, so a shard that lands in the
 source shows as a new partition without reloading the code location. Dagster's guidance
 for "a partition per file that lands in storage" is this pattern; an external asset
@@ -18,12 +18,15 @@ so two sources never share a partition set in one instance.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from dagster import Config, DagsterInstance, DynamicPartitionsDefinition, StaticPartitionsDefinition
 
+from components.data.inbox import InboxState, Intake, take_shards
 from components.data.profiles import DatasetProfile, resolve_profile
 from components.data.source import ShardSource
 from components.overrides import flatten
@@ -78,28 +81,54 @@ def check_partitions_match(profile: DatasetProfile, partition_keys: Sequence[str
         )
 
 
+# A shard must be unchanged this long before it is taken (img2dataset writes a tar over
+# minutes; a copy into the inbox takes seconds); $RECAP_INBOX_SETTLE_SECONDS overrides it.
+SETTLE_SECONDS = float(os.environ.get("RECAP_INBOX_SETTLE_SECONDS", "30"))
+
+
 @dataclass(frozen=True)
 class PartitionSync:
     added: list[str]
     removed: list[str]
-    keys: list[str]  # the source's shards, now the partitions
+    keys: list[str]  # the partitions after the sync
+    intake: Intake  # what was waiting, broken or a duplicate, and why
 
 
-def source_partition_changes(source: ShardSource, known: Sequence[str]) -> PartitionSync:
-    """What to add and remove so that the partitions are the source's shards."""
-    keys = source.check()
-    return PartitionSync(
-        added=[k for k in keys if k not in set(known)], removed=[k for k in known if k not in set(keys)], keys=keys
+def source_partition_changes(
+    source: ShardSource,
+    known: Sequence[str],
+    state: InboxState,
+    *,
+    two_looks: bool = True,
+    settle_seconds: float = SETTLE_SECONDS,
+) -> PartitionSync:
+    """What to add and remove so that the partitions are the source's whole, distinct shards
+    (components/data/inbox.py); updates `state`."""
+    intake = take_shards(
+        source.stamps(),
+        set(known),
+        state,
+        now=time.time(),
+        settle_seconds=settle_seconds,
+        tar_problem=source.tar_problem,
+        tar_digest=source.tar_digest,
+        two_looks=two_looks,
     )
+    keys = sorted((set(known) - set(intake.removed)) | set(intake.taken))
+    return PartitionSync(added=intake.taken, removed=intake.removed, keys=keys, intake=intake)
 
 
 def sync_source_partitions(instance: DagsterInstance) -> PartitionSync | None:
-    """Makes the dynamic partitions the user's source's shards; None for the world."""
+    """Makes the dynamic partitions the user's source's whole shards (the CLI, before every
+    command); None for the world."""
     if SOURCE is None or not isinstance(WEB_SHARD_PARTITIONS, DynamicPartitionsDefinition):
         return None
     name = WEB_SHARD_PARTITIONS.name
     assert name is not None
-    sync = source_partition_changes(SOURCE, instance.get_dynamic_partitions(name))
+    known = instance.get_dynamic_partitions(name)
+    # One look: a tar that reads to its end-of-archive blocks is whole, however recent (a user
+    # who runs the CLI after img2dataset finished should not wait out the sensor's settling).
+    sync = source_partition_changes(SOURCE, known, InboxState(), two_looks=False, settle_seconds=0)
     if sync.added:
         instance.add_dynamic_partitions(name, sync.added)
     for key in sync.removed:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-LAUNCHED_BY = "recap/launched_by"
+LAUNCHED_BY = "recap/launched_by"  # "cli": a run in a `recap` process, which this module may release
+LAUNCHER = "recap/launcher"  # what ran `recap`, when not a person: "dvc" (dvc.yaml sets $RECAP_LAUNCHED_BY)
 HOST, PID, PID_START = "recap/host", "recap/pid", "recap/pid_start"
 ACTIVE = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+from recap_dagster.automation import automation_sensor, operated, weekly_schedule
 from recap_dagster.defs import captioner as captioner_group
 from recap_dagster.defs import curation as curation_group
 from recap_dagster.defs import data as data_group
@@ -12,21 +13,25 @@ from recap_dagster.defs import recaption as recaption_group
 from recap_dagster.defs.captioner import captioner, captioner_pretrained
 from recap_dagster.defs.curation import alignment_model, filtered_captions, training_mix
 from recap_dagster.defs.data import curated_captions, web_shards
+from recap_dagster.defs.drift import DRIFT_CHECKS
 from recap_dagster.defs.generator import generator, vae
 from recap_dagster.defs.recaption import recaptioned_shards
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
 GROUPS = [data_group, captioner_group, recaption_group, curation_group, generator_group]  # upstream first
-ASSETS = [asset for group in GROUPS for asset in group.ASSETS]
+ASSETS = operated(asset for group in GROUPS for asset in group.ASSETS)  # code versions, automation conditions
 JOBS = [job for group in GROUPS for job in group.JOBS]
-SENSORS = data_group.SENSORS
+SENSORS = [*data_group.SENSORS, automation_sensor()]
+SCHEDULES = [weekly_schedule(ASSETS)]
 
 RESOURCES = {
     "storage": ProjectStorage(),
     "mlflow": MlflowTracking(),
 }
 
-defs = Definitions(assets=ASSETS, resources=RESOURCES, jobs=JOBS, sensors=SENSORS)
+defs = Definitions(
+    assets=ASSETS, asset_checks=DRIFT_CHECKS, resources=RESOURCES, jobs=JOBS, sensors=SENSORS, schedules=SCHEDULES
+)
 
 __all__ = [
     "ASSETS",

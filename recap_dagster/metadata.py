@@ -61,10 +61,23 @@ def summary_metadata(summary: ShardSummary) -> dict[str, Any]:
     return metadata
 
 
+DVC_DIR_MD5 = "dvc_dir_md5"  # the output directory's hash, as dvc.lock records it
+DVC_FILE_MD5 = "dvc_md5[{name}]"  # one file's hash; the file lies directly in the directory at PATH
+PATH = "path"  # the directory hashed; recap_dagster/defs/drift.py rehashes what these keys name
+
+
 def dvc_metadata(directory: Path, files: list[Path] | None = None) -> dict[str, Any]:
     """The DVC hashes of what was written: per file, and of the whole output directory."""
-    metadata: dict[str, Any] = {"dvc_dir_md5": MetadataValue.text(dir_md5(directory))}
-    for path in files or []:
-        metadata[f"dvc_md5[{path.name}]"] = MetadataValue.text(file_md5(path))
-    metadata["path"] = MetadataValue.path(str(directory))
+    metadata: dict[str, Any] = {DVC_DIR_MD5: MetadataValue.text(dir_md5(directory))}
+    return {**metadata, **dvc_file_metadata(directory, files or [])}
+
+
+def dvc_file_metadata(directory: Path, files: list[Path]) -> dict[str, Any]:
+    """The DVC hashes of `files` (each directly in `directory`) without the directory's: what a
+    partition records that writes a few files into a folder every partition shares (a sidecar
+    per shard), where hashing the whole folder per partition would cost more than its files."""
+    metadata: dict[str, Any] = {}
+    for path in files:
+        metadata[DVC_FILE_MD5.format(name=path.name)] = MetadataValue.text(file_md5(path))
+    metadata[PATH] = MetadataValue.path(str(directory))
     return metadata

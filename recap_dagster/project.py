@@ -20,7 +20,7 @@ from components.curation.filter_shard import CurationSettings
 from components.curation.judge_stage import JudgeRecipe, resolve_judge_recipe
 from components.curation.mix import resolve_mix
 from components.data.profiles import DatasetProfile, resolve_profile
-from components.data.source import WORLD, ShardSource, parse_source
+from components.data.source import WORLD, ShardSource, SourceError, parse_source
 from components.generator.generator_recipe import GeneratorRecipe, resolve_generator_recipe
 from components.generator.vae_recipe import VaeRecipe, resolve_vae_recipe
 from components.overrides import with_overrides
@@ -83,8 +83,12 @@ class Params:
         return os.environ.get("RECAP_SOURCE") or str(self.dataset.get("source", WORLD))
 
     def shard_source(self) -> ShardSource | None:
-        """The user's source, or None for the shapes world."""
-        return parse_source(self.source_text(), project_root())
+        """The user's source, or None for the shapes world. A local folder that does not
+        exist fails here, when the code location loads, rather than at the sensor's first tick."""
+        source = parse_source(self.source_text(), project_root())
+        if source is not None and source.is_local and not Path(source.location).exists():
+            raise SourceError(f"dataset.source {source.location!r} does not exist: create the folder or fix the path")
+        return source
 
     def curated_text(self) -> str:
         """`dataset.curated`: "world" (the default), or a user's curated set (folder or parquet)."""

@@ -49,3 +49,35 @@ ln -sf "$ROOT/.venv-dvc/bin/dvc" .venv/bin/dvc
 
 mkdir -p .dagster_home .dvc-remote mlflow
 cp deploy/dagster.yaml .dagster_home/dagster.yaml
+
+# Headless Chromium and its driver, the distribution's packages, for tests/browser (the UIs in
+# a real browser). Nothing to do when both are on PATH; otherwise apt-get installs them when
+# this runs as root (or with passwordless sudo). Where that cannot be done the setup goes on,
+# says why, and leaves the reason in .venv/.chromium-missing for the test's skip message.
+CHROMIUM_MISSING=.venv/.chromium-missing
+chromium_install() {
+  local sudo=()
+  command -v apt-get >/dev/null || { echo "no apt-get on this system (not Debian or Ubuntu)"; return 1; }
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo -n true 2>/dev/null || { echo "not root and no passwordless sudo to run apt-get"; return 1; }
+    sudo=(sudo -n)
+  fi
+  echo "[setup] installing chromium and chromium-driver with apt-get" >&2
+  local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120)
+  local install=("${apt[@]}" install -y --no-install-recommends chromium chromium-driver)
+  # Stale package lists are the common failure: refresh them once and retry.
+  if ! "${install[@]}" >>"$LOG" 2>&1 && ! { "${apt[@]}" update >>"$LOG" 2>&1 && "${install[@]}" >>"$LOG" 2>&1; }; then
+    echo "apt-get install chromium chromium-driver failed: $(grep -E '^E:' "$LOG" | tail -n 1)"
+    return 1
+  fi
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null ||
+    { echo "apt-get installed chromium but chromium or chromedriver is not on PATH"; return 1; }
+}
+if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+  rm -f "$CHROMIUM_MISSING"
+elif reason="$(chromium_install)"; then
+  rm -f "$CHROMIUM_MISSING"
+else
+  echo "[setup] Chromium not installed, so tests/browser will skip: $reason" >&2
+  echo "$reason" > "$CHROMIUM_MISSING"
+fi

@@ -62,8 +62,11 @@ def test_captioner_assets_train_evaluate_and_register() -> None:
     assert all(math.isfinite(m.value) and m.value > 0 for m in losses)
     logged_eval = {k.removeprefix("eval/"): v for k, v in run.data.metrics.items() if k.startswith("eval/")}
     assert logged_eval == pytest.approx(evaluation)
-    artifacts = {a.path for a in client.list_artifacts(version.run_id, "model")}
-    assert "model/model.safetensors" in artifacts
+    artifacts = {a.path for a in client.list_artifacts(version.run_id, "model/artifacts/captioner")}
+    assert "model/artifacts/captioner/model.safetensors" in artifacts  # inside the pyfunc model (models from code)
+    champion = client.get_model_version_by_alias("recap-captioner", "champion")
+    assert champion.tags["champion.metric"] == "eval/long/cider_d"
+    assert float(champion.tags["champion.value"]) >= run.data.metrics["eval/long/cider_d"]  # newest, or better
     assert {"heldout_captions.json", "heldout_long_captions.png"} <= {
         a.path for a in client.list_artifacts(version.run_id)
     }

@@ -50,6 +50,7 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
         "filtered_keys_complete",
         "no_empty_caption",
         "fallback_rate",
+        "disk_matches_materialization",  # the drift check, one per asset
     }
     assert defs.resolve_job_def("web_shards_job").partitions_def == web.partitions_def
     assert defs.resolve_job_def("curated_captions_job").partitions_def is None
@@ -180,3 +181,16 @@ def test_cli_refuses_an_unknown_profile_before_work(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "'gigantic'" in done.stderr
     assert not (tmp_path / "data").exists() and not (tmp_path / "mlflow").exists()
+
+
+def test_the_cli_runs_an_asset_through_its_named_job(instance: DagsterInstance, monkeypatch) -> None:
+    """Not `__ephemeral_asset_job__`: the job that selects the asset, and who launched it."""
+    from recap_dagster.cli import materialize_runs
+
+    monkeypatch.setenv("RECAP_LAUNCHED_BY", "dvc")  # as dvc.yaml's stages run it
+    curated = next(a for a in ASSETS if a.key == AssetKey("curated_captions"))
+    assert materialize_runs([curated], None, instance, RESOURCES, keep_going=False) == 0
+    run = instance.get_runs(limit=1)[0]
+    assert run.job_name == "curated_captions_job"
+    assert run.tags["recap/launched_by"] == "cli" and run.tags["recap/launcher"] == "dvc"
+    assert run.asset_selection == {AssetKey("curated_captions")}

@@ -88,3 +88,7 @@ def test_generator_trains_a_mix_partition_judges_exports_and_registers() -> None
     assert "final/short/all" in run.data.metrics
     version = client.get_model_version_by_alias("recap-generator", "newest_original_only")
     assert version.tags["mix"] == "original_only" and version.run_id == run.info.run_id
+    # Judged by its long prompts' all-clauses share; champion across mixes only when it beats it.
+    assert version.tags["champion.value"] == repr(run.data.metrics["final/long/all"])
+    champion = client.get_model_version_by_alias("recap-generator", "champion")
+    assert float(champion.tags["champion.value"]) >= run.data.metrics["final/long/all"]

@@ -14,7 +14,8 @@ from mlflow import MlflowClient
 from components.recaption.sidecar import compare_sidecar_keys, read_sidecar, read_sidecar_info, sidecar_path
 from recap_dagster.cli import run_groups
 from recap_dagster.definitions import RESOURCES, recaptioned_shards, web_shards
-from recap_dagster.defs.recaption import POOL, SHARDS_PER_RUN, SIDECAR_KEYS_MATCH_SHARD
+from recap_dagster.defs.recaption import SHARDS_PER_RUN, SIDECAR_KEYS_MATCH_SHARD
+from recap_dagster.pools import RECAPTION_POOL
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 from tests.data.test_shards import write_shard
 from tests.recaption.conftest import make_captioner
@@ -26,7 +27,7 @@ STORAGE = RESOURCES["storage"]
 
 def test_definition_declares_pool_backfill_policy_and_blocking_check() -> None:
     assert recaptioned_shards.backfill_policy.max_partitions_per_run == SHARDS_PER_RUN
-    assert recaptioned_shards.op.pool == POOL
+    assert recaptioned_shards.op.pool == RECAPTION_POOL
     [spec] = recaptioned_shards.check_specs
     assert spec.name == SIDECAR_KEYS_MATCH_SHARD and spec.blocking
     assert run_groups(recaptioned_shards, None) == [["00000", "00001"]]

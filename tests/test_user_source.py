@@ -5,9 +5,11 @@ a new shard becomes a partition, and bad paths stop before any work."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
+import tarfile
 import textwrap
 from pathlib import Path
 
@@ -73,9 +75,11 @@ def rows_by_key(sidecar: Path) -> dict[str, tuple[str, str]]:
 SENSOR = textwrap.dedent("""
     from dagster import DagsterInstance, build_sensor_context
     from recap_dagster.definitions import defs
-    sensor = defs.get_sensor_def("web_shard_source_sensor")
+    sensor = defs.get_sensor_def("shard_inbox_sensor")
     with DagsterInstance.get() as instance:
-        result = sensor(build_sensor_context(instance=instance))
+        first = sensor(build_sensor_context(instance=instance))  # a new shard is seen, not yet taken
+        print("FIRST", [r.partition_key for r in first.run_requests])
+        result = sensor(build_sensor_context(instance=instance, cursor=first.cursor))  # unchanged since: taken
         print("RUNS", sorted(r.partition_key for r in result.run_requests))
         print("ADD", [k for r in result.dynamic_partitions_requests for k in r.partition_keys])
 """)
@@ -143,8 +147,12 @@ def test_a_user_source_and_curated_set_end_to_end(tmp_path: Path) -> None:
     # A shard lands in the source: a new partition, found by the sensor and the CLI.
     for suffix in (".tar", ".parquet"):
         shutil.copy(source / f"00001{suffix}", source / f"00002{suffix}")
-    sensed = run(project, env, str(REPO / ".venv" / "bin" / "python"), "-c", SENSOR).stdout
-    assert "RUNS ['00002']" in sensed and "ADD ['00002']" in sensed
+    with tarfile.open(source / "00002.tar", "a") as archive:  # other bytes: a copy of 00001 would be refused
+        note = tarfile.TarInfo("00002_note.txt")
+        archive.addfile(note, io.BytesIO(b""))
+    settled = {**env, "RECAP_INBOX_SETTLE_SECONDS": "0"}
+    sensed = run(project, settled, str(REPO / ".venv" / "bin" / "python"), "-c", SENSOR).stdout
+    assert "FIRST []" in sensed and "RUNS ['00002']" in sensed and "ADD ['00002']" in sensed
     listing = recap(project, env, "list").stdout
     assert "web_shards               partitions=3" in listing
 

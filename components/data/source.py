@@ -19,12 +19,14 @@ import json
 import os
 import re
 import shutil
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import fsspec
 
+from components.data.inbox import FileStamp
 from components.data.shards import shard_index
 from components.io.atomic import write_file_atomically
 from components.io.hashing import file_sha256
@@ -106,6 +108,48 @@ class ShardSource:
             )
         return shards
 
+    def stamps(self) -> dict[str, FileStamp]:
+        """Each shard's tar size and modification time (0 where the store gives none), by
+        shard name; fails as `check` does."""
+        names = self.check()
+        fs, root = self._fs()
+        stamps = {}
+        for name in names:
+            try:
+                info = fs.info(f"{root}/{name}.tar")
+            except OSError:
+                continue  # removed since listed
+            stamps[name] = FileStamp(int(info.get("size") or 0), _seconds(info))
+        return stamps
+
+    def tar_problem(self, shard: str) -> str | None:
+        """Why shard `shard`'s tar is not whole (None: it is): it must end in tar's two zero
+        blocks (a tar cut at a member's end has none), and a local one must read header by
+        header to its end."""
+        fs, root = self._fs()
+        path = f"{root}/{shard}.tar"
+        if self.is_local and (problem := tar_read_problem(Path(path))):
+            return problem
+        try:
+            size = int(fs.size(path) or 0)
+            with fs.open(path, "rb") as handle:
+                handle.seek(max(0, size - 1024))
+                tail = cast(BinaryIO, handle).read(1024)
+        except OSError as error:
+            return f"cannot be read: {error}"
+        if size % 512 or len(tail) < 1024 or any(tail):
+            return f"does not end in tar's end-of-archive blocks ({size} bytes): truncated or still being written"
+        return None
+
+    def tar_digest(self, shard: str) -> str:
+        """sha256 of shard `shard`'s tar."""
+        fs, root = self._fs()
+        digest = hashlib.sha256()
+        with fs.open(f"{root}/{shard}.tar", "rb") as handle:
+            while chunk := cast(BinaryIO, handle).read(8 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
     def remote_url(self, shard: str, suffix: str) -> str:
         return f"{self.location}/{shard}{suffix}"
 
@@ -137,6 +181,27 @@ class ShardSource:
         root = _local_path(self.location)
         resolved = path.resolve()
         return resolved == root or root in resolved.parents
+
+
+def _seconds(info: dict) -> float:
+    """A listing entry's modification time in seconds (local: `mtime`; object stores: a
+    datetime under `LastModified` or `created`); 0 where it has none."""
+    stamp: Any = info.get("mtime") or info.get("LastModified") or info.get("created") or 0
+    return float(stamp.timestamp()) if hasattr(stamp, "timestamp") else float(stamp)
+
+
+def tar_read_problem(path: Path) -> str | None:
+    """Why the tar at `path` does not read to its end (None: it does). tarfile walks the
+    headers and seeks past the data, so this costs a read of the headers, not the images."""
+    try:
+        with tarfile.open(path, "r:") as archive:
+            members = archive.getmembers()
+            last = members[-1] if members else None
+            if last is not None and last.offset_data + last.size > path.stat().st_size:
+                return f"its last member {last.name!r} is cut short: truncated or still being written"
+    except (tarfile.TarError, OSError, EOFError) as error:
+        return f"does not read as a tar ({error}): truncated, still being written, or no tar at all"
+    return None
 
 
 def _is_shard_name(name: str) -> bool:

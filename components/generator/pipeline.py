@@ -15,12 +15,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
-from diffusers.pipelines.pipeline_utils import DiffusionPipeline
-from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
 from diffusers.schedulers.scheduling_ddim import DDIMScheduler
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from diffusers.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
@@ -29,6 +27,10 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from components.generator.denoiser import check_context_width
 from components.generator.text_encoder import TextEncoder
 from components.generator.vae import Vae
+
+if TYPE_CHECKING:  # imported where used: the pipeline module pulls in transformers' image
+    # processors, which warn (no torchvision) on every load of the code location otherwise
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
 
 SCHEDULERS: dict[str, Any] = {  # scheduler classes (each a SchedulerMixin and a ConfigMixin)
     "ddim": DDIMScheduler,
@@ -47,6 +49,8 @@ def sampling_scheduler(name: str, training_config: dict) -> SchedulerMixin:
 
 def assemble_pipeline(vae: Vae, encoder: TextEncoder, unet, scheduler: SchedulerMixin) -> StableDiffusionPipeline:
     check_context_width(unet, encoder.width, f"text encoder {type(encoder.model).__name__}")
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
+
     pipe = StableDiffusionPipeline(
         vae=vae,  # pyright: ignore[reportArgumentType]; AutoencoderTiny decodes the same way
         text_encoder=encoder.model,  # pyright: ignore[reportArgumentType]
@@ -78,7 +82,9 @@ def check_pipeline_dir(path: str | Path) -> Path:
 
 def load_pipeline(path: str | Path, scheduler: str | None = None) -> StableDiffusionPipeline:
     """An exported generator; `scheduler` swaps its sampler (ddim, dpm_solver, euler)."""
-    pipe = cast(StableDiffusionPipeline, DiffusionPipeline.from_pretrained(check_pipeline_dir(path)))
+    from diffusers.pipelines.pipeline_utils import DiffusionPipeline
+
+    pipe = cast("StableDiffusionPipeline", DiffusionPipeline.from_pretrained(check_pipeline_dir(path)))
     if scheduler is not None:
         pipe.scheduler = sampling_scheduler(scheduler, dict(pipe.scheduler.config))
     pipe.set_progress_bar_config(disable=True)

@@ -15,7 +15,8 @@ from components.evaluation.captioner import TRUTH_NOT_AVAILABLE, score_alt_text
 from components.io.atomic import write_dir_atomically
 from components.overrides import flatten
 from recap_dagster.config import PARAMS, TrainingRunConfig
-from recap_dagster.metadata import grid_markdown, markdown_table
+from recap_dagster.metadata import dvc_metadata, grid_markdown, markdown_table
+from recap_dagster.pools import CAPTIONER_POOL
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
 REGISTERED_NAME = "recap-captioner"
@@ -59,6 +60,7 @@ def stage_params(recipe: CaptionerRecipe, stage: str, seed: int) -> dict[str, An
     deps=["web_shards", "curated_captions"],
     group_name="captioner",
     kinds={"pytorch", "safetensors"},
+    pool=CAPTIONER_POOL,
     description="The CoCa captioner pretrained on the web alt-text (contrastive + captioning), with its "
     "BPE tokenizer: models/captioner_pretrained/.",
 )
@@ -75,11 +77,13 @@ def captioner_pretrained(
             storage.captioner_pretrained_dir(), lambda tmp: (tmp / SKIPPED).write_text(text), overwrite=True
         )
         context.log.info(f"no pretraining: {reason}")
-        return MaterializeResult(metadata={"skipped": MetadataValue.text(reason)})
+        return MaterializeResult(
+            metadata={"skipped": MetadataValue.text(reason), **dvc_metadata(storage.captioner_pretrained_dir())}
+        )
     storage.claim_dataset_root()
     web, curated = storage.web_shard_tars(), list_shards(storage.curated_dir())
     out_dir = storage.captioner_pretrained_dir()
-    with mlflow.run_for(context) as run:
+    with mlflow.run_for(context, system_metrics=True) as run:
         run.log_params(stage_params(recipe, "pretrain", config.seed))
         result = pretrain(
             recipe,
@@ -95,13 +99,13 @@ def captioner_pretrained(
         run.log_params({"precision": result.fit.precision})
     return MaterializeResult(
         metadata={
-            "path": MetadataValue.path(str(out_dir)),
+            **dvc_metadata(out_dir),
             "steps": MetadataValue.int(result.fit.steps),
             "minutes": MetadataValue.float(round(result.fit.minutes, 2)),
             "precision": MetadataValue.text(result.fit.precision),
             "resumed_from": MetadataValue.text(str(result.fit.resumed_from or "")),
             "web_shards": MetadataValue.int(len(web)),
-            "mlflow_run_id": MetadataValue.text(run.run_id),
+            **run.dagster_metadata(),
         }
     )
 
@@ -116,6 +120,7 @@ def captions_markdown(keys: list[str], captions: dict[str, list[str]]) -> Metada
     deps=["captioner_pretrained", "curated_captions"],
     group_name="captioner",
     kinds={"pytorch", "safetensors", "mlflow"},
+    pool=CAPTIONER_POOL,
     description="The CoCa captioner fine-tuned on the curated short and descriptive captions, judged on "
     "the held-out curated images; models/captioner/, registered in MLflow as recap-captioner@newest.",
 )
@@ -128,7 +133,7 @@ def captioner(
         raise FileNotFoundError(f"no pretrained captioner at {init_dir}: materialize captioner_pretrained first")
     storage.claim_dataset_root()
     out_dir = storage.captioner_dir()
-    with mlflow.run_for(context) as run:
+    with mlflow.run_for(context, system_metrics=True) as run:
         run.log_params({**stage_params(recipe, "finetune", config.seed), "initialised_from": str(init_dir)})
         result = finetune(
             recipe,
@@ -152,7 +157,7 @@ def captioner(
         baseline = score_alt_text(storage.web_shard_tars(), limit=len(result.keys) * 5)
         if baseline is not None:
             run.log_metrics({f"baseline/alt_text/{k}": v for k, v in baseline.items()})
-        version = run.register_model(out_dir, REGISTERED_NAME, NEWEST_ALIAS)
+        version = run.register_model(out_dir, REGISTERED_NAME, NEWEST_ALIAS, champion_metric="eval/long/cider_d")
     has_truth = any(k.endswith("/object_recall") for k in result.metrics)
     truth_note = {} if has_truth else {"eval/truth_metrics": MetadataValue.text(TRUTH_NOT_AVAILABLE)}
     headline = {
@@ -163,7 +168,7 @@ def captioner(
     }
     return MaterializeResult(
         metadata={
-            "path": MetadataValue.path(str(out_dir)),
+            **dvc_metadata(out_dir),
             "steps": MetadataValue.int(result.fit.steps),
             "minutes": MetadataValue.float(round(result.fit.minutes, 2)),
             "precision": MetadataValue.text(result.fit.precision),
@@ -174,7 +179,7 @@ def captioner(
             "heldout_samples": grid_markdown(grid, "held-out images with their long captions"),
             "heldout_captions": captions_markdown(result.keys[:PREVIEW], result.captions),
             "registered_model": MetadataValue.text(f"{REGISTERED_NAME} v{version} @{NEWEST_ALIAS}"),
-            "mlflow_run_id": MetadataValue.text(run.run_id),
+            **run.dagster_metadata(),
         }
     )
 

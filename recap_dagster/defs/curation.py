@@ -38,9 +38,11 @@ from components.recaption.device_lease import lease_device
 from components.recaption.sidecar import write_table_with_info
 from components.text.words import word_count
 from recap_dagster.config import PARAMS, SOURCE, WEB_SHARD_PARTITIONS, TrainingRunConfig
-from recap_dagster.defs.recaption import POOL, SHARDS_PER_RUN
-from recap_dagster.metadata import grid_markdown, markdown_table
+from recap_dagster.defs.recaption import SHARDS_PER_RUN
+from recap_dagster.metadata import dvc_file_metadata, dvc_metadata, grid_markdown, markdown_table
+from recap_dagster.pools import RECAPTION_POOL, TRAINER_POOL
 from recap_dagster.resources import MlflowTracking, ProjectStorage
+from recap_dagster.retries import retried_when_transient
 
 FILTERED_KEYS_COMPLETE = "filtered_keys_complete"
 NO_EMPTY_CAPTION = "no_empty_caption"
@@ -76,6 +78,7 @@ def heldout_table(metrics: dict[str, float]) -> MetadataValue:
     deps=["curated_captions"],
     group_name="curation",
     kinds={"pytorch", "safetensors"},
+    pool=TRAINER_POOL,
     description="The alignment judge (models/alignment/): image and text towers with a contrastive embedding "
     "and an image-text matching head, trained on the curated pairs with hard negatives made from their own "
     "text; its threshold passes pass_share of the held-out true captions.",
@@ -86,7 +89,7 @@ def alignment_model(
     recipe = config.resolve()
     storage.claim_dataset_root()
     out_dir = storage.alignment_dir()
-    with mlflow.run_for(context) as run:
+    with mlflow.run_for(context, system_metrics=True) as run:
         run.log_params(config.mlflow_params(recipe))
         result = train_judge(
             recipe,
@@ -101,7 +104,7 @@ def alignment_model(
     context.log.info(f"judge threshold {result.threshold:.4f} ({recipe.score_kind}) after {result.fit.steps} steps")
     return MaterializeResult(
         metadata={
-            "path": MetadataValue.path(str(out_dir)),
+            **dvc_metadata(out_dir),
             "score_kind": MetadataValue.text(recipe.score_kind),
             "threshold": MetadataValue.float(result.threshold),
             "pass_share": MetadataValue.float(recipe.pass_share),
@@ -109,7 +112,7 @@ def alignment_model(
             "minutes": MetadataValue.float(round(result.fit.minutes, 2)),
             "heldout_true_pass_share": MetadataValue.float(result.metrics["true_pass_share"]),
             "heldout_hard_negatives": heldout_table(result.metrics),
-            "mlflow_run_id": MetadataValue.text(run.run_id),
+            **run.dagster_metadata(),
         }
     )
 
@@ -129,6 +132,7 @@ class FilterConfig(Config):
 def filter_metadata(report: FilterReport) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "filtered": MetadataValue.path(str(report.path)),
+        **dvc_file_metadata(report.path.parent, [report.path]),
         "skipped_as_current": MetadataValue.bool(report.skipped),
         "rows": MetadataValue.int(report.rows),
         "sources": MetadataValue.json(report.sources),
@@ -160,7 +164,7 @@ def filter_metadata(report: FilterReport) -> dict[str, Any]:
     partitions_def=WEB_SHARD_PARTITIONS,
     deps=["recaptioned_shards", "alignment_model", "captioner"],
     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=SHARDS_PER_RUN),
-    pool=POOL,  # it regenerates captions with the captioner, on the device recaptioning leases
+    pool=RECAPTION_POOL,  # it regenerates captions with the captioner, on the device recaptioning leases
     check_specs=[
         AssetCheckSpec(
             FILTERED_KEYS_COMPLETE,
@@ -187,6 +191,7 @@ def filter_metadata(report: FilterReport) -> dict[str, Any]:
     "length, repetition and the alignment judge, regenerated up to `attempts` times, else replaced by the "
     "original; short and original captions scored too.",
 )
+@retried_when_transient  # a remote source's dropped read, a busy GPU: retried with backoff
 def filtered_captions(
     context: AssetExecutionContext, config: FilterConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
@@ -244,7 +249,7 @@ def filtered_captions(
     return MaterializeResult(
         metadata={
             "threshold": MetadataValue.float(float(manifest["threshold"])),
-            "mlflow_run_id": MetadataValue.text(run.run_id),
+            **run.dagster_metadata(),
         },
         check_results=filter_checks(reports, sidecars, settings),
     )
@@ -350,6 +355,7 @@ def training_mix(
     context.log.info(f"wrote {len(specs)} mixes over {len(rows)} filtered rows")
     return MaterializeResult(
         metadata={
+            **dvc_metadata(storage.mix_dir()),
             "mixes": markdown_table(
                 ["spec", "version", "rows", "realised shares", "origins", "truncated", "left out (error rows)"],
                 [
@@ -366,7 +372,7 @@ def training_mix(
                 ],
             ),
             "summaries": MetadataValue.json(summaries),
-            "mlflow_run_id": MetadataValue.text(run.run_id),
+            **run.dagster_metadata(),
         }
     )
 
@@ -382,4 +388,7 @@ alignment_job = define_asset_job(
 )
 
 ASSETS = [alignment_model, filtered_captions, training_mix]
-JOBS = [alignment_job, filter_job]
+training_mix_job = define_asset_job(
+    "training_mix_job", selection=[training_mix], description="Writes every training mix's manifest."
+)
+JOBS = [alignment_job, filter_job, training_mix_job]

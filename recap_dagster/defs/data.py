@@ -17,28 +17,25 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    DefaultSensorStatus,
     DynamicPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
-    RunRequest,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
     asset,
     define_asset_job,
-    sensor,
 )
 
 from components.data.build_world import build_curated_shard, build_web_shard, remove_stale_shards
 from components.data.shard_summary import ShardSummary, summarize_shards
 from components.data.shards import ShardAgreement, compare_shard_index
-from components.data.source import WORLD, SourceError, write_shard_record
+from components.data.source import WORLD, write_shard_record
 from components.data.user_curated import CuratedImport, CuratedLimits, import_user_curated
-from recap_dagster.config import SOURCE, WEB_SHARD_PARTITIONS, WorldDataConfig, source_partition_changes
+from recap_dagster.config import SOURCE, WEB_SHARD_PARTITIONS, WorldDataConfig
+from recap_dagster.data_versions import content_version
+from recap_dagster.defs.inbox import shard_inbox_sensor
 from recap_dagster.metadata import captions_table, dvc_metadata, grid_markdown, preview_grid, summary_metadata
 from recap_dagster.project import load_params, project_root
 from recap_dagster.resources import MlflowTracking, ProjectStorage
+from recap_dagster.retries import retried_when_transient
 
 TAR_MATCHES_INDEX = "tar_matches_index"
 
@@ -84,6 +81,7 @@ def tar_matches_index_result(
     "images with noisy alt-text captions (built in data/web_shards/), or the shards of params.yaml's "
     "dataset.source, read in place and recorded in data/web_shards/NNNNN.json.",
 )
+@retried_when_transient  # a remote source's dropped read, a busy GPU: retried with backoff
 def web_shards(
     context: AssetExecutionContext, config: WorldDataConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
@@ -122,8 +120,9 @@ def web_shards(
             **dvc_metadata(out_dir, files),
             "samples_grid": grid_markdown(grid, f"web shard {context.partition_key}"),
             "sample_captions": captions_table(summary),
-            "mlflow_run_id": MetadataValue.text(run.run_id),
+            **run.dagster_metadata(),
         },
+        data_version=content_version(files),  # what it wrote, not when: an unchanged rerun changes nothing downstream
         check_results=[
             tar_matches_index_result(
                 [agreement], AssetCheckSeverity.ERROR if source is None else AssetCheckSeverity.WARN
@@ -208,8 +207,9 @@ def curated_captions(
             **dvc_metadata(out_dir, files),
             "samples_grid": grid_markdown(grid, "curated set (short captions)"),
             "sample_captions": captions_table(summary, ("short_caption", "descriptive_caption", "split")),
-            "mlflow_run_id": MetadataValue.text(run.run_id),
+            **run.dagster_metadata(),
         },
+        data_version=content_version(files),  # what it wrote, not when: an unchanged rerun changes nothing downstream
         check_results=[tar_matches_index_result(agreements)],
     )
 
@@ -222,32 +222,10 @@ web_shards_job = define_asset_job(
 curated_captions_job = define_asset_job("curated_captions_job", selection=[curated_captions])
 
 
-@sensor(
-    job=web_shards_job,
-    minimum_interval_seconds=60,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Keeps web_shards' partitions equal to the user source's shards (a new shard becomes a "
-    "partition, a removed one stops being one) and checks and records each new shard.",
-)
-def web_shard_source_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-    if SOURCE is None or not isinstance(WEB_SHARD_PARTITIONS, DynamicPartitionsDefinition):
-        return SkipReason("dataset.source is the world: its partitions are static")
-    try:
-        sync = source_partition_changes(SOURCE, context.instance.get_dynamic_partitions(str(WEB_SHARD_PARTITIONS.name)))
-    except SourceError as error:
-        return SkipReason(str(error))
-    if not (sync.added or sync.removed):
-        return SkipReason(f"{len(sync.keys)} shards, none new or removed")
-    requests = []
-    if sync.added:
-        requests.append(WEB_SHARD_PARTITIONS.build_add_request(sync.added))
-    if sync.removed:
-        requests.append(WEB_SHARD_PARTITIONS.build_delete_request(sync.removed))
-    return SensorResult(
-        run_requests=[RunRequest(partition_key=key) for key in sync.added], dynamic_partitions_requests=requests
-    )
-
-
 ASSETS = [web_shards, curated_captions]
 JOBS = [web_shards_job, curated_captions_job]
-SENSORS = [web_shard_source_sensor] if SOURCE is not None else []
+SENSORS = (
+    [shard_inbox_sensor(SOURCE, WEB_SHARD_PARTITIONS)]
+    if SOURCE is not None and isinstance(WEB_SHARD_PARTITIONS, DynamicPartitionsDefinition)
+    else []
+)

@@ -31,7 +31,8 @@ from components.io.hashing import directory_version
 from components.world import IMAGE_SIZE  # the generator works at the world's canvas; a user's images are resized to it
 from recap_dagster.config import PARAMS, SOURCE, TrainingRunConfig
 from recap_dagster.defs.curation import all_mix_specs, uses_oracle
-from recap_dagster.metadata import grid_markdown, markdown_table
+from recap_dagster.metadata import dvc_metadata, grid_markdown, markdown_table
+from recap_dagster.pools import TRAINER_POOL
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
 GRID_IMAGES = 8
@@ -58,6 +59,7 @@ def reconstruction_grid(vae_dir, heldout: np.ndarray) -> MetadataValue:
     deps=["web_shards", "curated_captions"],
     group_name="generator",
     kinds={"pytorch", "diffusers"},
+    pool=TRAINER_POOL,
     description="The generator's autoencoder (models/vae/, a diffusers AutoencoderKL or AutoencoderTiny "
     "directory): trained on the web images, shared by every caption mix; its report is the share of the "
     "held-out images' objects that the scene parser reads the same after the round trip.",
@@ -72,7 +74,7 @@ def vae(
         context.log.warning(f"skipped while reading the web images: {dict(loaded.skipped)}")
     heldout = heldout_array(load_curated(list_shards(storage.curated_dir()), "heldout", image_size=IMAGE_SIZE))
     out_dir = storage.vae_dir()
-    with mlflow.run_for(context) as run:
+    with mlflow.run_for(context, system_metrics=True) as run:
         run.log_params(config.mlflow_params(recipe))
         result = train_vae(
             recipe,
@@ -91,7 +93,7 @@ def vae(
     )
     return MaterializeResult(
         metadata={
-            "path": MetadataValue.path(str(out_dir)),
+            **dvc_metadata(out_dir),
             "preset": MetadataValue.text(recipe.pretrained or recipe.preset),
             "downsampling_factor": MetadataValue.int(result.factor),
             "scaling_factor": MetadataValue.float(result.scaling_factor),
@@ -108,7 +110,7 @@ def vae(
                 [[p["minutes"], p["step"], p["psnr"], p["objects_kept"], p["scenes_exact"]] for p in result.curve],
             ),
             "reconstructions": reconstruction_grid(out_dir, heldout),
-            "mlflow_run_id": MetadataValue.text(run.run_id),
+            **run.dagster_metadata(),
         }
     )
 
@@ -144,6 +146,7 @@ def figures_table(figures) -> MetadataValue:
     partitions_def=MIX_PARTITIONS,
     group_name="generator",
     kinds={"pytorch", "diffusers"},
+    pool=TRAINER_POOL,
     metadata={"recap/main_job_partitions": MAIN_JOB_MIXES},
     description="A latent-diffusion generator per caption mix (models/generator/<mix>/, a diffusers "
     "StableDiffusionPipeline directory that DiffusionPipeline.from_pretrained loads): a U-Net "
@@ -179,7 +182,7 @@ def generator(
     if info["skipped"]:
         context.log.warning(f"mix {mix}: rows skipped while caching: {info['skipped']}")
     out_dir = storage.generator_dir(mix)
-    with mlflow.run_for(context, extra_tags={"recap.mix": mix}) as run:
+    with mlflow.run_for(context, extra_tags={"recap.mix": mix}, system_metrics=True) as run:
         run.log_params({**config.mlflow_params(recipe), "mix": mix, "rows": info["rows"]})
         result = train_generator(
             recipe,
@@ -196,12 +199,14 @@ def generator(
         run.log_image(result.grid, "samples/final.png")
         if result.grid_dir.is_dir():
             run.log_artifact(result.grid_dir, "samples/curve")
-        version = run.register_model(out_dir, REGISTERED_GENERATOR, f"newest_{mix}", tags={"mix": mix})
+        version = run.register_model(
+            out_dir, REGISTERED_GENERATOR, f"newest_{mix}", tags={"mix": mix}, champion_metric="final/long/all"
+        )
     figures = result.figures
     context.log.info(f"generator[{mix}]: " + ", ".join(f"{k} {s.value:.2f}" for k, s in figures.items()))
     return MaterializeResult(
         metadata={
-            "path": MetadataValue.path(str(out_dir)),
+            **dvc_metadata(out_dir),
             "mix": MetadataValue.text(mix),
             "rows": MetadataValue.int(info["rows"]),
             "skipped_rows": MetadataValue.json(info["skipped"]),
@@ -217,7 +222,7 @@ def generator(
             ),
             "samples": grid_markdown(result.grid, "eval prompts (short, long), PASS when every clause passes"),
             "registered_model": MetadataValue.text(f"{REGISTERED_GENERATOR} v{version} @newest_{mix}"),
-            "mlflow_run_id": MetadataValue.text(run.run_id),
+            **run.dagster_metadata(),
         }
     )
 

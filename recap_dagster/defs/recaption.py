@@ -26,12 +26,13 @@ from components.recaption.run import RunInfo, run_recaption
 from components.recaption.settings import RecaptionSettings
 from components.recaption.sidecar import compare_sidecar_keys
 from recap_dagster.config import PARAMS, WEB_SHARD_PARTITIONS
-from recap_dagster.metadata import markdown_table
+from recap_dagster.metadata import dvc_file_metadata, markdown_table
+from recap_dagster.pools import RECAPTION_POOL
 from recap_dagster.resources import MlflowTracking, ProjectStorage
+from recap_dagster.retries import retried_when_transient
 
 SIDECAR_KEYS_MATCH_SHARD = "sidecar_keys_match_shard"
 SHARDS_PER_RUN = 8
-POOL = "captioner"
 
 
 class RecaptionConfig(Config):
@@ -66,6 +67,7 @@ def samples_markdown(report: ShardReport) -> MetadataValue:
 def report_metadata(report: ShardReport) -> dict:
     return {
         "sidecar": MetadataValue.path(str(report.sidecar)),
+        **dvc_file_metadata(report.sidecar.parent, [report.sidecar]),
         "skipped_as_current": MetadataValue.bool(report.skipped),
         "rows": MetadataValue.int(report.rows),
         "ok": MetadataValue.int(report.counts.get("ok", 0)),
@@ -84,7 +86,7 @@ def report_metadata(report: ShardReport) -> dict:
     partitions_def=WEB_SHARD_PARTITIONS,
     deps=["web_shards", "captioner"],
     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=SHARDS_PER_RUN),
-    pool=POOL,
+    pool=RECAPTION_POOL,
     check_specs=[
         AssetCheckSpec(
             SIDECAR_KEYS_MATCH_SHARD,
@@ -98,6 +100,7 @@ def report_metadata(report: ShardReport) -> dict:
     description="Short and long synthetic captions for every web image, one sidecar parquet per shard "
     "(data/recaptioned/NNNNN.parquet), written by the captioner with nucleus sampling.",
 )
+@retried_when_transient  # a remote source's dropped read, a busy GPU: retried with backoff
 def recaptioned_shards(
     context: AssetExecutionContext, config: RecaptionConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
@@ -166,7 +169,7 @@ def recaptioned_shards(
         metadata={
             "captioner_version": MetadataValue.text(result.captioner_version),
             "device": MetadataValue.text(result.device),
-            "mlflow_run_id": MetadataValue.text(run.run_id),
+            **run.dagster_metadata(),
         },
         check_results=[
             AssetCheckResult(

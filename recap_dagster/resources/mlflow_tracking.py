@@ -2,124 +2,85 @@
 
 Not dagster-mlflow (it pins one Dagster release and is a legacy resource) and not the
 fluent API (global state: not thread-safe, and the multiprocess executor forks). Every
-materialization gets its own run, tagged with the Dagster run id, asset key and partition.
+materialization gets its own run, carrying its lineage (mlflow_lineage.py): the Dagster run
+id, job, asset and partition, the git commit, who launched it (`recap.launched_by`: dagster,
+or dvc from the DVC stages), and its upstream inputs as dataset inputs with their DVC hashes.
+Training assets also log system metrics (`run_for(..., system_metrics=True)`). Each asset's
+metadata links back to its run's page (MlflowRun.dagster_metadata).
 
 The default store is sqlite under the project's mlflow/ (database and artifacts there);
-MLFLOW_TRACKING_URI, or the resource's `tracking_uri`, overrides it.
+MLFLOW_TRACKING_URI, or the resource's `tracking_uri`, overrides it. The experiment is
+declared a training experiment, so the MLflow UI opens on its runs (mlflow_store.py).
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from dagster import AssetExecutionContext, ConfigurableResource
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus
-from PIL import Image
+from mlflow.entities import RunStatus
 
-from recap_dagster.project import project_root
+from recap_dagster.resources.mlflow_lineage import partition_label, run_tags, upstream_lineage
+from recap_dagster.resources.mlflow_run import MlflowRun
+from recap_dagster.resources.mlflow_store import (
+    EXPERIMENT_KIND_TAG,
+    TRAINING_KIND,
+    declare_training_experiment,
+    default_tracking_uri,
+    drop_stray_default,
+    open_sqlite_store,
+    sqlite_artifact_root,
+)
+from recap_dagster.resources.system_metrics import system_metrics as monitor_system
 
 EXPERIMENT = "recap"
-MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
+LOCAL_UI_URL = "http://127.0.0.1:5000"  # scripts/mlflow_ui.sh serves the store there
 
-
-def default_tracking_uri() -> str:
-    return f"sqlite:///{project_root() / 'mlflow' / 'mlflow.db'}"
-
-
-class MlflowRun:
-    """One open MLflow run; every call names its run id explicitly."""
-
-    def __init__(self, client: MlflowClient, run_id: str) -> None:
-        self.client = client
-        self.run_id = run_id
-
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        items = [Param(str(k), str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
-        if items:
-            self.client.log_batch(self.run_id, params=items, synchronous=True)
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
-        now = int(time.time() * 1000)
-        items = [Metric(str(k), float(v), now, step) for k, v in metrics.items()]
-        if items:
-            self.client.log_batch(self.run_id, metrics=items, synchronous=True)
-
-    def log_image(self, image: Image.Image, artifact_file: str) -> None:
-        self.client.log_image(self.run_id, image, artifact_file=artifact_file)
-
-    def log_dict(self, data: dict[str, Any], artifact_file: str) -> None:
-        self.client.log_dict(self.run_id, data, artifact_file)
-
-    def log_table(self, data: dict[str, list[Any]], artifact_file: str) -> None:
-        self.client.log_table(self.run_id, data, artifact_file)
-
-    def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
-
-    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
-
-    def lightning_logger(self, experiment_name: str, tracking_uri: str):
-        """Lightning's MLFlowLogger writing into this very run (not ./mlruns, not a new run)."""
-        from lightning.pytorch.loggers import MLFlowLogger
-
-        return MLFlowLogger(experiment_name=experiment_name, tracking_uri=tracking_uri, run_id=self.run_id)
-
-    def register_model(self, model_dir: Path, name: str, alias: str, tags: Mapping[str, str] | None = None) -> str:
-        """Logs `model_dir` as this run's `model` artifact, registers it as a new version of
-        `name` (with `tags` on the version), and points `alias` at it; returns the version."""
-        from mlflow.exceptions import MlflowException
-
-        self.client.log_artifacts(self.run_id, str(model_dir), "model")
-        try:
-            self.client.create_registered_model(name)
-        except MlflowException as error:
-            if "already exists" not in str(error).lower():
-                raise
-        source = f"{self.client.get_run(self.run_id).info.artifact_uri}/model"
-        version = self.client.create_model_version(name, source, run_id=self.run_id, tags=dict(tags or {}))
-        self.client.set_registered_model_alias(name, alias, version.version)
-        return str(version.version)
-
-    def finish(self, status: str = "FINISHED") -> None:
-        self.client.set_terminated(self.run_id, status=status)
+__all__ = ["EXPERIMENT", "MlflowRun", "MlflowTracking", "default_tracking_uri"]
 
 
 class MlflowTracking(ConfigurableResource):
-    """`tracking_uri` empty: $MLFLOW_TRACKING_URI, else sqlite under the project's mlflow/."""
+    """`tracking_uri` empty: $MLFLOW_TRACKING_URI, else sqlite under the project's mlflow/.
+    `ui_url` empty: the tracking server when tracking over HTTP, else LOCAL_UI_URL."""
 
     tracking_uri: str = ""
     experiment_name: str = EXPERIMENT
+    ui_url: str = ""
+    system_metrics_interval_s: int = 10  # seconds between system metric samples
 
     def resolved_uri(self) -> str:
         return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
 
+    def resolved_ui_url(self) -> str:
+        uri = self.resolved_uri()
+        return self.ui_url or (uri if uri.startswith(("http://", "https://")) else LOCAL_UI_URL)
+
     def artifact_location(self) -> str | None:
         """Artifacts beside a sqlite database (mlflow/artifacts); the server's choice otherwise."""
-        uri = self.resolved_uri()
-        if not uri.startswith("sqlite:///"):
-            return None
-        database = Path(uri.removeprefix("sqlite:///"))
-        return (database.parent / "artifacts").resolve().as_uri()
+        return sqlite_artifact_root(self.resolved_uri())
 
     def client(self) -> MlflowClient:
         uri = self.resolved_uri()
-        if uri.startswith("sqlite:///"):
-            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        open_sqlite_store(uri)  # a new database gets experiment 0 in mlflow/artifacts, not ./mlruns
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     def experiment_id(self, client: MlflowClient) -> str:
+        """The experiment's id, created (or tagged) as a training experiment."""
+        drop_stray_default(client, self.artifact_location())
         experiment = client.get_experiment_by_name(self.experiment_name)
         if experiment is not None:
+            declare_training_experiment(client, experiment)
             return experiment.experiment_id
         try:
-            return client.create_experiment(self.experiment_name, artifact_location=self.artifact_location())
+            return client.create_experiment(
+                self.experiment_name,
+                artifact_location=self.artifact_location(),
+                tags={EXPERIMENT_KIND_TAG: TRAINING_KIND},
+            )
         except Exception:
             # Another process created it between our look-up and our create.
             experiment = client.get_experiment_by_name(self.experiment_name)
@@ -131,24 +92,17 @@ class MlflowTracking(ConfigurableResource):
         return run.lightning_logger(self.experiment_name, self.resolved_uri())
 
     def start_run(self, context: AssetExecutionContext, *, extra_tags: Mapping[str, str] | None = None) -> MlflowRun:
-        """A run for this materialization, tagged so it can be found from Dagster and back."""
+        """A run for this materialization, carrying its lineage, so it can be found from Dagster and back."""
         client = self.client()
-        asset_key = context.asset_key.to_user_string()
-        partition = ""
-        if context.has_partition_key:
-            partition = context.partition_key
-        elif context.has_partition_key_range:  # a run over several partitions (a backfill policy)
-            keys = context.partition_keys
-            partition = keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]}"
-        tags = {
-            "dagster.run_id": context.run.run_id,
-            "dagster.asset_key": asset_key,
-            "dagster.partition": partition,
-            **(extra_tags or {}),
-        }
+        experiment_id = self.experiment_id(client)
+        inputs, upstream_tags = upstream_lineage(context)
+        tags = {**run_tags(context), **upstream_tags, **(extra_tags or {})}
+        asset_key, partition = context.asset_key.to_user_string(), partition_label(context)
         run_name = f"{asset_key}[{partition}]" if partition else asset_key
-        run = client.create_run(self.experiment_id(client), tags=tags, run_name=run_name)
-        return MlflowRun(client, run.info.run_id)
+        run = client.create_run(experiment_id, tags=tags, run_name=run_name)
+        if inputs:
+            client.log_inputs(run.info.run_id, datasets=inputs)
+        return MlflowRun(client, run.info.run_id, experiment_id, self.resolved_ui_url())
 
     def fail_runs_of(self, dagster_run_id: str) -> int:
         """Ends as FAILED the MLflow runs still RUNNING of Dagster run `dagster_run_id` (whose
@@ -176,11 +130,19 @@ class MlflowTracking(ConfigurableResource):
         return len(ended)
 
     @contextmanager
-    def run_for(self, context: AssetExecutionContext, **kwargs: Any) -> Iterator[MlflowRun]:
-        """`start_run`, ended FINISHED when the block completes and FAILED when it raises."""
+    def run_for(
+        self, context: AssetExecutionContext, *, system_metrics: bool = False, **kwargs: Any
+    ) -> Iterator[MlflowRun]:
+        """`start_run`, ended FINISHED when the block completes and FAILED when it raises;
+        `system_metrics`: the machine's CPU, memory, disk, network (and GPU) logged meanwhile."""
         run = self.start_run(context, **kwargs)
         try:
-            yield run
+            with ExitStack() as stack:
+                if system_metrics:
+                    stack.enter_context(
+                        monitor_system(run.client, run.run_id, self.resolved_uri(), self.system_metrics_interval_s)
+                    )
+                yield run
         except BaseException:
             run.finish(RunStatus.to_string(RunStatus.FAILED))
             raise

@@ -10,6 +10,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
+from components.data.inbox import InboxState
 from components.data.source import ShardSource, SourceError, parse_source, write_shard_record
 from components.io.dataset_root import RECORD, DatasetMismatch
 from recap_dagster.config import source_partition_changes
@@ -74,7 +75,7 @@ def test_a_remote_source_is_copied_once_and_again_when_it_changes(tmp_path: Path
 
 def test_partitions_follow_the_source(tmp_path: Path) -> None:
     source = ShardSource(str(write_user_source(tmp_path / "laion")))
-    sync = source_partition_changes(source, ["00000", "00005"])
+    sync = source_partition_changes(source, ["00000", "00005"], InboxState(), two_looks=False, settle_seconds=0)
     assert sync.added == ["00001"] and sync.removed == ["00005"] and sync.keys == ["00000", "00001"]
 
 
@@ -111,6 +112,7 @@ def test_a_sidecar_folder_is_checked_before_any_work(tmp_path: Path, monkeypatch
     with pytest.raises(ValueError, match="lies inside the source"):
         ProjectStorage(recaptioned_root=str(source / "captions")).claim_sidecar_dir()
     ProjectStorage(recaptioned_root=str(tmp_path / "captions")).claim_sidecar_dir()
+    (tmp_path / "another").mkdir()  # another source (one that does not exist fails on its own, at load)
     monkeypatch.setenv("RECAP_SOURCE", str(tmp_path / "another"))
     with pytest.raises(DatasetMismatch, match="choose another sidecar folder"):
         ProjectStorage(recaptioned_root=str(tmp_path / "captions")).claim_sidecar_dir()

@@ -1,0 +1,150 @@
+"""Registered models load with `mlflow.pyfunc.load_model("models:/<name>@<alias>")` and do what
+the project's own code does: the captioner writes the captions recaptioning writes for an
+image, the generator draws the image `generate` draws for a prompt and seed. Each is a model
+from code (nothing pickled) with pinned requirements. `champion` moves only on a better metric."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+from importlib import metadata
+from pathlib import Path
+
+import mlflow
+import mlflow.artifacts
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from mlflow import MlflowClient
+from PIL import Image
+
+from components.captioner.loading import load_captioner
+from components.captioner.sampling import SamplingSettings
+from components.data.image_decode import decode_image
+from components.recaption.engine import CaptionEngine
+from recap_dagster.resources import MlflowRun, MlflowTracking
+from recap_dagster.resources.model_registry import CHAMPION, update_champion
+from tests.recaption.conftest import make_captioner
+
+
+@pytest.fixture
+def tracking(tmp_path: Path):
+    """A store of its own, and the fluent API's URIs pointing at it (load_model reads them)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    yield MlflowTracking(tracking_uri=uri)
+    mlflow.set_tracking_uri(previous[0])
+    mlflow.set_registry_uri(previous[1])
+
+
+def new_run(tracking: MlflowTracking) -> MlflowRun:
+    client = tracking.client()
+    experiment_id = tracking.experiment_id(client)
+    return MlflowRun(client, client.create_run(experiment_id).info.run_id, experiment_id)
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_the_registered_captioner_captions_as_recaptioning_does(tracking: MlflowTracking, tmp_path: Path) -> None:
+    captioner_dir = make_captioner(tmp_path / "captioner")
+    run = new_run(tracking)
+    run.log_metrics({"eval/long/cider_d": 0.25})
+    version = run.register_model(captioner_dir, "recap-captioner", "newest", champion_metric="eval/long/cider_d")
+    run.finish()
+
+    rng = np.random.default_rng(0)
+    shapes = [(64, 64, 3)] * 5 + [(48, 80, 3)]  # the last one is resized on its way in
+    images = [png(rng.integers(0, 256, shape, dtype=np.uint8)) for shape in shapes]
+    model = mlflow.pyfunc.load_model("models:/recap-captioner@newest", model_config={"device": "cpu"})
+    out = model.predict(pd.DataFrame({"image": images}))
+    with_key = model.predict(
+        pd.DataFrame({"image": [base64.b64encode(images[-1]).decode()], "key": ["000010000"]}), params={"seed": 7}
+    )
+
+    # The direct path: recaptioning's decoder and engine on the same images, keyed by content.
+    loaded = load_captioner(captioner_dir)
+    pixels = [decode_image(data, loaded.image_size)[0] for data in images]
+    tensor = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float().div_(255.0)
+    keys = [hashlib.sha256(data).hexdigest()[:16] for data in images]
+    pairs = CaptionEngine(loaded, SamplingSettings(seed=0)).caption(tensor, keys)
+    assert list(out["key"]) == keys
+    assert list(out["short"]) == [p.short for p in pairs] and list(out["long"]) == [p.long for p in pairs]
+    assert sum(bool(p.short) + bool(p.long) for p in pairs) >= 3  # text was written, not only <eos>
+    [keyed] = CaptionEngine(loaded, SamplingSettings(seed=7)).caption(tensor[-1:], ["000010000"])
+    assert (with_key["short"][0], with_key["long"][0]) == (keyed.short, keyed.long)
+
+    client = MlflowClient(tracking.resolved_uri())
+    assert str(client.get_model_version_by_alias("recap-captioner", CHAMPION).version) == version  # the first
+    assert client.get_model_version("recap-captioner", version).tags["champion.value"] == "0.25"
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/recap-captioner/{version}"))
+    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["model_code_path"].endswith("captioner_model.py") and "python_model" not in flavor  # no pickle
+    assert not list(local.rglob("*.pkl"))
+    assert (local / "artifacts" / "captioner" / "model.safetensors").is_file()
+    assert (local / "code" / "components" / "captioner" / "loading.py").is_file()  # the code, bundled
+    requirements = (local / "requirements.txt").read_text().split()
+    assert f"mlflow=={metadata.version('mlflow')}" in requirements
+    assert f"torch=={metadata.version('torch')}" in requirements
+
+
+def test_the_registered_generator_draws_as_generate_does(tracking: MlflowTracking, tmp_path: Path) -> None:
+    from components.generator.denoiser import build_unet
+    from components.generator.objective import resolve_objective
+    from components.generator.pipeline import assemble_pipeline, generate, load_pipeline, sampling_scheduler
+    from components.generator.text_encoder import load_text_encoder
+    from components.generator.vae import build_vae
+
+    torch.manual_seed(0)
+    vae = build_vae("tiny_f4").eval()
+    vae.register_to_config(scaling_factor=1.0)
+    encoder = load_text_encoder(max_tokens=8)
+    unet = build_unet("tiny", sample_size=16, latent_channels=4, cross_attention_dim=encoder.width)
+    scheduler = sampling_scheduler("ddim", dict(resolve_objective("epsilon").scheduler().config))
+    pipeline_dir = tmp_path / "generator"
+    assemble_pipeline(vae, encoder, unet, scheduler).save_pretrained(pipeline_dir)
+    run = new_run(tracking)
+    run.register_model(pipeline_dir, "recap-generator", "newest_test", tags={"mix": "test"})
+    run.finish()
+
+    prompts = ["a red circle", ""]
+    model = mlflow.pyfunc.load_model("models:/recap-generator@newest_test", model_config={"device": "cpu"})
+    out = model.predict(pd.DataFrame({"prompt": prompts}), params={"seed": 3, "steps": 2, "guidance_scale": 5.0})
+    drawn = np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(s)))) for s in out["image"]])
+    direct = generate(load_pipeline(pipeline_dir), prompts, seed=3, steps=2, guidance_scale=5.0, guidance_rescale=0.0)
+    assert drawn.shape == (2, 64, 64, 3) and np.array_equal(drawn, direct)
+    assert list(out["prompt"]) == prompts
+    other_seed = model.predict(pd.DataFrame({"prompt": prompts[:1]}), params={"seed": 4, "steps": 2})
+    assert other_seed["image"][0] != out["image"][0]
+
+
+def test_champion_moves_only_on_a_better_metric(tracking: MlflowTracking) -> None:
+    client = tracking.client()
+    tracking.experiment_id(client)
+    client.create_registered_model("judged")
+    run_id = new_run(tracking).run_id
+
+    def version(value: float, metric: str = "eval/score", higher_is_better: bool = True) -> tuple[str, bool, str]:
+        made = client.create_model_version("judged", f"file:///nowhere/{run_id}", run_id=run_id).version
+        moved = update_champion(client, "judged", str(made), metric, value, higher_is_better=higher_is_better)
+        return str(made), moved, str(client.get_model_version_by_alias("judged", CHAMPION).version)
+
+    assert version(0.5) == ("1", True, "1")  # no champion yet
+    assert version(0.4) == ("2", False, "1")  # worse
+    assert version(0.7) == ("3", True, "3")  # better
+    assert version(0.7) == ("4", False, "3")  # a tie keeps the champion
+    assert version(float("nan")) == ("5", False, "3")  # no figure never wins
+    assert version(9.0, "eval/loss", higher_is_better=False) == ("6", True, "6")  # judged by another metric
+    assert version(8.0, "eval/loss", higher_is_better=False) == ("7", True, "7")  # lower is better here
+    assert version(8.5, "eval/loss", higher_is_better=False) == ("8", False, "7")
+    tags = client.get_model_version("judged", "2").tags
+    assert (tags["champion.metric"], tags["champion.value"]) == ("eval/score", "0.4")
