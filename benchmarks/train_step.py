@@ -31,7 +31,7 @@ from components.generator.text_encoder import load_text_encoder
 from components.generator.training_set import encode_latents
 from components.generator.vae import build_vae, encode, to_pixels
 from components.generator.vae_stage import load_vae
-from components.training.schedule import OptimizerSettings
+from components.training.settings import OptimizerSettings
 from components.world import describe_scene, render, sample_scene
 
 WARMUP = 2

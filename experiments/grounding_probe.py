@@ -35,7 +35,7 @@ from components.captioner.train.data import (
 )
 from components.evaluation.captioner import score_against_truth
 from components.text.tokenizer import CaptionTokenizer
-from components.training.schedule import OptimizerSettings
+from components.training.settings import OptimizerSettings
 
 # Each variant: model overrides, and training settings that differ from the base: CoCa's
 # attentional pooler (BASE_MODEL, not the small preset's patch tokens), so that every

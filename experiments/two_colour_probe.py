@@ -31,8 +31,8 @@ from components.generator.vae import build_vae, latent_scaling_factor, to_pixels
 from components.generator.vae_module import ImageArray, VaeData, VaeModule
 from components.generator.vae_recipe import VaeRecipe
 from components.generator.vae_stage import load_vae
-from components.training.fit import TrainerSettings, fit
-from components.training.schedule import OptimizerSettings
+from components.training.fit import fit
+from components.training.settings import OptimizerSettings, TrainerSettings
 from components.world.palette import BACKGROUNDS, SHAPES
 from tests.generator.test_known_answer import TWO_COLOURS, drawn_colour, two_colour_world
 

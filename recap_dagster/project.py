@@ -17,7 +17,7 @@ import yaml
 
 from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
 from components.curation.filter_shard import CurationSettings
-from components.curation.judge_stage import JudgeRecipe, resolve_judge_recipe
+from components.curation.judge_recipe import JudgeRecipe, resolve_judge_recipe
 from components.curation.mix import resolve_mix
 from components.data.profiles import DatasetProfile, resolve_profile
 from components.data.source import WORLD, ShardSource, SourceError, parse_source

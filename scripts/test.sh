@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test suite: sets up when needed, checks format, lint and types (ruff and pyright, both
-# configured in pyproject.toml), then runs pytest. Extra arguments go to pytest.
+# configured in pyproject.toml), then runs pytest in one worker per core (pytest-xdist; a test
+# file stays in one worker, so its module fixtures are built once). Extra arguments go to
+# pytest; RECAP_TEST_WORKERS sets the workers (0: all in this process).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bash "$HERE/setup.sh"
@@ -10,4 +12,4 @@ echo "[test] ruff format --check; ruff check; pyright" >&2
 ruff format --check .
 ruff check .
 pyright
-exec python -m pytest "$@"
+exec python -m pytest -n "${RECAP_TEST_WORKERS:-auto}" --dist loadfile --no-loadscope-reorder "$@"

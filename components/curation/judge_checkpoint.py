@@ -12,7 +12,8 @@ from safetensors.torch import load_file, save_file
 
 from components.curation.judge_config import JudgeConfig
 from components.curation.judge_model import AlignmentJudge
-from components.curation.judge_scoring import SCORE_KINDS, AlignmentJudgeScorer
+from components.curation.judge_recipe import SCORE_KINDS
+from components.curation.judge_scoring import AlignmentJudgeScorer
 from components.io.atomic import write_dir_atomically
 from components.text.tokenizer import CaptionTokenizer
 

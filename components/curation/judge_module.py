@@ -10,7 +10,8 @@ import torch
 from components.curation.judge_loss import judge_loss
 from components.curation.judge_model import AlignmentJudge
 from components.training.fit import time_fraction
-from components.training.schedule import OptimizerSettings, adamw_with_schedule
+from components.training.schedule import adamw_with_schedule
+from components.training.settings import OptimizerSettings
 
 
 class JudgeModule(L.LightningModule):

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from components.curation.judge_model import AlignmentJudge
+from components.curation.judge_recipe import SCORE_KINDS
 from components.text.tokenizer import CaptionTokenizer
 
-SCORE_KINDS = ("match", "cosine")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 

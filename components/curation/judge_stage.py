@@ -10,8 +10,8 @@ threshold is set on the held-out true pairs (`calibrate_threshold`).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,50 +25,12 @@ from components.curation.judge_config import JudgeConfig
 from components.curation.judge_data import JudgeDataModule
 from components.curation.judge_model import AlignmentJudge
 from components.curation.judge_module import JudgeModule
-from components.curation.judge_scoring import SCORE_KINDS, AlignmentJudgeScorer, calibrate_threshold
+from components.curation.judge_recipe import JudgeRecipe
+from components.curation.judge_scoring import AlignmentJudgeScorer, calibrate_threshold
 from components.curation.perturb import hard_negatives
 from components.io.paths import check_output_dir
-from components.overrides import with_overrides
 from components.text.tokenizer import CaptionTokenizer
-from components.training.fit import FitResult, TrainerSettings, fit
-from components.training.schedule import OptimizerSettings
-
-
-@dataclass(frozen=True)
-class JudgeRecipe:
-    preset: str = "small"
-    vocab_size: int = 1024
-    trainer: TrainerSettings = field(default_factory=lambda: TrainerSettings(max_steps=600, max_minutes=2.0))
-    optimizer: OptimizerSettings = field(default_factory=lambda: OptimizerSettings(lr=1e-3))
-    batch_size: int = 32
-    match_weight: float = 1.0
-    hard_negatives: bool = True  # NegCLIP's perturbed captions as extra negatives (False: plain CLIP + ITM)
-    score_kind: str = "match"  # which score the filter thresholds: match (the ITM head) or cosine
-    pass_share: float = 0.95  # of held-out true captions that the calibrated threshold passes
-    num_workers: int = 0
-
-    def __post_init__(self) -> None:
-        if self.score_kind not in SCORE_KINDS:
-            raise ValueError(f"score_kind={self.score_kind!r} must be one of {SCORE_KINDS}")
-        if not 0.0 < self.pass_share <= 1.0:
-            raise ValueError(f"pass_share must be in (0, 1], got {self.pass_share}")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size must be >= 2 (in-batch negatives), got {self.batch_size}")
-
-
-# Per profile: quick fits the main job's budget on a 2-core CPU, paper trains to convergence.
-JUDGE_RECIPES = {
-    "quick": JudgeRecipe(trainer=TrainerSettings(max_steps=800, max_minutes=2.5)),
-    "paper": JudgeRecipe(trainer=TrainerSettings(max_steps=4000, max_minutes=None)),
-}
-
-
-def resolve_judge_recipe(profile: str, overrides: Mapping[str, Any] | None = None) -> JudgeRecipe:
-    """The profile's recipe with `overrides` by dotted path or unique name (components/overrides.py):
-    `max_steps`, `trainer.max_minutes`, `score_kind`, `pass_share`, `preset`..."""
-    if profile not in JUDGE_RECIPES:
-        raise ValueError(f"unknown judge recipe {profile!r}; known: {sorted(JUDGE_RECIPES)}")
-    return with_overrides(JUDGE_RECIPES[profile], overrides, what="alignment judge")
+from components.training.fit import FitResult, fit
 
 
 @dataclass(frozen=True)

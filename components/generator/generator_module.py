@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 from components.generator.objective import Objective, diffusion_loss
 from components.generator.training_set import TrainingSet
 from components.training.fit import time_fraction
-from components.training.schedule import OptimizerSettings, adamw_with_schedule
+from components.training.schedule import adamw_with_schedule
+from components.training.settings import OptimizerSettings
 from components.training.shuffled_loader import shuffled_loader
 
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.overrides import with_overrides
-from components.training.fit import TrainerSettings
-from components.training.schedule import OptimizerSettings
+from components.training.settings import OptimizerSettings, TrainerSettings
 
 OBJECTIVE_NAMES = ("epsilon", "v_zero_snr", "epsilon_min_snr", "v_zero_snr_min_snr")  # objective.py's
 SCHEDULER_NAMES = ("ddim", "dpm_solver", "euler")  # pipeline.py's

@@ -15,7 +15,8 @@ from components.generator.vae import Vae, to_pixels, vae_loss
 from components.generator.vae_metrics import reconstruction_report
 from components.training.fit import time_fraction
 from components.training.minute_curve import MinuteCurve
-from components.training.schedule import OptimizerSettings, adamw_with_schedule
+from components.training.schedule import adamw_with_schedule
+from components.training.settings import OptimizerSettings
 from components.training.shuffled_loader import shuffled_loader
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from components.overrides import with_overrides
-from components.training.fit import TrainerSettings
-from components.training.schedule import OptimizerSettings
+from components.training.settings import OptimizerSettings, TrainerSettings
 
 PRESET_DIR = Path(__file__).parent / "presets"
 

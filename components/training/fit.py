@@ -16,35 +16,12 @@ from lightning.pytorch.loggers import Logger
 
 from components.training.checkpoint_io import SafetensorsCheckpointIO
 from components.training.precision import resolve_precision
+from components.training.settings import TrainerSettings
 
 if TYPE_CHECKING:
     from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT
 
 LAST_CHECKPOINT = "last.ckpt"  # a directory, written by SafetensorsCheckpointIO
-
-
-@dataclass(frozen=True)
-class TrainerSettings:
-    max_steps: int = 2000
-    max_minutes: float | None = None  # wall-clock budget; training stops at whichever comes first
-    checkpoint_every_n_steps: int = 100
-    log_every_n_steps: int = 1  # MLflow gets every step (a sqlite write costs ~10 ms)
-    val_every_n_steps: int | None = None  # None: validate once, at the end
-    val_batches: int = 8
-    precision: str = "auto"  # Lightning's precision, or `auto` (resolve_precision)
-    gradient_clip_val: float | None = 1.0  # global gradient norm cap (open_clip's default 1.0); None: no clipping
-    accelerator: str = "auto"
-    progress_bar: bool = True
-
-    def __post_init__(self) -> None:
-        if self.max_steps < 1 or self.checkpoint_every_n_steps < 1 or self.log_every_n_steps < 1:
-            raise ValueError(
-                f"max_steps ({self.max_steps}), checkpoint_every_n_steps "
-                f"({self.checkpoint_every_n_steps}) and log_every_n_steps ({self.log_every_n_steps}) "
-                "must be >= 1"
-            )
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
 
 
 @dataclass(frozen=True)

@@ -3,39 +3,12 @@ linear warm-up into a cosine that follows steps or wall-clock time, whichever is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class OptimizerSettings:
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    betas: tuple[float, float] = (0.9, 0.98)
-    warmup_steps: int = 50
-    min_lr_ratio: float = 0.05  # the cosine decays to min_lr_ratio * lr at the run's last step
-
-    def __post_init__(self) -> None:
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise ValueError(f"lr ({self.lr}) must be > 0 and weight_decay ({self.weight_decay}) >= 0")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be >= 0")
-
-    def lr_factor(self, step: int, total_steps: int, time_fraction: float = 0.0) -> float:
-        """Linear warm-up, then cosine to min_lr_ratio: the multiplier of lr at `step` of `total_steps`.
-
-        A run with a wall-clock budget passes the share of it spent, `time_fraction`; the
-        cosine follows whichever of steps and time is further along, so a run stopped by
-        its budget has still annealed (a step-only schedule would stop at a high lr)."""
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        progress = min(1.0, (step - self.warmup_steps) / max(1, total_steps - self.warmup_steps))
-        progress = max(progress, min(1.0, time_fraction))
-        return self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+from components.training.settings import OptimizerSettings
 
 
 def adamw_with_schedule(

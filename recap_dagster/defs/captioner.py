@@ -8,10 +8,8 @@ from typing import Any
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset, define_asset_job
 
 from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
-from components.captioner.train.stages import finetune, pretrain
 from components.data.preview import sample_grid
 from components.data.shards import list_shards
-from components.evaluation.captioner import TRUTH_NOT_AVAILABLE, score_alt_text
 from components.io.atomic import write_dir_atomically
 from components.overrides import flatten
 from recap_dagster.config import PARAMS, TrainingRunConfig
@@ -67,6 +65,8 @@ def stage_params(recipe: CaptionerRecipe, stage: str, seed: int) -> dict[str, An
 def captioner_pretrained(
     context: AssetExecutionContext, config: CaptionerConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
+    from components.captioner.train.stages import pretrain  # Lightning: imported when the asset runs
+
     recipe = config.resolve("pretrain")
     if reason := recipe.no_pretraining_because():
         # The folder still says so (models/captioner_pretrained/skipped.json): DVC, and a reader
@@ -127,6 +127,9 @@ def captions_markdown(keys: list[str], captions: dict[str, list[str]]) -> Metada
 def captioner(
     context: AssetExecutionContext, config: CaptionerConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
+    from components.captioner.train.stages import finetune  # Lightning: imported when the asset runs
+    from components.evaluation.captioner import TRUTH_NOT_AVAILABLE, score_alt_text
+
     recipe = config.resolve("finetune")
     init_dir = storage.captioner_pretrained_dir() if recipe.no_pretraining_because() is None else None
     if init_dir is not None and (not init_dir.is_dir() or (init_dir / SKIPPED).is_file()):

@@ -25,13 +25,12 @@ from dagster import (
 from components.captioner.loading import load_captioner
 from components.curation.filter_shard import CurationSettings, FilterReport, filter_shard
 from components.curation.judge_checkpoint import load_judge
-from components.curation.judge_stage import JudgeRecipe, resolve_judge_recipe, train_judge
+from components.curation.judge_recipe import JudgeRecipe, resolve_judge_recipe
 from components.curation.mix import MIX_SPECS, MixSpec, build_manifest, resolve_mix
 from components.curation.regenerate import engine_regenerator
 from components.data.oracle_captions import oracle_captions
 from components.data.preview import sample_grid
 from components.data.shards import list_shards
-from components.evaluation.charts import before_after_histogram
 from components.io.hashing import directory_version, file_sha256
 from components.overrides import flatten, with_overrides
 from components.recaption.device_lease import lease_device
@@ -86,6 +85,8 @@ def heldout_table(metrics: dict[str, float]) -> MetadataValue:
 def alignment_model(
     context: AssetExecutionContext, config: AlignmentConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
+    from components.curation.judge_stage import train_judge  # Lightning: imported when the asset runs
+
     recipe = config.resolve()
     storage.claim_dataset_root()
     out_dir = storage.alignment_dir()
@@ -130,6 +131,8 @@ class FilterConfig(Config):
 
 
 def filter_metadata(report: FilterReport) -> dict[str, Any]:
+    from components.evaluation.charts import before_after_histogram  # matplotlib: imported when it draws
+
     metadata: dict[str, Any] = {
         "filtered": MetadataValue.path(str(report.path)),
         **dvc_file_metadata(report.path.parent, [report.path]),

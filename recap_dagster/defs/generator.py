@@ -16,17 +16,11 @@ from dagster import (
     define_asset_job,
 )
 
-from components.captioner.train.data import load_curated
 from components.curation.mix import DEFAULT_MIX
 from components.data.preview import sample_grid
 from components.data.shards import list_shards
 from components.generator.generator_recipe import GeneratorRecipe, resolve_generator_recipe
-from components.generator.generator_stage import train_generator
-from components.generator.text_encoder import load_text_encoder
-from components.generator.training_set import build_training_set
-from components.generator.vae_metrics import reconstruct
 from components.generator.vae_recipe import VaeRecipe, resolve_vae_recipe
-from components.generator.vae_stage import heldout_array, load_shard_images, load_vae, train_vae
 from components.io.hashing import directory_version
 from components.world import IMAGE_SIZE  # the generator works at the world's canvas; a user's images are resized to it
 from recap_dagster.config import PARAMS, SOURCE, TrainingRunConfig
@@ -48,6 +42,9 @@ class VaeConfig(TrainingRunConfig):
 
 def reconstruction_grid(vae_dir, heldout: np.ndarray) -> MetadataValue:
     """The first held-out images, each above its reconstruction."""
+    from components.generator.vae_metrics import reconstruct
+    from components.generator.vae_stage import load_vae
+
     originals = heldout[:GRID_IMAGES]
     rebuilt = reconstruct(load_vae(vae_dir), originals)
     images = [image for pair in zip(originals, rebuilt, strict=True) for image in pair]
@@ -67,6 +64,11 @@ def reconstruction_grid(vae_dir, heldout: np.ndarray) -> MetadataValue:
 def vae(
     context: AssetExecutionContext, config: VaeConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
+    # Lightning, diffusers and transformers: imported when the asset runs, not when the
+    # definitions load (a code location, `recap list`, a DVC stage start in a few seconds).
+    from components.captioner.train.data import load_curated
+    from components.generator.vae_stage import heldout_array, load_shard_images, train_vae
+
     recipe = config.resolve()
     storage.claim_dataset_root()
     loaded = load_shard_images(storage.web_shard_tars(), IMAGE_SIZE, recipe.max_images)
@@ -156,6 +158,11 @@ def figures_table(figures) -> MetadataValue:
 def generator(
     context: AssetExecutionContext, config: GeneratorConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
+    from components.generator.generator_stage import train_generator  # heavy: imported when the asset runs
+    from components.generator.text_encoder import load_text_encoder
+    from components.generator.training_set import build_training_set
+    from components.generator.vae_stage import load_vae
+
     mix = context.partition_key
     recipe = config.resolve()
     storage.claim_dataset_root()

@@ -1,8 +1,9 @@
 """The Dagster and MLflow UIs in a real browser (headless Chromium), on a freshly
 materialized tiny project: every asset on the graph, an asset's metadata rendered (the
 sample grid image, the captions table), its check's result, the MLflow experiment, a run and
-a comparison of two. Each test saves what it checked under docs/screenshots/, the README's
-pictures.
+a comparison of two. Each test saves what it checked as a screenshot: in a temporary folder,
+or where RECAP_SCREENSHOTS says (`RECAP_SCREENSHOTS=docs/screenshots` rewrites the README's
+pictures; a plain test run leaves the work tree as it was).
 
 Pages are read through scripts run in them (webdriver.Browser.script); every wait polls
 for what the page must show, with a timeout, and fails quoting the page's text.
@@ -11,7 +12,9 @@ for what the page must show, with a timeout, and fails quoting the page's text.
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 import urllib.parse
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from tests.browser.processes import wait_until
 from tests.browser.uis import MATERIALIZED, Uis, graphql, mlflow_api
 from tests.browser.webdriver import REPO, Browser
 
-SCREENSHOTS = REPO / "docs" / "screenshots"
+SCREENSHOTS = REPO / os.environ["RECAP_SCREENSHOTS"] if "RECAP_SCREENSHOTS" in os.environ else None
 ASSET = "curated_captions"  # unpartitioned: its page shows its one latest materialization
 
 # What covers a page on a first visit until it is dismissed: Dagster's community dialog (once
@@ -37,7 +40,9 @@ return document.body.innerText.includes(arguments[0])
 def save(page: Browser, name: str) -> Path:
     """A screenshot of the page as it is, refused while a first-visit dialog covers it."""
     assert not page.script(COVERED, NUX_TITLE), f"a first-visit dialog covers the page for {name}"
-    path = SCREENSHOTS / name
+    folder = SCREENSHOTS or Path(tempfile.gettempdir()) / "recap-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
     page.screenshot(path)
     return path
 

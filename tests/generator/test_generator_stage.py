@@ -23,8 +23,8 @@ from components.generator.generator_stage import default_rescale, generator_mani
 from components.generator.objective import OBJECTIVES
 from components.generator.pipeline import assemble_pipeline, generate, load_pipeline, sampling_scheduler
 from components.generator.training_set import TrainingSet, build_training_set
-from components.training.fit import TrainerSettings, fit
-from components.training.schedule import OptimizerSettings
+from components.training.fit import fit
+from components.training.settings import OptimizerSettings, TrainerSettings
 from tests.generator.conftest import manifest_of
 
 TINY = {

@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from components.data.build_world import build_web_shard
 from components.data.profiles import resolve_profile
 from components.world import WorldConfig
@@ -16,6 +18,7 @@ from tests.generator.conftest import manifest_of
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_the_gpu_study_runs_on_a_cpu_with_a_tiny_budget(tmp_path: Path, tiny_vae) -> None:
     root = tmp_path / "project"
     profile = resolve_profile("quick", {"web_shards": 1, "web_shard_size": 8})

@@ -10,7 +10,8 @@ import torch
 from components.captioner.interface import Captioner
 from components.captioner.loss import CocaLoss
 from components.training.fit import time_fraction
-from components.training.schedule import OptimizerSettings, adamw_with_schedule
+from components.training.schedule import adamw_with_schedule
+from components.training.settings import OptimizerSettings
 
 
 class CaptionerModule(L.LightningModule):

@@ -8,10 +8,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from components.captioner.train.data import CaptionerDataSettings
+from components.captioner.train.data_settings import CaptionerDataSettings
 from components.overrides import with_overrides
-from components.training.fit import TrainerSettings
-from components.training.schedule import OptimizerSettings
+from components.training.settings import OptimizerSettings, TrainerSettings
 
 
 @dataclass(frozen=True)

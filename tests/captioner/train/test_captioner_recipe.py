@@ -4,7 +4,7 @@ import pytest
 
 from components.captioner.train.recipe import RECIPES, resolve_recipe, stage
 from components.overrides import flatten, leaf_paths, with_overrides
-from components.training.fit import TrainerSettings
+from components.training.settings import TrainerSettings
 
 
 def test_a_dotted_key_replaces_one_field_of_a_stage():

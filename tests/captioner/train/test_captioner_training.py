@@ -24,7 +24,7 @@ from components.captioner.train.stages import tokenizer_texts
 from components.data.build_world import build_curated_shard, build_web_shard
 from components.data.profiles import resolve_profile
 from components.text.tokenizer import CaptionTokenizer
-from components.training.schedule import OptimizerSettings
+from components.training.settings import OptimizerSettings
 from components.world import WorldConfig
 
 PROFILE = resolve_profile(
@@ -102,10 +102,12 @@ KILLED_RUN = textwrap.dedent("""
     from pathlib import Path
     import lightning as L
     from components.captioner.train.stages import build_module, tokenizer_texts
-    from components.training.fit import TrainerSettings, fit
+    from components.training.fit import fit
+    from components.training.settings import TrainerSettings
     from components.text.tokenizer import CaptionTokenizer
     from components.captioner.coca_captioner import CocaCaptioner
-    from components.captioner.train.data import CaptionerDataModule, CaptionerDataSettings
+    from components.captioner.train.data import CaptionerDataModule
+    from components.captioner.train.data_settings import CaptionerDataSettings
     from components.captioner.train.recipe import stage
     from components.captioner.config import CocaConfig
 
@@ -170,7 +172,8 @@ def test_short_captions_first_then_the_recipes_mix(shards, tmp_path: Path) -> No
     from components.captioner.train.data import CaptionerDataModule
     from components.captioner.train.recipe import stage
     from components.captioner.train.stages import build_module
-    from components.training.fit import TrainerSettings, fit
+    from components.training.fit import fit
+    from components.training.settings import TrainerSettings
 
     (web,), (curated,) = shards
     tokenizer = CaptionTokenizer.train(tokenizer_texts([web], [curated]), vocab_size=400)
@@ -216,7 +219,8 @@ def test_short_captions_first_with_workers_needs_grouped_batches(shards, tmp_pat
     from components.captioner.train.data import CaptionerDataModule
     from components.captioner.train.recipe import stage
     from components.captioner.train.stages import build_module
-    from components.training.fit import TrainerSettings, fit
+    from components.training.fit import fit
+    from components.training.settings import TrainerSettings
 
     (web,), (curated,) = shards
     tokenizer = CaptionTokenizer.train(tokenizer_texts([web], [curated]), vocab_size=400)
@@ -261,7 +265,8 @@ def test_finetune_without_resume_ignores_a_killed_runs_checkpoint(shards, tmp_pa
     from components.captioner.config import CocaConfig
     from components.captioner.train.recipe import resolve_recipe
     from components.captioner.train.stages import build_module, finetune
-    from components.training.fit import TrainerSettings, fit
+    from components.training.fit import fit
+    from components.training.settings import TrainerSettings
 
     (web,), (curated,) = shards
     recipe = resolve_recipe(
@@ -332,7 +337,8 @@ def test_bf16_mixed_fit_trains_fp32_weights(shards, tmp_path: Path) -> None:
     from components.captioner.config import CocaConfig
     from components.captioner.train.recipe import stage
     from components.captioner.train.stages import build_module
-    from components.training.fit import TrainerSettings, fit
+    from components.training.fit import fit
+    from components.training.settings import TrainerSettings
 
     (web,), (curated,) = shards
     tokenizer = CaptionTokenizer.train(tokenizer_texts([web], [curated]), vocab_size=400)
