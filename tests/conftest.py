@@ -78,10 +78,12 @@ if (workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))) > 1 and "O
     os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
 
 
-# The longest test files, longest first (seconds in one of two xdist workers on a 2-core AMD
-# EPYC, 2026-12-02): the known answer ~400, a user's source end to end ~280, the DVC graph
-# ~330, the GPU study script ~130. They start first, so the workers share them out and the
-# short files fill in around them, instead of one long file starting last and running alone.
+# The longest test files (seconds in one of two xdist workers on a 2-core AMD EPYC, commit
+# 317f794: the known answer ~385, a user's source end to end ~240, the GPU study script ~75, the
+# DVC graph ~370). They start first, in this order, so the two workers take them in turns
+# (~460 s and ~610 s) and the short files fill in around them, instead of one long file
+# starting last and running alone. scripts/test.sh passes --no-loadscope-reorder, without
+# which xdist would reorder the files by their number of tests.
 RUN_FIRST = (
     "tests/generator/test_known_answer.py",
     "tests/test_user_source.py",

@@ -65,7 +65,7 @@ def vae(
     context: AssetExecutionContext, config: VaeConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
     # Lightning, diffusers and transformers: imported when the asset runs, not when the
-    # definitions load (a code location, `recap list`, a DVC stage start in a few seconds).
+    # definitions load (benchmarks/definitions_load.py: 12.6 s against 23.3 s on a 2-core EPYC).
     from components.captioner.train.data import load_curated
     from components.generator.vae_stage import heldout_array, load_shard_images, train_vae
 
