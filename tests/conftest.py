@@ -15,39 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.tiny_params import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
+
 REPO = Path(__file__).resolve().parent.parent
-TINY_DATASET = {
-    "web_shards": 2,
-    "web_shard_size": 24,
-    "curated_train": 30,
-    "curated_heldout": 10,
-    "curated_shard_size": 25,
-}
-
-# Two optimiser steps per stage on the tiny preset: the wiring, not the quality.
-TINY_CAPTIONER = {
-    "preset": "tiny",
-    "vocab_size": 400,
-    "eval_images": 4,
-    "pretrain": {"max_steps": 2, "max_minutes": None, "batch_size": 4},  # quick has none: add it
-    "finetune.max_steps": 2,
-    "finetune.batch_size": 4,
-}
-
-# The judge: the tiny preset, two steps.
-TINY_ALIGNMENT = {"preset": "tiny", "vocab_size": 400, "max_steps": 2, "max_minutes": None, "batch_size": 4}
-TINY_VAE = {"preset": "tiny_f4", "max_steps": 2, "max_minutes": None, "batch_size": 4, "max_images": 64}
-TINY_GENERATOR = {
-    "unet": "tiny",
-    "max_tokens": 8,
-    "max_steps": 2,
-    "max_minutes": None,
-    "batch_size": 4,
-    "eval_prompts": 1,
-    "sampling.steps": 2,
-    "progress_bar": False,
-}
-
 _TINY_ROOT = Path(tempfile.mkdtemp(prefix="recap-tests-"))
 (_TINY_ROOT / "params.yaml").write_text(
     yaml.safe_dump(

@@ -16,7 +16,7 @@ from components.io.hashing import dir_md5
 from recap_dagster.definitions import defs
 from recap_dagster.metrics_files import FIGURES, declared_outputs
 from recap_dagster.project import KNOWN_PARAMS
-from tests.conftest import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
+from tests.tiny_params import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
 from tests.helpers import REPO, dvc_command
 
 

@@ -69,7 +69,9 @@ def take_shards(
 ) -> Intake:
     """What to do with each shard of `listing` given the partitions already `known`; updates
     `state` in place. `tar_problem(name)` says why a tar is not whole (None: whole);
-    `tar_digest(name)` is its sha256. Both run only on shards that have settled. Without
+    `tar_digest(name)` is its sha256. Both run only on shards that have settled; a known shard
+    is hashed only when a settled candidate has its size (a cursor that starts over an inbox of
+    a thousand taken shards reads none of them until a possible copy arrives). Without
     `two_looks` (the CLI, which looks once) a shard first seen now counts as unchanged."""
     intake = Intake(removed=sorted(known - set(listing)))
     for name in intake.removed:
@@ -78,9 +80,6 @@ def take_shards(
         del state.seen[name]
     for name in sorted(set(state.reported) - set(listing)):
         del state.reported[name]
-    for name in sorted(known & set(listing)):
-        if name not in state.digests:  # taken before this state existed (the CLI, an older cursor)
-            state.digests[name] = tar_digest(name)
     for name in sorted(set(listing) - known):
         stamp = listing[name]
         previous = state.seen.get(name, None if two_looks else stamp.as_list())
@@ -100,6 +99,11 @@ def take_shards(
             state.reported[name] = [*stamp.as_list(), f"broken: {problem}"]
             continue
         digest = tar_digest(name)
+        for twin in sorted(known & set(listing)):
+            # Taken before this state existed (the CLI, an older cursor): hashed only when a
+            # candidate of its size arrives, since bytes of another size cannot be the same.
+            if twin not in state.digests and listing[twin].size == stamp.size:
+                state.digests[twin] = tar_digest(twin)
         original = next((taken for taken, d in sorted(state.digests.items()) if d == digest), None)
         if original is not None:
             intake.duplicates[name] = original

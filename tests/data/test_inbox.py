@@ -92,17 +92,44 @@ def test_a_copy_under_a_new_name_is_refused_and_a_removed_shard_forgotten(tmp_pa
     folder = write_user_source(tmp_path / "inbox")
     source = ShardSource(str(folder))
     state = InboxState()
-    look(source, {"00000", "00001"}, state)  # known before this state: their digests are learnt
-    assert set(state.digests) == {"00000", "00001"}
+    known = {"00000", "00001"}  # taken before this state: the sensor's partitions
+    hashed: list[str] = []
+
+    def counted_digest(name: str) -> str:
+        hashed.append(name)
+        return source.tar_digest(name)
+
+    def look_counted() -> object:
+        return take_shards(
+            source.stamps(),
+            known,
+            state,
+            now=max(s.mtime for s in source.stamps().values()) + 1,
+            settle_seconds=0.0,
+            tar_problem=source.tar_problem,
+            tar_digest=counted_digest,
+        )
+
+    look_counted()  # known before this state: nothing new, so nothing is read
+    assert hashed == [] and state.digests == {}
+    (folder / "00004.tar").write_bytes(distinct_tar(b"another size " * 5000))  # no known shard's size
+    shutil.copy(folder / "00000.parquet", folder / "00004.parquet")
+    look_counted()
+    assert look_counted().taken == ["00004"] and hashed == ["00004"]  # no known shard of its size: none read
+    known.add("00004")  # as the sensor adds it
     copy_shard(folder, "00000", "00005")
-    look(source, {"00000", "00001"}, state)
-    copied = look(source, {"00000", "00001"}, state)
+    hashed.clear()
+    look_counted()
+    copied = look_counted()
+    sizes = {name: stamp.size for name, stamp in source.stamps().items()}
+    same_size = sorted(n for n in ("00000", "00001") if sizes[n] == sizes["00005"])
+    assert "00000" in same_size and hashed == ["00005", *same_size]  # the candidate, then its size's twins
     assert copied.duplicates == {"00005": "00000"} and copied.taken == []
-    assert look(source, {"00000", "00001"}, state).duplicates == {}  # reported once
-    (folder / "00001.tar").unlink()
-    (folder / "00001.parquet").unlink()
-    gone = look(source, {"00000", "00001"}, state)
-    assert gone.removed == ["00001"] and "00001" not in state.digests
+    assert look(source, known, state).duplicates == {}  # reported once
+    (folder / "00000.tar").unlink()
+    (folder / "00000.parquet").unlink()
+    gone = look(source, known, state)
+    assert gone.removed == ["00000"] and "00000" not in state.digests
 
 
 def test_one_look_takes_a_whole_shard_and_settling_holds_a_fresh_one(tmp_path: Path) -> None:
