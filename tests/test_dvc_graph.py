@@ -16,8 +16,8 @@ from components.io.hashing import dir_md5
 from recap_dagster.definitions import defs
 from recap_dagster.metrics_files import FIGURES, declared_outputs
 from recap_dagster.project import KNOWN_PARAMS
-from tests.tiny_params import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
 from tests.helpers import REPO, dvc_command
+from tests.tiny_params import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
 
 
 def stage_graph(dvc_yaml: Path) -> dict[str, set[str]]:

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance
 
-from tests.tiny_params import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
 from tests.helpers import REPO, dvc_command
+from tests.tiny_params import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
 from tests.user_data import EXPECTED_ROWS, tree_checksums, write_curated_parquet, write_user_source
 
 
