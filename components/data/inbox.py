@@ -80,6 +80,7 @@ def take_shards(
         del state.seen[name]
     for name in sorted(set(state.reported) - set(listing)):
         del state.reported[name]
+    taken_here = sorted(known & set(listing))  # hashed lazily below, for a copy's check
     for name in sorted(set(listing) - known):
         stamp = listing[name]
         previous = state.seen.get(name, None if two_looks else stamp.as_list())
@@ -99,7 +100,7 @@ def take_shards(
             state.reported[name] = [*stamp.as_list(), f"broken: {problem}"]
             continue
         digest = tar_digest(name)
-        for twin in sorted(known & set(listing)):
+        for twin in taken_here:
             # Taken before this state existed (the CLI, an older cursor): hashed only when a
             # candidate of its size arrives, since bytes of another size cannot be the same.
             if twin not in state.digests and listing[twin].size == stamp.size:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import shutil
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,15 @@ from components.data.source import ShardSource
 from tests.user_data import write_user_source
 
 
-def look(source: ShardSource, known: set[str], state: InboxState, *, settle: float = 0.0, two_looks: bool = True):
+def look(
+    source: ShardSource,
+    known: set[str],
+    state: InboxState,
+    *,
+    settle: float = 0.0,
+    two_looks: bool = True,
+    tar_digest: Callable[[str], str] | None = None,
+):
     return take_shards(
         source.stamps(),
         known,
@@ -24,7 +33,7 @@ def look(source: ShardSource, known: set[str], state: InboxState, *, settle: flo
         now=max(s.mtime for s in source.stamps().values()) + 1,
         settle_seconds=settle,
         tar_problem=source.tar_problem,
-        tar_digest=source.tar_digest,
+        tar_digest=tar_digest or source.tar_digest,
         two_looks=two_looks,
     )
 
@@ -99,16 +108,8 @@ def test_a_copy_under_a_new_name_is_refused_and_a_removed_shard_forgotten(tmp_pa
         hashed.append(name)
         return source.tar_digest(name)
 
-    def look_counted() -> object:
-        return take_shards(
-            source.stamps(),
-            known,
-            state,
-            now=max(s.mtime for s in source.stamps().values()) + 1,
-            settle_seconds=0.0,
-            tar_problem=source.tar_problem,
-            tar_digest=counted_digest,
-        )
+    def look_counted():
+        return look(source, known, state, tar_digest=counted_digest)
 
     look_counted()  # known before this state: nothing new, so nothing is read
     assert hashed == [] and state.digests == {}
