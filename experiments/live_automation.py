@@ -41,7 +41,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the tests' tiny recipes and browser helpers
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
+from dagster import DagsterInstance, DagsterRunStatus  # noqa: E402
 from dagster._core.definitions.instigation_logger import get_instigation_log_records  # noqa: E402
 from dagster._core.scheduler.instigation import InstigatorType  # noqa: E402
 
@@ -111,7 +111,7 @@ class Watch:
                     continue  # the automation sensor ticks every 30 s; only what it launched is news
                 log = "; ".join(self.tick_log(tick))
                 added = [
-                    key for result in tick.dynamic_partitions_request_results for key in result.added_partitions or []
+                    name for result in tick.dynamic_partitions_request_results for name in result.added_partitions or []
                 ]
                 parts = [f"tick of `{sensor}`: {tick.status.value}"]
                 parts += [f"added {added}"] if added else []
@@ -119,20 +119,13 @@ class Watch:
                 parts += [f"said: {said}"] if said else []
                 parts += [f"log: {log}"] if log else []
                 self.write(", ".join(parts))
-        for record in reversed(self.instance.get_run_records(RunsFilter(created_after=None), limit=200)):
+        for record in reversed(self.instance.get_run_records(limit=200)):
             run = record.dagster_run
             if run.run_id in self.runs_seen or run.status not in FINISHED:
                 continue
             self.runs_seen.add(run.run_id)
-            tags = run.tags
-            by = tags.get("dagster/sensor_name") or tags.get("recap/launched_by") or "the CLI"
-            assets = sorted(key.to_user_string() for key in run.asset_selection or [])
             seconds = (record.end_time or 0) - (record.start_time or record.create_timestamp.timestamp())
-            partition = tags.get("dagster/partition", "")
-            self.write(
-                f"run `{run.run_id[:8]}` {run.status.value}: {assets}{f' [{partition}]' if partition else ''},"
-                f" launched by {by}, {seconds:.0f} s"
-            )
+            self.write(f"run {described(run)}, {seconds:.0f} s")
 
     def logged(self, text: str) -> int:
         """How many lines of the inbox sensor's tick logs hold `text`."""
@@ -161,6 +154,14 @@ class Watch:
                     self.write(f"gave up after {timeout:.0f} s waiting for {what}")
                 return value
             time.sleep(5)
+
+
+def described(run) -> str:
+    """`run` in a line: its id, status, assets, partition and what launched it."""
+    by = run.tags.get("dagster/sensor_name") or run.tags.get("recap/launched_by") or "the CLI"
+    partition = run.tags.get("dagster/partition")
+    assets = sorted(key.to_user_string() for key in run.asset_selection or [])
+    return f"`{run.run_id[:8]}` {run.status.value}: {assets}{f' [{partition}]' if partition else ''}, launched by {by}"
 
 
 def write_project(root: Path, inbox: Path, curated: Path) -> None:
@@ -352,11 +353,7 @@ def main() -> int:
         watch.poll()
         watch.step("Every run, as the instance has them at the end")
         for record in reversed(instance.get_run_records(limit=200)):
-            run = record.dagster_run
-            assets = sorted(key.to_user_string() for key in run.asset_selection or [])
-            by = run.tags.get("dagster/sensor_name") or run.tags.get("recap/launched_by") or "?"
-            partition = run.tags.get("dagster/partition", "")
-            watch.write(f"`{run.run_id[:8]}` {run.status.value}: {assets} {partition}, launched by {by}")
+            watch.write(described(record.dagster_run))
     print("\n".join(["failed:", *watch.failures]) if watch.failures else "every step passed", flush=True)
     return 1 if watch.failures else 0
 
