@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dagster import MetadataValue
+import numpy as np
+from dagster import MetadataValue, TableColumn, TableMetadataValue, TableRecord, TableSchema
 from PIL import Image
 
 from components.data.preview import png_bytes, sample_grid
@@ -25,28 +28,66 @@ def grid_markdown(grid: Image.Image, title: str) -> MetadataValue:
     return MetadataValue.md(f"**{title}**\n\n![{title}](data:image/png;base64,{encoded})")
 
 
-def table_cell(text: str) -> str:
-    """One line, no pipes: captions (and model output) may hold newlines or "|"."""
-    return " ".join(text.split()).replace("|", "/")
+def table_cell(value: object) -> str | int | float | bool | None:
+    """A value a table record can hold: numbers and bools stay typed (the UI sorts them as
+    such), None and NaN stay empty, text is kept on one line, anything else (a dict of
+    shares, a list) becomes its compact JSON. numpy scalars (pandas' cells) count as numbers."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return " ".join(value.split())
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "), default=str)
 
 
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> MetadataValue:
-    """A markdown table: the header line, the rule, one line per row; every cell is `str()`ed
-    and passed through table_cell, so no caption can break the table."""
+def column_type(values: Sequence[object]) -> str:
+    """Dagster's column type for a column's cells (empty cells aside): `bool`, `int`, `float`
+    (ints and floats mixed) or `string`."""
+    present = [value for value in values if value is not None]
+    if present and all(isinstance(value, bool) for value in present):
+        return "bool"
+    if any(isinstance(value, bool) for value in present):
+        return "string"
+    if present and all(isinstance(value, int) for value in present):
+        return "int"
+    if present and all(isinstance(value, (int, float)) for value in present):
+        return "float"
+    return "string"
 
-    def line(cells: Sequence[object]) -> str:
-        return "| " + " | ".join(table_cell(str(cell)) for cell in cells) + " |"
 
-    return MetadataValue.md("\n".join([line(header), "|" + "---|" * len(header), *map(line, rows)]))
+def metadata_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> TableMetadataValue:
+    """A typed table (Dagster's table metadata: the UI shows it sortable, by column type).
+    Every row has one cell per header name; a column of mixed kinds becomes text."""
+    if len(set(header)) != len(header):
+        raise ValueError(f"a table's column names repeat: {list(header)}")
+    cells = [[table_cell(value) for value in row] for row in rows]
+    for row in cells:
+        if len(row) != len(header):
+            raise ValueError(f"a table row has {len(row)} cells for {len(header)} columns {list(header)}: {row}")
+    types = [column_type([row[i] for row in cells]) for i in range(len(header))]
+    records = [
+        TableRecord(
+            data={
+                name: (str(value) if kind == "string" and value is not None else value)
+                for name, kind, value in zip(header, types, row, strict=True)
+            }
+        )
+        for row in cells
+    ]
+    schema = TableSchema(columns=[TableColumn(name=name, type=kind) for name, kind in zip(header, types, strict=True)])
+    return MetadataValue.table(records=records, schema=schema)
 
 
-def captions_table(summary: ShardSummary, fields: tuple[str, ...] = ("caption",)) -> MetadataValue:
-    """The preview samples' captions as a markdown table, one column per field."""
+def captions_table(summary: ShardSummary, fields: tuple[str, ...] = ("caption",)) -> TableMetadataValue:
+    """The preview samples' captions as a table, one column per field."""
     rows = [
         [key, *(meta.get(name, "") for name in fields)]
         for key, meta in zip(summary.preview_keys, summary.preview_meta, strict=False)
     ]
-    return markdown_table(["key", *fields], rows)
+    return metadata_table(["key", *fields], rows)
 
 
 def summary_metadata(summary: ShardSummary) -> dict[str, Any]:

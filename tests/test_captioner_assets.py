@@ -48,7 +48,9 @@ def test_captioner_assets_train_evaluate_and_register() -> None:
     assert extra["metrics"] == evaluation  # the saved captioner carries the figures the asset reports
     assert metadata["baseline_alt_text"]["n"] == 20  # 5 web images per evaluated image
     assert metadata["baseline_alt_text"]["object_recall"] < 0.5
-    assert metadata["heldout_captions"].count("\n") == 2 + 4 - 1  # header, rule, 4 rows
+    heldout = metadata["heldout_captions"]  # a typed table: key, short, long; 4 rows
+    assert [column.name for column in heldout.schema.columns] == ["key", "short", "long"]
+    assert len(heldout.records) == 4
 
     client = MlflowClient(RESOURCES["mlflow"].resolved_uri())
     version = client.get_model_version_by_alias("recap-captioner", "newest")
@@ -79,7 +81,7 @@ def test_captioner_assets_train_evaluate_and_register() -> None:
     table = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/heldout_captions.json")
     rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
     keys = [row["key"] for row in rows]
-    assert keys == [line.split("|")[1].strip() for line in metadata["heldout_captions"].splitlines()[2:]]
+    assert keys == [record.data["key"] for record in metadata["heldout_captions"].records]
     heldout = {
         item.key: item
         for item in load_curated(list_shards(storage.curated_dir()), "heldout", image_size=loaded.image_size)

@@ -20,7 +20,8 @@ def test_alignment_model_trains_calibrates_and_saves() -> None:
     metadata = {k: v.value for k, v in event.metadata.items()}
     assert metadata["steps"] == 2 and metadata["score_kind"] == "match"
     assert metadata["heldout_true_pass_share"] >= metadata["pass_share"] == 0.95
-    assert "colour_swap" in metadata["heldout_hard_negatives"]
+    negatives = {record.data["perturbation"]: record.data for record in metadata["heldout_hard_negatives"].records}
+    assert "colour_swap" in negatives and 0.0 <= negatives["colour_swap"]["rejected"] <= 1.0
     scorer, manifest = load_judge(RESOURCES["storage"].alignment_dir())
     assert manifest["threshold"] == metadata["threshold"] and scorer.score_kind == "match"
     assert manifest["heldout_pairs"] == 20  # the tiny set's 10 held-out images, both caption types
@@ -90,4 +91,5 @@ def test_training_mix_writes_every_spec_from_the_filtered_rows() -> None:
     original = pd.read_parquet(storage.mix_dir() / "original_only.parquet").set_index("key")
     assert (original["caption"] == usable.set_index("key").loc[original.index, "original_caption"]).all()
     [event] = result.asset_materializations_for_node("training_mix")
-    assert "paper" in event.metadata["mixes"].value
+    mixes = {record.data["spec"]: record.data for record in event.metadata["mixes"].records}
+    assert "paper" in mixes and mixes["paper"]["rows"] == len(pd.read_parquet(storage.mix_dir() / "paper.parquet"))

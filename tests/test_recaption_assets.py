@@ -62,7 +62,9 @@ def test_recaptioned_shards_materialize_in_one_run_then_skip() -> None:
         metadata = {k: v.value for k, v in event.metadata.items()}
         assert metadata["rows"] == 24 and metadata["ok"] == 24 and metadata["error"] == 0
         assert metadata["images_per_second"] > 0 and metadata["skipped_as_current"] is False
-        assert metadata["sample_captions"].count("\n") == 2 + 5 - 1
+        table = metadata["sample_captions"]  # a typed table of the first 5 rows
+        assert [column.name for column in table.schema.columns] == ["key", "status", "original", "short", "long"]
+        assert len(table.records) == 5 and {record.data["status"] for record in table.records} == {"ok"}
         sidecar = sidecar_path(STORAGE.recaptioned_dir(), STORAGE.web_shard_tar(partition))
         assert metadata["sidecar"] == str(sidecar)
         assert compare_sidecar_keys(sidecar, STORAGE.web_shard_tar(partition)).ok

@@ -5,7 +5,7 @@ here), then fine-tuned on the curated descriptive set and judged on its held-out
 import json
 from typing import Any
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset, define_asset_job
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TableMetadataValue, asset, define_asset_job
 
 from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
 from components.data.preview import sample_grid
@@ -13,7 +13,7 @@ from components.data.shards import list_shards
 from components.io.atomic import write_dir_atomically
 from components.overrides import flatten
 from recap_dagster.config import PARAMS, TrainingRunConfig
-from recap_dagster.metadata import dvc_metadata, grid_markdown, markdown_table
+from recap_dagster.metadata import dvc_metadata, grid_markdown, metadata_table
 from recap_dagster.pools import CAPTIONER_POOL
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
@@ -110,8 +110,8 @@ def captioner_pretrained(
     )
 
 
-def captions_markdown(keys: list[str], captions: dict[str, list[str]]) -> MetadataValue:
-    return markdown_table(
+def captions_table(keys: list[str], captions: dict[str, list[str]]) -> TableMetadataValue:
+    return metadata_table(
         ["key", "short", "long"], [[key, captions["short"][i], captions["long"][i]] for i, key in enumerate(keys)]
     )
 
@@ -180,7 +180,7 @@ def captioner(
             **truth_note,
             "baseline_alt_text": MetadataValue.json(baseline) if baseline else MetadataValue.text(TRUTH_NOT_AVAILABLE),
             "heldout_samples": grid_markdown(grid, "held-out images with their long captions"),
-            "heldout_captions": captions_markdown(result.keys[:PREVIEW], result.captions),
+            "heldout_captions": captions_table(result.keys[:PREVIEW], result.captions),
             "registered_model": MetadataValue.text(f"{REGISTERED_NAME} v{version} @{NEWEST_ALIAS}"),
             **run.dagster_metadata(),
         }

@@ -18,6 +18,7 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
+    TableMetadataValue,
     asset,
     define_asset_job,
 )
@@ -38,7 +39,7 @@ from components.recaption.sidecar import write_table_with_info
 from components.text.words import word_count
 from recap_dagster.config import PARAMS, SOURCE, WEB_SHARD_PARTITIONS, TrainingRunConfig
 from recap_dagster.defs.recaption import SHARDS_PER_RUN
-from recap_dagster.metadata import dvc_file_metadata, dvc_metadata, grid_markdown, markdown_table
+from recap_dagster.metadata import dvc_file_metadata, dvc_metadata, grid_markdown, metadata_table
 from recap_dagster.pools import RECAPTION_POOL, TRAINER_POOL
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 from recap_dagster.retries import retried_when_transient
@@ -57,16 +58,16 @@ class AlignmentConfig(TrainingRunConfig):
         return resolve_judge_recipe(self.recipe, {**PARAMS.alignment, **self.overrides})
 
 
-def heldout_table(metrics: dict[str, float]) -> MetadataValue:
+def heldout_table(metrics: dict[str, float]) -> TableMetadataValue:
     kinds = sorted({name.split("/")[0] for name in metrics if "/" in name})
-    return markdown_table(
+    return metadata_table(
         ["perturbation", "pairs", "rejected", "scored below the true caption"],
         [
             [
                 kind,
                 int(metrics[f"{kind}/n"]),
-                f"{metrics[f'{kind}/rejected']:.3f}",
-                f"{metrics[f'{kind}/ranked_below_true']:.3f}",
+                round(metrics[f"{kind}/rejected"], 3),
+                round(metrics[f"{kind}/ranked_below_true"], 3),
             ]
             for kind in kinds
         ],
@@ -156,7 +157,7 @@ def filter_metadata(report: FilterReport) -> dict[str, Any]:
         texts = [f"{e.reason} | least believed: {e.least_believed or '(one sentence)'}" for e in report.examples]
         grid = sample_grid([e.image for e in report.examples], texts)
         metadata["rejected_grid"] = grid_markdown(grid, "rejected long captions: the judge's least believed sentence")
-        metadata["rejected_captions"] = markdown_table(
+        metadata["rejected_captions"] = metadata_table(
             ["key", "reason", "caption", "least believed sentence"],
             [[e.key, e.reason, e.caption, e.least_believed or ""] for e in report.examples],
         )
@@ -359,7 +360,7 @@ def training_mix(
     return MaterializeResult(
         metadata={
             **dvc_metadata(storage.mix_dir()),
-            "mixes": markdown_table(
+            "mixes": metadata_table(
                 ["spec", "version", "rows", "realised shares", "origins", "truncated", "left out (error rows)"],
                 [
                     [

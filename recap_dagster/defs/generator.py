@@ -12,6 +12,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     StaticPartitionsDefinition,
+    TableMetadataValue,
     asset,
     define_asset_job,
 )
@@ -25,7 +26,7 @@ from components.io.hashing import directory_version
 from components.world import IMAGE_SIZE  # the generator works at the world's canvas; a user's images are resized to it
 from recap_dagster.config import PARAMS, SOURCE, TrainingRunConfig
 from recap_dagster.defs.curation import all_mix_specs, uses_oracle
-from recap_dagster.metadata import dvc_metadata, grid_markdown, markdown_table
+from recap_dagster.metadata import dvc_metadata, grid_markdown, metadata_table
 from recap_dagster.pools import TRAINER_POOL
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
@@ -107,7 +108,7 @@ def vae(
             "psnr_db": MetadataValue.float(round(report.psnr, 2)),
             "backgrounds_kept": MetadataValue.float(report.backgrounds_kept),
             "scenes_exact": MetadataValue.float(report.scenes_exact),
-            "curve": markdown_table(
+            "curve": metadata_table(
                 ["minutes", "step", "PSNR (dB)", "objects kept", "scenes exact"],
                 [[p["minutes"], p["step"], p["psnr"], p["objects_kept"], p["scenes_exact"]] for p in result.curve],
             ),
@@ -135,10 +136,10 @@ class GeneratorConfig(TrainingRunConfig):
         return resolve_generator_recipe(self.recipe, {**PARAMS.generator, **self.overrides})
 
 
-def figures_table(figures) -> MetadataValue:
-    return markdown_table(
+def figures_table(figures) -> TableMetadataValue:
+    return metadata_table(
         ["figure", "share", "95% interval", "images"],
-        [[name, f"{s.value:.3f}", f"[{s.interval[0]:.2f}, {s.interval[1]:.2f}]", s.n] for name, s in figures.items()],
+        [[name, round(s.value, 3), f"[{s.interval[0]:.2f}, {s.interval[1]:.2f}]", s.n] for name, s in figures.items()],
     )
 
 
@@ -223,9 +224,9 @@ def generator(
             "minutes": MetadataValue.float(round(result.fit.minutes, 2)),
             **{f"eval/{k}": MetadataValue.float(round(s.value, 4)) for k, s in figures.items()},
             "figures": figures_table(figures),
-            "curve": markdown_table(
+            "curve": metadata_table(
                 ["minutes", "step", *figures],
-                [[p.get(k, "") for k in ("minutes", "step", *figures)] for p in result.curve],
+                [[p.get(k) for k in ("minutes", "step", *figures)] for p in result.curve],
             ),
             "samples": grid_markdown(result.grid, "eval prompts (short, long), PASS when every clause passes"),
             "registered_model": MetadataValue.text(f"{REGISTERED_GENERATOR} v{version} @newest_{mix}"),

@@ -16,6 +16,7 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
+    TableMetadataValue,
     asset,
     define_asset_job,
 )
@@ -26,7 +27,7 @@ from components.recaption.run import RunInfo, run_recaption
 from components.recaption.settings import RecaptionSettings
 from components.recaption.sidecar import compare_sidecar_keys
 from recap_dagster.config import PARAMS, WEB_SHARD_PARTITIONS
-from recap_dagster.metadata import dvc_file_metadata, markdown_table
+from recap_dagster.metadata import dvc_file_metadata, metadata_table
 from recap_dagster.pools import RECAPTION_POOL
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 from recap_dagster.retries import retried_when_transient
@@ -48,16 +49,16 @@ class RecaptionConfig(Config):
         return RecaptionSettings.with_overrides({**PARAMS.recaption, **self.overrides})
 
 
-def samples_markdown(report: ShardReport) -> MetadataValue:
-    return markdown_table(
+def samples_table(report: ShardReport) -> TableMetadataValue:
+    return metadata_table(
         ["key", "status", "original", "short", "long"],
         [
             [
                 row["key"],
                 row["status"],
-                row["original_caption"] or "",
-                row["short_caption"] or "",
-                row["long_caption"] or "",
+                row["original_caption"],
+                row["short_caption"],
+                row["long_caption"],
             ]
             for row in report.samples
         ],
@@ -78,7 +79,7 @@ def report_metadata(report: ShardReport) -> dict:
         "captions_cut_at_limit": MetadataValue.int(report.cut),
         "images_per_second": MetadataValue.float(round(report.images_per_second, 2)),
         "tokens_per_second": MetadataValue.float(round(report.tokens_per_second, 1)),
-        "sample_captions": samples_markdown(report),
+        "sample_captions": samples_table(report),
     }
 
 

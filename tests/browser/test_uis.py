@@ -146,7 +146,8 @@ def test_asset_graph_shows_every_asset(dagster: Browser, uis: Uis) -> None:
 
 
 # The metadata table of an asset's page has rows key | timestamp | value. A markdown value over
-# 1000 characters shows as "[Show Markdown]", which opens a dialog titled with its key.
+# 1000 characters shows as "[Show Markdown]", which opens a dialog titled with its key; a table
+# value shows inline.
 METADATA_ROW = """
 return [...document.querySelectorAll('tr')].find(
   r => r.cells.length > 1 && r.cells[0].innerText.trim() === arguments[0]) || null;
@@ -196,16 +197,19 @@ def test_asset_page_renders_the_sample_grid_and_captions_table(dagster: Browser,
     save(dagster, "dagster_sample_grid.png")
     dagster.wait_for(CLOSE_DIALOG, "the grid's dialog to close", "samples_grid")
 
-    table = open_markdown(dagster, "sample_captions")
-    header, rows = dagster.script(
+    # A table value (Dagster's table metadata, typed columns) renders inline in its row.
+    row = dagster.wait_for(METADATA_ROW, "the metadata row sample_captions", "sample_captions")
+    header, rows = dagster.wait_for(
         "const t = arguments[0].querySelector('table');"
-        "return [[...t.querySelectorAll('th')].map(h => h.innerText.trim()), t.querySelectorAll('tbody tr').length];",
-        table,
+        "return t && [[...t.querySelectorAll('th')].map(h => h.innerText.trim()),"
+        " t.querySelectorAll('tbody tr').length];",
+        "the captions table to render",
+        row,
     )
     assert header == ["key", "short_caption", "descriptive_caption", "split"]
     assert rows >= 4, f"the captions table has {rows} rows"
+    dagster.script("arguments[0].scrollIntoView({block: 'start'});", row)
     save(dagster, "dagster_captions_table.png")
-    dagster.wait_for(CLOSE_DIALOG, "the table's dialog to close", "sample_captions")
 
 
 def test_asset_check_result_shows(dagster: Browser, uis: Uis) -> None:

@@ -21,7 +21,7 @@ def test_one_default_per_setting():
     # The recipe's stages take their defaults from the settings types, declared once there.
     quick = RECIPES["quick"].finetune
     assert quick.data.long_share == 0.7 and quick.optimizer.warmup_steps == 50
-    assert (quick.trainer.max_steps, quick.trainer.max_minutes, quick.optimizer.lr) == (5000, 8.0, 1e-3)
+    assert (quick.trainer.max_steps, quick.trainer.max_minutes, quick.optimizer.lr) == (5000, 6.0, 1e-3)
     paper = RECIPES["paper"].finetune
     assert (paper.trainer.max_steps, paper.trainer.max_minutes, paper.optimizer.warmup_steps) == (12000, None, 200)
 
@@ -66,7 +66,7 @@ def test_a_bad_override_names_itself(overrides, message):
 def test_flatten_and_leaf_paths_name_every_setting():
     recipe = RECIPES["quick"]
     flat = flatten(recipe)
-    assert flat["finetune.trainer.max_minutes"] == 8.0 and flat["finetune.optimizer.lr"] == 1e-3
+    assert flat["finetune.trainer.max_minutes"] == 6.0 and flat["finetune.optimizer.lr"] == 1e-3
     assert flat["pretrain"] is None and flat["preset"] == "small"
     assert "trainer.max_steps" in leaf_paths(type(recipe.finetune))
     assert with_overrides(TrainerSettings(), {"precision": "bf16-mixed"}, what="t").precision == "bf16-mixed"
