@@ -38,7 +38,7 @@ class JudgeRecipe:
 
 # Per profile: quick fits the main job's budget on a 2-core CPU, paper trains to convergence.
 JUDGE_RECIPES = {
-    "quick": JudgeRecipe(trainer=TrainerSettings(max_steps=800, max_minutes=2.5)),
+    "quick": JudgeRecipe(trainer=TrainerSettings(max_steps=800, max_minutes=2.0)),
     "paper": JudgeRecipe(trainer=TrainerSettings(max_steps=4000, max_minutes=None)),
 }
 

@@ -41,7 +41,10 @@ class VaeRecipe:
 
 
 VAE_RECIPES = {
-    "quick": VaeRecipe(),
+    # 2.5 minutes, not the default 3, for the main job's 20 minutes on the slowest 2-core CPU
+    # measured (docs/benchmarks.md "The main job"); the quick generators draw no shapes yet, so
+    # what the last half minute adds (a few points of objects kept) shows nowhere downstream.
+    "quick": VaeRecipe(trainer=TrainerSettings(max_steps=50_000, max_minutes=2.5)),
     # Past 99% of held-out objects kept at 6 minutes of this CPU in bf16; quick stops at ~92%.
     "paper": VaeRecipe(trainer=TrainerSettings(max_steps=50_000, max_minutes=10.0), curve_every_minutes=2.0),
 }

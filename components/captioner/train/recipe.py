@@ -67,7 +67,7 @@ RECIPES: dict[str, CaptionerRecipe] = {
         preset="small",
         vocab_size=2048,
         pretrain=None,
-        finetune=stage(max_steps=5000, max_minutes=8.0, lr=1e-3, short_first=0.6),  # steps: a ceiling for fast machines
+        finetune=stage(max_steps=5000, max_minutes=6.0, lr=1e-3, short_first=0.6),  # steps: a ceiling for fast machines
     ),
     # From scratch too: this world's alt-text says little of its image (70% of it nothing),
     # so pretraining on it costs steps rather than saving them (docs/results.md, "The paper
