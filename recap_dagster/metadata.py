@@ -29,8 +29,8 @@ def grid_markdown(grid: Image.Image, title: str) -> MetadataValue:
 
 
 def table_cell(value: object) -> str | int | float | bool | None:
-    """A value a table record can hold: numbers and bools stay typed (the UI sorts them as
-    such), None and NaN stay empty, text is kept on one line, anything else (a dict of
+    """A value a table record can hold: numbers and bools stay typed (a reader of the
+    materialization gets numbers back), None and NaN stay empty, text is kept on one line, anything else (a dict of
     shares, a list) becomes its compact JSON. numpy scalars (pandas' cells) count as numbers."""
     if isinstance(value, np.generic):
         value = value.item()
@@ -44,23 +44,22 @@ def table_cell(value: object) -> str | int | float | bool | None:
 
 
 def column_type(values: Sequence[object]) -> str:
-    """Dagster's column type for a column's cells (empty cells aside): `bool`, `int`, `float`
-    (ints and floats mixed) or `string`."""
-    present = [value for value in values if value is not None]
-    if present and all(isinstance(value, bool) for value in present):
+    """Dagster's column type for a column of table_cell values (empty cells aside): `bool`,
+    `int`, `float` (ints and floats mixed) or `string`. By exact type: a bool is not an int."""
+    kinds = {type(value) for value in values if value is not None}
+    if kinds == {bool}:
         return "bool"
-    if any(isinstance(value, bool) for value in present):
-        return "string"
-    if present and all(isinstance(value, int) for value in present):
+    if kinds == {int}:
         return "int"
-    if present and all(isinstance(value, (int, float)) for value in present):
+    if kinds and kinds <= {int, float}:
         return "float"
     return "string"
 
 
 def metadata_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> TableMetadataValue:
-    """A typed table (Dagster's table metadata: the UI shows it sortable, by column type).
-    Every row has one cell per header name; a column of mixed kinds becomes text."""
+    """A typed table (Dagster's table metadata: the UI shows it in place, **Show schema**
+    lists the column types). Every row has one cell per header name; a column of mixed kinds
+    becomes text."""
     if len(set(header)) != len(header):
         raise ValueError(f"a table's column names repeat: {list(header)}")
     cells = [[table_cell(value) for value in row] for row in rows]

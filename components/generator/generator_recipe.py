@@ -77,11 +77,11 @@ class GeneratorRecipe:
 
 
 GENERATOR_RECIPES = {
-    # The main job's two generators, within its 20 minutes: 30 seconds each on 2 cores is ~50
-    # steps of 32, the wiring and a first look, not a generator (docs/results.md "The
-    # generator"); only about the rows it can see (640: 20 batches) are cached (encoding a
-    # caption costs about what a training example does), and 3 prompts per category are judged
-    # (an image costs half a second to sample).
+    # The main job's two generators, within its 20 minutes: 30 seconds each on 2 cores is ~20
+    # steps of 32 on the slowest Xeon measured, the wiring and a first look, not a generator
+    # (docs/results.md "The generator"); only about the rows it can see (640: 20 batches) are
+    # cached (encoding a caption costs about what a training example does), and 3 prompts per
+    # category are judged (an image costs half a second to sample).
     "quick": GeneratorRecipe(
         max_rows=640,
         trainer=TrainerSettings(max_steps=1_000_000, max_minutes=0.5, checkpoint_every_n_steps=200),

@@ -45,7 +45,8 @@ VAE_RECIPES = {
     # measured (docs/benchmarks.md "The main job"); the quick generators draw no shapes yet, so
     # what the last half minute adds (a few points of objects kept) shows nowhere downstream.
     "quick": VaeRecipe(trainer=TrainerSettings(max_steps=50_000, max_minutes=2.5)),
-    # Past 99% of held-out objects kept at 6 minutes of this CPU in bf16; quick stops at ~92%.
+    # Past 99% of held-out objects kept at 6 minutes of this CPU in bf16; quick's 2.5 minutes keep
+    # 44% on the slowest Xeon measured (91% in 3 minutes on a faster one).
     "paper": VaeRecipe(trainer=TrainerSettings(max_steps=50_000, max_minutes=10.0), curve_every_minutes=2.0),
 }
 

@@ -110,7 +110,7 @@ def captioner_pretrained(
     )
 
 
-def captions_table(keys: list[str], captions: dict[str, list[str]]) -> TableMetadataValue:
+def heldout_captions_table(keys: list[str], captions: dict[str, list[str]]) -> TableMetadataValue:
     return metadata_table(
         ["key", "short", "long"], [[key, captions["short"][i], captions["long"][i]] for i, key in enumerate(keys)]
     )
@@ -180,7 +180,7 @@ def captioner(
             **truth_note,
             "baseline_alt_text": MetadataValue.json(baseline) if baseline else MetadataValue.text(TRUTH_NOT_AVAILABLE),
             "heldout_samples": grid_markdown(grid, "held-out images with their long captions"),
-            "heldout_captions": captions_table(result.keys[:PREVIEW], result.captions),
+            "heldout_captions": heldout_captions_table(result.keys[:PREVIEW], result.captions),
             "registered_model": MetadataValue.text(f"{REGISTERED_NAME} v{version} @{NEWEST_ALIAS}"),
             **run.dagster_metadata(),
         }
