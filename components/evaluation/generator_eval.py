@@ -36,35 +36,43 @@ def judge_generator(sample: Sampler, prompts: Sequence[Prompt], forms: Sequence[
     return judgements, images
 
 
-def _share(judgements: Sequence[ImageJudgement], ok: Callable[[ImageJudgement], bool]) -> Share:
-    return Share(sum(ok(j) for j in judgements), len(judgements))
-
-
 def _kinds_pass(j: ImageJudgement, kinds: Sequence[str]) -> bool:
     return all(v.passed for v in j.verdicts if v.clause.kind in kinds)
 
 
-def headline(judgements: Sequence[ImageJudgement]) -> dict[str, Share]:
-    """The named figures above (a figure whose prompts were not judged is left out)."""
+ImageKey = tuple[str, str]  # (prompt id, form): one image of a suite, the same for every generator
+
+
+def headline_passes(judgements: Sequence[ImageJudgement]) -> dict[str, dict[ImageKey, bool]]:
+    """Each named figure above -> whether each of its images passed, so that two generators
+    judged on one suite can be compared image by image (paired.py). A figure whose prompts
+    were not judged is left out."""
 
     def of(form: str, category: str | None = None) -> list[ImageJudgement]:
         return [j for j in judgements if j.form == form and category in (None, j.category)]
 
-    figures: dict[str, Share] = {}
-    single = of("short", "single_object")
-    if single:
+    def passes(chosen: list[ImageJudgement], ok: Callable[[ImageJudgement], bool]) -> dict[ImageKey, bool]:
+        return {(j.prompt_id, j.form): ok(j) for j in chosen}
+
+    figures: dict[str, dict[ImageKey, bool]] = {}
+    if single := of("short", "single_object"):
         for name, kinds in (("colour", ("colour",)), ("shape", ("shape",)), ("colour_shape", ("pair",))):
-            figures[f"single/{name}"] = _share(single, lambda j, k=kinds: _kinds_pass(j, k))
+            figures[f"single/{name}"] = passes(single, lambda j, k=kinds: _kinds_pass(j, k))
     if single_long := of("long", "single_object"):
-        figures["single/whole_object"] = _share(single_long, lambda j: _kinds_pass(j, WHOLE_OBJECT))
+        figures["single/whole_object"] = passes(single_long, lambda j: _kinds_pass(j, WHOLE_OBJECT))
     if long := of("long"):
-        figures["background"] = _share(long, lambda j: _kinds_pass(j, ("background",)))
+        figures["background"] = passes(long, lambda j: _kinds_pass(j, ("background",)))
     if two := of("short", "two_objects"):
-        figures["two/both_present"] = _share(two, lambda j: _kinds_pass(j, ("pair",)))
+        figures["two/both_present"] = passes(two, lambda j: _kinds_pass(j, ("pair",)))
     for form in FORMS:
         if of(form):
-            figures[f"{form}/all"] = _share(of(form), lambda j: j.passed)
+            figures[f"{form}/all"] = passes(of(form), lambda j: j.passed)
     return figures
+
+
+def headline(judgements: Sequence[ImageJudgement]) -> dict[str, Share]:
+    """The named figures above as shares of their images."""
+    return {name: Share(sum(ok.values()), len(ok)) for name, ok in headline_passes(judgements).items()}
 
 
 def full_summary(judgements: Sequence[ImageJudgement]) -> dict[str, Share]:

@@ -308,3 +308,25 @@ def test_recap_generate_writes_the_image_and_names_bad_input(trained: Path, tmp_
     assert "--guidance must be >= 0, got -1.0" in capsys.readouterr().err
     assert main(["generate", "x", "--pipeline", str(tmp_path / "none"), "--out", str(out)]) == 2
     assert "no generator pipeline directory" in capsys.readouterr().err
+
+
+def test_judging_generators_pairs_their_images(trained: Path, tmp_path: Path, capsys) -> None:
+    """experiments/judge_generators.py: one pipeline under two labels draws the same images
+    (the same prompts and seeds), so every paired comparison has no discordant image."""
+    import runpy
+
+    script = Path(__file__).resolve().parents[2] / "experiments" / "judge_generators.py"
+    main = runpy.run_path(str(script), run_name="judge_generators")["main"]
+    out = tmp_path / "judged.jsonl"
+    main([f"a={trained}", f"b={trained}", "--prompts", "1", "--steps", "2", "--baseline", "b", "--out", str(out)])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["label"] for r in rows] == ["a", "b"] and rows[0]["summary"] == rows[1]["summary"]
+    assert rows[0]["summary"]["background"][1] == 4 and rows[0]["summary"]["single/colour"][1] == 1
+    against = rows[0]["against_baseline"]
+    assert set(against) >= {"single/colour", "background", "two/both_present"} and rows[1]["against_baseline"] == {}
+    assert all(c["only_this"] == c["only_baseline"] == 0 and c["p_value"] == 1.0 for c in against.values())
+    table = capsys.readouterr().out
+    assert "| figure | a | b |" in table and "| background |" in table
+    with pytest.raises(SystemExit):
+        main([f"a={trained}", "--baseline", "c"])
+    assert "--baseline 'c' is none of the labels ['a']" in capsys.readouterr().err
