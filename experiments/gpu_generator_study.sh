@@ -9,9 +9,11 @@
 # Needs a materialized project at $ROOT (default .): data/mix/<mix>.parquet, data/web_shards/,
 # models/vae/ (carry them to the GPU machine: 17 MB for `quick`). Writes OUT_DIR/study.jsonl
 # (experiments/generator_study.py's records: the curve every $EVAL_EVERY minutes and the final
-# judgement), OUT_DIR/mfu.txt, the final sample grids, the GPU's use every 20 s and the logs.
+# judgement), OUT_DIR/mfu.txt, OUT_DIR/judged.md and judged.jsonl (the exported generators on a
+# wider held-out suite, paired against the first mix), the final sample grids, the GPU's use
+# every 20 s and the logs.
 # Tested on a CPU with a tiny budget (tests/test_experiments_scripts.py):
-#   ACCELERATOR=cpu UNET=tiny PRECISION=32-true MAX_STEPS=2 EVAL_PROMPTS=1 MIXES=original_only ...
+#   ACCELERATOR=cpu UNET=tiny PRECISION=32-true MAX_STEPS=2 EVAL_PROMPTS=1 JUDGE_PROMPTS=1 MIXES=original_only ...
 set -uo pipefail
 OUT=${1:?usage: gpu_generator_study.sh OUT_DIR [MINUTES]}
 MINUTES=${2:-6}
@@ -19,7 +21,7 @@ ROOT=${ROOT:-.}
 LIMIT=${LIMIT:-540}  # seconds: a process still running then is stopped, so the records still come back
 WORK=${WORK:-/tmp/recap_generator_study}
 ACCELERATOR=${ACCELERATOR:-gpu} UNET=${UNET:-base} PRECISION=${PRECISION:-bf16-mixed} BATCH=${BATCH:-128}
-MAX_STEPS=${MAX_STEPS:-1000000} EVAL_EVERY=${EVAL_EVERY:-2} EVAL_PROMPTS=${EVAL_PROMPTS:-24}
+MAX_STEPS=${MAX_STEPS:-1000000} EVAL_EVERY=${EVAL_EVERY:-2} EVAL_PROMPTS=${EVAL_PROMPTS:-24} JUDGE_PROMPTS=${JUDGE_PROMPTS:-64}
 MIXES=${MIXES:-original_only paper oracle}
 mkdir -p "$OUT" "$WORK/logs"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -56,5 +58,14 @@ PY
 )
 python3 experiments/generator_flops.py --unet "$UNET" --samples-per-second "$rate" > "$OUT/mfu.txt" 2>&1
 for mix in $MIXES; do cp "$WORK/gpu_$mix/final_samples.png" "$OUT/samples_$mix.png" 2>/dev/null; done
+# The exported generators on one wider held-out suite, paired against the first mix (alt text):
+# each figure's interval and McNemar's p-value (experiments/judge_generators.py), in what time is left.
+pipelines=()
+for mix in $MIXES; do [ -f "$WORK/gpu_$mix/pipeline/model_index.json" ] && pipelines+=("$mix=$WORK/gpu_$mix/pipeline"); done
+left=$(( LIMIT + 40 - ($(date +%s) - start) ))
+if [ ${#pipelines[@]} -gt 0 ] && [ $left -gt 10 ]; then
+  timeout $left python3 experiments/judge_generators.py "${pipelines[@]}" --prompts "$JUDGE_PROMPTS" \
+    --out "$OUT/judged.jsonl" > "$OUT/judged.md" 2> "$WORK/logs/judge.log" || echo "judging stopped: see logs.txt" >> "$OUT/judged.md"
+fi
 for log in "$WORK"/logs/*.log; do echo "== $log"; tail -n 20 "$log"; done > "$OUT/logs.txt"
 cat "$OUT/mfu.txt"

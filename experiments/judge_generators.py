@@ -42,8 +42,8 @@ def labelled(text: str) -> tuple[str, Path]:
     return label, Path(path)
 
 
-def judge_pipeline(path: Path, prompts, *, steps: int, guidance: float, seed: int):
-    pipe = load_pipeline(path, scheduler="ddim")
+def judge_pipeline(path: Path, prompts, *, steps: int, guidance: float, seed: int, device: str = "cpu"):
+    pipe = load_pipeline(path, scheduler="ddim").to(device)  # the noise stays CPU-seeded: same images anywhere
     rescale = default_rescale(path)
 
     def sample(texts: list[str]):
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--guidance", type=float, default=4.0)
     parser.add_argument("--baseline", help="the label every other generator is compared with (default: the first)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--out", type=Path, help="JSON lines to append to")
     args = parser.parse_args(argv)
@@ -76,7 +77,9 @@ def main(argv: list[str] | None = None) -> None:
 
     prompts = prompt_suite(args.prompts, seed=args.prompt_seed, categories=EVAL_CATEGORIES)
     judged = {
-        label: judge_pipeline(path, prompts, steps=args.steps, guidance=args.guidance, seed=args.seed)
+        label: judge_pipeline(
+            path, prompts, steps=args.steps, guidance=args.guidance, seed=args.seed, device=args.device
+        )
         for label, path in args.pipelines
     }
     passes = {label: headline_passes(j) for label, j in judged.items()}
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
                 "seed": args.seed,
                 "steps": args.steps,
                 "guidance": args.guidance,
+                "device": args.device,
                 "baseline": baseline,
                 "summary": {k: [s.passed, s.n] for k, s in summary.items()},
                 "against_baseline": {

@@ -37,6 +37,7 @@ def test_the_gpu_study_runs_on_a_cpu_with_a_tiny_budget(tmp_path: Path, tiny_vae
         "BATCH": "4",
         "MAX_STEPS": "2",
         "EVAL_PROMPTS": "1",
+        "JUDGE_PROMPTS": "1",
         "MIXES": "original_only paper",
     }
     out = tmp_path / "out"
@@ -50,3 +51,9 @@ def test_the_gpu_study_runs_on_a_cpu_with_a_tiny_budget(tmp_path: Path, tiny_vae
     assert all(r["steps"] == 2 and r["unet"] == "tiny" and "single/colour" in r["figures"] for r in finals.values())
     assert "GFLOPs per training sample" in (out / "mfu.txt").read_text()
     assert (out / "samples_paper.png").is_file()
+    judged = [json.loads(line) for line in (out / "judged.jsonl").read_text().splitlines()]
+    assert [r["label"] for r in judged] == ["original_only", "paper"] and judged[0]["baseline"] == "original_only"
+    assert (
+        "single/colour" in judged[1]["against_baseline"]
+        and "| figure | original_only | paper |" in (out / "judged.md").read_text()
+    )
