@@ -10,16 +10,27 @@
 # that changes a mix or the VAE changes the cache's fingerprint, and a continued segment
 # would learn from other data than the steps before it).
 #
-#   [ROOT=work/claim_root] bash experiments/claim_at_equal_compute.sh [STEPS] [OUT] [MIXES]
+# The three train side by side with one thread each (the default); PARALLEL=0 trains them one
+# after another with every core instead, which on the 2-core Xeon was slower: 40.5 steps per
+# minute alone against 3 x 20 side by side (docs/results.md "the fourth point"). Either way each
+# generator gets the same steps, so the comparison is at equal compute. EVAL_EVERY: wall-clock
+# minutes between judged points (default the recipe's, 15).
+#
+#   [ROOT=work/claim_root] [PARALLEL=0] [EVAL_EVERY=5] bash experiments/claim_at_equal_compute.sh [STEPS] [OUT] [MIXES]
 set -euo pipefail
 ROOT=${ROOT:-.}
 STEPS=${1:-500}
 OUT=${2:-work/generator_study/claim.jsonl}
 MIXES=${3:-original_only paper oracle}
+PARALLEL=${PARALLEL:-1}
+THREADS=$([ "$PARALLEL" = 1 ] && echo 1 || nproc)
 mkdir -p work/generator_study
+train() {
+  python experiments/generator_study.py --root "$ROOT" --mix "$1" --profile paper --unet tiny --objective v_zero_snr \
+    --max-steps "$STEPS" --minutes 6000 --eval-prompts 8 ${EVAL_EVERY:+--eval-every "$EVAL_EVERY"} --constant-lr \
+    --threads "$THREADS" --tag "claim_$1" --out "$OUT" >> "work/generator_study/claim_$1.log" 2>&1  # appended: one log per chain
+}
 for mix in $MIXES; do
-  python experiments/generator_study.py --root "$ROOT" --mix "$mix" --profile paper --unet tiny --objective v_zero_snr \
-    --max-steps "$STEPS" --minutes 6000 --eval-prompts 8 --constant-lr --threads 1 --tag "claim_$mix" --out "$OUT" \
-    >> "work/generator_study/claim_$mix.log" 2>&1 &  # appended: one log per chain
+  if [ "$PARALLEL" = 1 ]; then train "$mix" & else train "$mix" || echo "claim_$mix failed: see its log" >&2; fi
 done
 wait
