@@ -12,7 +12,7 @@
 # judgement), OUT_DIR/mfu.txt, OUT_DIR/judged.md and judged.jsonl (the exported generators on a
 # wider held-out suite, paired against the first mix), the final sample grids, the GPU's use
 # every 20 s and the logs.
-# Tested on a CPU with a tiny budget (tests/test_experiments_scripts.py):
+# Tested on a CPU with a tiny budget (tests/generator/test_gpu_study_script.py):
 #   ACCELERATOR=cpu UNET=tiny PRECISION=32-true MAX_STEPS=2 EVAL_PROMPTS=1 JUDGE_PROMPTS=1 MIXES=original_only ...
 set -uo pipefail
 OUT=${1:?usage: gpu_generator_study.sh OUT_DIR [MINUTES]}

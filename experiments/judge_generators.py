@@ -25,7 +25,6 @@ from pathlib import Path
 import torch
 
 from components.evaluation.generator_eval import full_summary, headline_passes, judge_generator
-from components.evaluation.image_judge import Share
 from components.evaluation.paired import compare_paired
 from components.evaluation.prompts import prompt_suite
 from components.generator.generator_recipe import EVAL_CATEGORIES
@@ -84,47 +83,45 @@ def main(argv: list[str] | None = None) -> None:
     }
     passes = {label: headline_passes(j) for label, j in judged.items()}
     figures = list(passes[baseline])
+    summaries = {label: full_summary(j) for label, j in judged.items()}  # holds the headline shares too
+    against = {  # each generator but the baseline, figure by figure
+        label: {name: compare_paired(passes[label][name], passes[baseline][name]) for name in figures}
+        for label in labels
+        if label != baseline
+    }
 
-    rows = []
-    for label, path in args.pipelines:
-        comparisons = {
-            name: compare_paired(passes[label][name], passes[baseline][name]) for name in figures if label != baseline
-        }
-        summary = full_summary(judged[label])
-        rows.append(
-            {
-                "label": label,
-                "path": str(path),
-                "prompts_per_category": args.prompts,
-                "prompt_seed": args.prompt_seed,
-                "seed": args.seed,
-                "steps": args.steps,
-                "guidance": args.guidance,
-                "device": args.device,
-                "baseline": baseline,
-                "summary": {k: [s.passed, s.n] for k, s in summary.items()},
-                "against_baseline": {
-                    name: {"only_this": c.only_a, "only_baseline": c.only_b, "both": c.both, "p_value": c.p_value}
-                    for name, c in comparisons.items()
-                },
-            }
-        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("a") as out:
-            out.writelines(json.dumps(row) + "\n" for row in rows)
+            for label, path in args.pipelines:
+                row = {
+                    "label": label,
+                    "path": str(path),
+                    "prompts_per_category": args.prompts,
+                    "prompt_seed": args.prompt_seed,
+                    "seed": args.seed,
+                    "steps": args.steps,
+                    "guidance": args.guidance,
+                    "device": args.device,
+                    "baseline": baseline,
+                    "summary": {k: [s.passed, s.n] for k, s in summaries[label].items()},
+                    "against_baseline": {
+                        name: {"only_this": c.only_a, "only_baseline": c.only_b, "both": c.both, "p_value": c.p_value}
+                        for name, c in against.get(label, {}).items()
+                    },
+                }
+                out.write(json.dumps(row) + "\n")
 
     print(f"| figure | {' | '.join(labels)} |")
     print(f"|---|{'---:|' * len(labels)}")
     for name in figures:
         cells = []
         for label in labels:
-            ok = passes[label][name]
-            share = Share(sum(ok.values()), len(ok))
+            share = summaries[label][name]
             lo, hi = share.interval
             cell = f"{share.passed}/{share.n} [{lo:.2f}, {hi:.2f}]"
-            if label != baseline:
-                c = compare_paired(ok, passes[baseline][name])
+            if label in against:
+                c = against[label][name]
                 cell += f", {c.difference:+.2f} p={c.p_value:.2g}"
             cells.append(cell)
         print(f"| {name} | {' | '.join(cells)} |")

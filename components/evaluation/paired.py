@@ -51,9 +51,6 @@ class PairedComparison:
     def p_value(self) -> float:
         return mcnemar_exact(self.only_a, self.only_b)
 
-    def __str__(self) -> str:
-        return f"{self.difference:+.3f} (A only {self.only_a}, B only {self.only_b}, p={self.p_value:.3g})"
-
 
 def compare_paired(a: Mapping[Key, bool], b: Mapping[Key, bool]) -> PairedComparison:
     """Per-image verdicts of A and B on the same images (keys) -> their paired comparison.
