@@ -13,7 +13,8 @@ generator's paired difference from the baseline and McNemar's exact p-value
 judged points (generator_stage.EVAL_SEED) do not use, so these prompts are held out from
 every decision taken on the curves. Sampling follows each pipeline's manifest (its guidance
 rescale) with DDIM at `--steps` and `--guidance`, as the training-time judgement does.
-Appends one JSON line per pipeline (every figure and clause share, and the paired comparisons).
+Appends one JSON line per pipeline (its training steps, every figure and clause share, and the
+paired comparisons): experiments/plot_claim_curve.py draws them on the claim's curve.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from components.evaluation.generator_eval import full_summary, headline_passes, 
 from components.evaluation.paired import compare_paired
 from components.evaluation.prompts import prompt_suite
 from components.generator.generator_recipe import EVAL_CATEGORIES
-from components.generator.generator_stage import default_rescale
+from components.generator.generator_stage import MANIFEST, default_rescale, generator_manifest
 from components.generator.pipeline import generate, load_pipeline
 
 HELD_OUT_SEED = 4321  # not generator_stage.EVAL_SEED: prompts no curve has been judged on
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
                 row = {
                     "label": label,
                     "path": str(path),
+                    "trained_steps": generator_manifest(path)["steps"] if (path / MANIFEST).is_file() else None,
                     "prompts_per_category": args.prompts,
                     "prompt_seed": args.prompt_seed,
                     "seed": args.seed,

@@ -321,6 +321,7 @@ def test_judging_generators_pairs_their_images(trained: Path, tmp_path: Path, ca
     main([f"a={trained}", f"b={trained}", "--prompts", "1", "--steps", "2", "--baseline", "b", "--out", str(out)])
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["label"] for r in rows] == ["a", "b"] and rows[0]["summary"] == rows[1]["summary"]
+    assert rows[0]["trained_steps"] == 5  # from the pipeline's manifest: where plot_claim_curve.py puts it
     assert rows[0]["summary"]["background"][1] == 4 and rows[0]["summary"]["single/colour"][1] == 1
     against = rows[0]["against_baseline"]
     assert set(against) >= {"single/colour", "background", "two/both_present"} and rows[1]["against_baseline"] == {}
