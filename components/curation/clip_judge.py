@@ -29,7 +29,8 @@ class ClipJudge:
         self.model = self.model.to(device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(name)
         try:
-            processor = AutoImageProcessor.from_pretrained(name)
+            # transformers 5.25 types it as a backend union, which pyright cannot read attributes of.
+            processor: Any = AutoImageProcessor.from_pretrained(name)
             mean, std = processor.image_mean, processor.image_std
         except OSError:  # no preprocessor_config.json: CLIP's constants
             mean, std = CLIP_MEAN, CLIP_STD
