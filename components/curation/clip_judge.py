@@ -24,12 +24,12 @@ class ClipJudge:
         from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
 
         name = str(path_or_hub_id)
-        # transformers' stubs type from_pretrained and the configs loosely: read them as Any.
+        # transformers' stubs type from_pretrained and the configs loosely (5.25 types the image
+        # processor as a union of backends, without image_mean): read them as Any.
         self.model: Any = CLIPModel.from_pretrained(name)
         self.model = self.model.to(device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(name)
         try:
-            # transformers 5.25 types it as a backend union, which pyright cannot read attributes of.
             processor: Any = AutoImageProcessor.from_pretrained(name)
             mean, std = processor.image_mean, processor.image_std
         except OSError:  # no preprocessor_config.json: CLIP's constants
