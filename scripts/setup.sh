@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # Sets up a fresh checkout, idempotently; sourced by scripts/main.sh and scripts/test.sh.
-#   .venv/       the project's environment (torch, lightning, dagster, mlflow, ...)
-#   .venv-dvc/   DVC alone: its hydra-core pins antlr4 4.9 while Dagster's asset-selection
-#                parser needs 4.13 (dagster issue 27487), so they cannot share one env.
-#                `dvc` is linked into .venv/bin so the project drives it as a command.
+#   .venv/       the project's environment (torch, lightning, dagster, mlflow, ...), exactly the
+#                versions of requirements/lock.txt, then the project itself without dependencies.
+#   .venv-dvc/   DVC alone, exactly requirements/dvc-lock.txt: its hydra-core pins antlr4 4.9
+#                while Dagster's asset-selection parser needs 4.13 (dagster issue 27487), so they
+#                cannot share one env. `dvc` is linked into .venv/bin so the project drives it as
+#                a command.
+#   Both locks are rewritten only by scripts/update_lock.sh.
 #   .dagster_home/  DAGSTER_HOME, with deploy/dagster.yaml; run history lives here.
 #   .dvc-remote/    the local DVC remote named in .dvc/config.
 # Environment knobs: RECAP_PYTHON (interpreter, default python3), RECAP_TORCH_SPEC
-# (default torch==2.13.0: a CPU build on this machine's wheel cache, the CUDA build
-# from PyPI elsewhere).
+# (default the lock's torch==2.13.0: a CPU build on this machine's wheel cache, the CUDA build
+# from PyPI elsewhere; another spec replaces the lock's torch), RECAP_DVC_SPEC (default none:
+# the lock; a spec such as 'dvc==3.*' installs DVC unpinned instead).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PY="${RECAP_PYTHON:-python3}"
-TORCH_SPEC="${RECAP_TORCH_SPEC:-torch==2.13.0}"
-DVC_SPEC="${RECAP_DVC_SPEC:-dvc==3.*}"
+LOCK=requirements/lock.txt
+DVC_LOCK=requirements/dvc-lock.txt
+LOCK_TORCH="$(grep -m1 -E '^torch==' "$LOCK" || true)"
+[ -n "$LOCK_TORCH" ] || { echo "[setup] $LOCK pins no torch" >&2; exit 1; }
+TORCH_SPEC="${RECAP_TORCH_SPEC:-$LOCK_TORCH}"
+DVC_SPEC="${RECAP_DVC_SPEC:-}"
 
 # pip's output goes to a log, shown only when pip fails.
 LOG="$ROOT/.venv-setup.log"
@@ -27,23 +35,30 @@ pip_install() {
   fi
 }
 
-# A stamp of what was installed: reinstall when pyproject.toml changes.
-stamp() { cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16; }
+# Stamps of what was installed: reinstall when pyproject.toml, this script, a lock or a spec
+# changes.
+stamp() { { cat pyproject.toml scripts/setup.sh "$LOCK"; echo "$TORCH_SPEC"; } | sha256sum | cut -c1-16; }
+dvc_stamp() { { cat "$DVC_LOCK"; echo "$DVC_SPEC"; } | sha256sum | cut -c1-16; }
 
 if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.recap-stamp 2>/dev/null)" != "$(stamp)" ]; then
-  echo "[setup] creating .venv (torch: $TORCH_SPEC)" >&2
+  echo "[setup] installing .venv from $LOCK (torch: $TORCH_SPEC)" >&2
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   pip_install .venv --upgrade pip
-  pip_install .venv "$TORCH_SPEC"
-  pip_install .venv -e ".[dev]"
+  # The lock less its torch line, which TORCH_SPEC stands for. torch goes first (pip takes this
+  # machine's CPU wheel for torch==2.13.0), its own dependencies held to the lock's versions.
+  grep -vE '^torch==' "$LOCK" > .venv/.recap-lock.txt
+  pip_install .venv "$TORCH_SPEC" -c .venv/.recap-lock.txt
+  pip_install .venv -r .venv/.recap-lock.txt
+  pip_install .venv --no-deps -e .
   stamp > .venv/.recap-stamp
 fi
 
-if [ ! -x .venv-dvc/bin/dvc ]; then
-  echo "[setup] creating .venv-dvc ($DVC_SPEC)" >&2
-  "$PY" -m venv .venv-dvc
+if [ ! -x .venv-dvc/bin/dvc ] || [ "$(cat .venv-dvc/.recap-stamp 2>/dev/null)" != "$(dvc_stamp)" ]; then
+  echo "[setup] installing .venv-dvc from ${DVC_SPEC:-$DVC_LOCK}" >&2
+  [ -x .venv-dvc/bin/python ] || "$PY" -m venv .venv-dvc
   pip_install .venv-dvc --upgrade pip
-  pip_install .venv-dvc "$DVC_SPEC"
+  if [ -n "$DVC_SPEC" ]; then pip_install .venv-dvc "$DVC_SPEC"; else pip_install .venv-dvc -r "$DVC_LOCK"; fi
+  dvc_stamp > .venv-dvc/.recap-stamp
 fi
 ln -sf "$ROOT/.venv-dvc/bin/dvc" .venv/bin/dvc
 
