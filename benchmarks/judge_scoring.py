@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from components.captioner.engine import CaptionEngine
 from components.captioner.loading import load_captioner
-from components.curation.judge_checkpoint import load_judge
-from components.curation.judge_scoring import AlignmentJudgeScorer
 from components.data.image_decode import decode_image
 from components.data.shards import list_shards, read_shard
-from components.recaption.engine import CaptionEngine
+from components.judge.checkpoint import load_judge
+from components.judge.scoring import AlignmentJudgeScorer
 
 
 def main() -> None:

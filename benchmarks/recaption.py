@@ -16,7 +16,7 @@ Same checkpoint, same images (the first --images of data/web_shards), same sampl
                (logits processors, stopping criteria, input preparation) is left out, which
                only flatters it. `hf-static-cache` is the same with a preallocated cache
                (generate's cache_implementation="static"), reported beside it;
-  (c) engine:  components.recaption.engine as recaption_shard runs it (the captioner's
+  (c) engine:  components.captioner.engine as recaption_shard runs it (the captioner's
                sample_rows: components.captioner.sampling): one encoding for both
                captions, 2 x --batch captions in flight with continuous batching (a
                finished row's slot takes the next caption), calls of 8 x --batch images.
@@ -50,13 +50,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from components.captioner.coca_captioner import CocaCaptioner  # noqa: E402
 from components.captioner.decoding import nucleus_choice  # noqa: E402
+from components.captioner.engine import CaptionEngine  # noqa: E402
 from components.captioner.keyed_random import key_seed, key_seeds, step_uniforms  # noqa: E402
 from components.captioner.loading import load_captioner  # noqa: E402
 from components.captioner.model import CocaModel  # noqa: E402
 from components.captioner.sampling import SamplingSettings  # noqa: E402
 from components.data.image_decode import decode_image  # noqa: E402
 from components.data.shards import list_shards, read_shard  # noqa: E402
-from components.recaption.engine import CaptionEngine  # noqa: E402
 from components.text.tokenizer import CAPTION_TYPES, CaptionTokenizer  # noqa: E402
 
 Result = dict[str, list[list[int]]]  # caption type -> token ids per image

@@ -24,11 +24,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+from components.captioner.engine import CaptionEngine  # noqa: E402
 from components.captioner.loading import load_captioner  # noqa: E402
 from components.captioner.sampling import SamplingSettings  # noqa: E402
 from components.data.shards import ShardWriter, list_shards, read_shard  # noqa: E402
 from components.io.hashing import directory_version  # noqa: E402
-from components.recaption.engine import CaptionEngine  # noqa: E402
 from components.recaption.recaption_shard import StreamSettings, recaption_shards  # noqa: E402
 
 

@@ -23,15 +23,15 @@ import time
 import numpy as np
 import torch
 
-from components.generator.denoiser import build_unet
-from components.generator.generator_module import GeneratorModule
+from components.generator.model import build_unet
 from components.generator.objective import OBJECTIVES
 from components.generator.pipeline import assemble_pipeline, generate, sampling_scheduler
 from components.generator.text_encoder import load_text_encoder
-from components.generator.training_set import encode_latents
-from components.generator.vae import build_vae, encode, to_pixels
-from components.generator.vae_stage import load_vae
+from components.generator.train.data import encode_latents
+from components.generator.train.module import GeneratorModule
 from components.training.settings import OptimizerSettings
+from components.vae.model import build_vae, encode, to_pixels
+from components.vae.train.stage import load_vae
 from components.world import describe_scene, render, sample_scene
 
 WARMUP = 2

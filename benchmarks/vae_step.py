@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from components.generator.vae import build_vae, to_pixels, vae_loss
+from components.vae.model import build_vae, to_pixels, vae_loss
 from components.world import render, sample_scene
 
 

@@ -27,6 +27,7 @@ import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -38,13 +39,13 @@ from lightning.pytorch.trainer.states import RunningStage
 from components.captioner.checkpoint import CONFIG_FILE
 from components.captioner.config import CocaConfig
 from components.captioner.sampling import SamplingSettings
-from components.captioner.train.data import load_curated
 from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
-from components.captioner.train.stages import finetune, pretrain
+from components.captioner.train.stage import finetune, pretrain
 from components.data.build_world import build_curated_shard, build_web_shard
+from components.data.curated import load_curated
 from components.data.profiles import resolve_profile
 from components.data.shards import shard_name
-from components.evaluation.captioner import score_against_truth
+from components.evaluation.captioner import evaluate_captioner, score_against_truth
 from components.world import WorldConfig
 
 
@@ -158,9 +159,9 @@ def study_recipe(args: argparse.Namespace, overrides: dict) -> CaptionerRecipe:
 
 
 def final_sampling(recipe: CaptionerRecipe, init_dir: Path | None) -> SamplingSettings:
-    """The final judging's settings: nucleus 0.9 / 0.7 (its seed is the run's: finetune sets
-    it), up to 250 tokens of either type within the captioner's context (a transformers
-    model's is not known before loading: the library's limits then)."""
+    """The final judging's settings: nucleus 0.9 / 0.7 (its seed is replaced by the run's), up
+    to 250 tokens of either type within the captioner's context (a transformers model's is not
+    known before loading: the library's limits then)."""
     if recipe.hf_model is not None:
         return SamplingSettings()
     if init_dir is not None:  # a pretrained CoCa, perhaps another study's
@@ -312,7 +313,9 @@ def main() -> None:
             work_dir=args.work / f"ft_{size}_{init}",
             out_dir=args.work / f"model_{size}_{init}",
             seed=args.seed,
-            sampling=final_sampling(recipe, pretrained.get(init)),
+            evaluate=partial(
+                evaluate_captioner, settings=replace(final_sampling(recipe, pretrained.get(init)), seed=args.seed)
+            ),
             callbacks=[MinuteEval(heldout, log, run, args.eval_every, args.seed)],
         )
         log(

@@ -18,13 +18,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from components.captioner.engine import CaptionEngine
 from components.captioner.loading import load_captioner, read_extra
 from components.captioner.sampling import SamplingSettings
-from components.captioner.train.data import load_curated
+from components.data.curated import load_curated
 from components.data.shards import list_shards
 from components.evaluation.captioner import evaluate_captioner
 from components.io.hashing import directory_version
-from components.recaption.engine import CaptionEngine
 from components.recaption.recaption_shard import StreamSettings, recaption_shard
 
 HEADLINE = ("object_recall", "hallucination_rate", "count_accuracy", "sign_accuracy", "cider_d", "mean_tokens")

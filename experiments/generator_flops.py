@@ -17,7 +17,7 @@ import argparse
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from components.generator.denoiser import build_unet
+from components.generator.model import build_unet
 
 
 def training_flops_per_sample(unet_preset: str, latent: int, context: int, width: int, batch: int = 4) -> float:

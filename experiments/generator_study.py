@@ -24,12 +24,12 @@ from pathlib import Path
 
 import torch
 
-from components.generator.generator_recipe import resolve_generator_recipe
-from components.generator.generator_stage import train_generator
 from components.generator.text_encoder import load_text_encoder
-from components.generator.training_set import build_training_set
-from components.generator.vae_stage import load_vae
+from components.generator.train.data import build_training_set
+from components.generator.train.recipe import resolve_generator_recipe
+from components.generator.train.stage import train_generator
 from components.io.hashing import directory_version
+from components.vae.train.stage import load_vae
 from components.world import IMAGE_SIZE
 
 

@@ -26,13 +26,8 @@ from heldout_captions import judge_settings, write_type_captions  # experiments/
 from components.captioner.coca_captioner import CocaCaptioner
 from components.captioner.config import CocaConfig
 from components.captioner.loss import CocaLoss, caption_loss
-from components.captioner.train.data import (
-    CaptionCollator,
-    CaptionerDataSettings,
-    CuratedCaptionDataset,
-    load_curated,
-    to_tensor,
-)
+from components.captioner.train.data import CaptionCollator, CaptionerDataSettings, CuratedCaptionDataset
+from components.data.curated import load_curated, to_tensor
 from components.evaluation.captioner import score_against_truth
 from components.text.tokenizer import CaptionTokenizer
 from components.training.settings import OptimizerSettings

@@ -18,7 +18,7 @@ import torch
 
 from components.captioner.interface import Captioner
 from components.captioner.sampling import RowPlan, SamplingSettings
-from components.captioner.train.data import CuratedItem, to_tensor
+from components.data.curated import CuratedItem, to_tensor
 
 # The studies' judging limit, in caption tokens (type token and <eos> excluded) for either
 # type: the former DecodeSettings.max_new_tokens that docs/results.md's figures were judged

@@ -4,7 +4,7 @@ caption's score is its least believed claim, so one false clause sinks it, and t
 it is names what is wrong.
 
 Trained on (image, claim) pairs from the curated training captions: every claim of a true
-caption is true; the claims that a hard negative (components/curation/perturb.py) changed are
+caption is true; the claims that a hard negative (components/judge/perturb.py) changed are
 false. Two heads over the AlignmentJudge towers:
 - `itm`: the matching head (the claim's tokens cross-attend to the image tokens);
 - `local`: the claim's embedding against every image token and the pooled image, the score
@@ -31,14 +31,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from components.captioner.train.augment import augment
-from components.captioner.train.data import load_curated, to_tensor
-from components.curation.judge_config import JudgeConfig
-from components.curation.judge_model import AlignmentJudge
-from components.curation.judge_scoring import calibrate_threshold, sentences
-from components.curation.perturb import PERTURBATIONS, hard_negatives, perturb
+from components.data.augment import augment
+from components.data.curated import load_curated, to_tensor
 from components.data.shards import list_shards, read_shard
 from components.evaluation.caption_truth import judge_caption
+from components.judge.config import JudgeConfig
+from components.judge.model import AlignmentJudge
+from components.judge.perturb import PERTURBATIONS, hard_negatives, perturb
+from components.judge.scoring import calibrate_threshold, sentences
 from components.text.tokenizer import CaptionTokenizer
 from components.world import Scene
 

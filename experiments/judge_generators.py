@@ -28,9 +28,9 @@ import torch
 from components.evaluation.generator_eval import full_summary, headline_passes, judge_generator
 from components.evaluation.paired import compare_paired
 from components.evaluation.prompts import prompt_suite
-from components.generator.generator_recipe import EVAL_CATEGORIES
-from components.generator.generator_stage import MANIFEST, default_rescale, generator_manifest
 from components.generator.pipeline import generate, load_pipeline
+from components.generator.train.recipe import EVAL_CATEGORIES
+from components.generator.train.stage import MANIFEST, default_rescale, generator_manifest
 
 HELD_OUT_SEED = 4321  # not generator_stage.EVAL_SEED: prompts no curve has been judged on
 

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from components.captioner.train.data import load_curated, to_tensor
 from components.curation.filters import FilterSettings, first_failure
-from components.curation.judge_checkpoint import load_judge
-from components.curation.judge_scoring import AlignmentJudgeScorer, calibrate_threshold
-from components.curation.perturb import PERTURBATIONS, perturb
+from components.data.curated import load_curated, to_tensor
 from components.data.shards import list_shards
+from components.judge.checkpoint import load_judge
+from components.judge.perturb import PERTURBATIONS, perturb
+from components.judge.scoring import AlignmentJudgeScorer, calibrate_threshold
 
 
 def main() -> None:

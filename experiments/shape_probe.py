@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from components.captioner.config import CocaConfig
-from components.captioner.model import ImageEncoder
-from components.captioner.train.data import load_curated, to_tensor
+from components.data.curated import load_curated, to_tensor
+from components.nn.towers import ImageEncoder
 from components.world.palette import COLORS
 
 SHAPES = ("circle", "square", "triangle", "cross")

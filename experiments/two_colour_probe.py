@@ -21,18 +21,18 @@ import lightning as L
 import numpy as np
 import torch
 
-from components.generator.denoiser import build_unet
-from components.generator.generator_module import GeneratorData, GeneratorModule, LatentCaptions
+from components.generator.model import build_unet
 from components.generator.objective import OBJECTIVES
 from components.generator.pipeline import assemble_pipeline, generate, sampling_scheduler
 from components.generator.text_encoder import load_text_encoder
-from components.generator.training_set import TrainingSet, encode_latents
-from components.generator.vae import build_vae, latent_scaling_factor, to_pixels
-from components.generator.vae_module import ImageArray, VaeData, VaeModule
-from components.generator.vae_recipe import VaeRecipe
-from components.generator.vae_stage import load_vae
+from components.generator.train.data import TrainingSet, encode_latents
+from components.generator.train.module import GeneratorData, GeneratorModule, LatentCaptions
 from components.training.fit import fit
 from components.training.settings import OptimizerSettings, TrainerSettings
+from components.vae.model import build_vae, latent_scaling_factor, to_pixels
+from components.vae.train.module import ImageArray, VaeData, VaeModule
+from components.vae.train.recipe import VaeRecipe
+from components.vae.train.stage import load_vae
 from components.world.palette import BACKGROUNDS, SHAPES
 from tests.generator.test_known_answer import TWO_COLOURS, drawn_colour, two_colour_world
 

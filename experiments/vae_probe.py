@@ -3,7 +3,7 @@
 Trains one candidate on the web shards' images (batch 32, AdamW) and, every `--eval-every`
 minutes, reconstructs the curated held-out images and reports PSNR and the share of objects
 that the scene parser reads the same (cell, shape, colour, size) in the reconstruction as in
-the original (components/generator/vae_metrics.py). Candidates:
+the original (components/vae/metrics.py). Candidates:
 - kl_f4: diffusers AutoencoderKL, widths 32/64/64, 64x64 -> 16x16x4, mid-block attention
   (the issue's probe: 17% of objects after 20 minutes, 82.5% after 40);
 - kl_f4_noattn: the same without the mid-block attention;
@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from components.captioner.train.data import load_curated
+from components.data.curated import load_curated
 from components.data.shards import list_shards, read_shard
-from components.generator.vae import VAE_PRESETS, build_vae, to_pixels, vae_loss
-from components.generator.vae_metrics import reconstruction_report
+from components.vae.config import VAE_PRESETS
+from components.vae.metrics import reconstruction_report
+from components.vae.model import build_vae, to_pixels, vae_loss
 
 
 def main() -> None:

@@ -365,8 +365,8 @@ def generate_command(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
-    from components.generator.generator_stage import default_rescale
     from components.generator.pipeline import generate, load_pipeline
+    from components.generator.train.stage import default_rescale
 
     pipe = load_pipeline(pipeline_dir, args.scheduler)
     images = generate(

@@ -28,8 +28,8 @@ import pandas as pd
 from dagster import AssetKey, DagsterInstance
 
 from components.captioner.loading import read_extra
-from components.curation.judge_checkpoint import read_judge_manifest
 from components.io.atomic import write_dir_atomically, write_file_atomically
+from components.judge.checkpoint import read_judge_manifest
 from components.recaption.sidecar import read_table_info
 from recap_dagster.defs.curation import MIX_KEY
 from recap_dagster.resources import MlflowTracking, ProjectStorage
@@ -148,7 +148,7 @@ def mix_figures(storage: ProjectStorage, history: MetricHistory) -> StageFigures
 
 def vae_figures(storage: ProjectStorage, history: MetricHistory) -> StageFigures:
     """The held-out reconstruction report (objects kept, PSNR, ...) and its curve over training."""
-    from components.generator.vae_stage import vae_manifest  # diffusers and Lightning: only when asked
+    from components.vae.train.stage import vae_manifest  # diffusers and Lightning: only when asked
 
     manifest = vae_manifest(storage.vae_dir())
     return StageFigures(
@@ -163,8 +163,8 @@ def vae_figures(storage: ProjectStorage, history: MetricHistory) -> StageFigures
 def generator_figures(storage: ProjectStorage, history: MetricHistory) -> StageFigures:
     """Per trained mix: each headline figure's share of images that passed, and the curve of
     those figures over training (plots/generator/<mix>.json)."""
-    from components.generator.generator_stage import MANIFEST as GENERATOR_MANIFEST  # as vae_figures
-    from components.generator.generator_stage import generator_manifest
+    from components.generator.train.stage import MANIFEST as GENERATOR_MANIFEST  # as vae_figures
+    from components.generator.train.stage import generator_manifest
 
     root = storage.generator_dir("any").parent  # models/generator/, a folder per mix
     mixes = sorted(p.parent.name for p in root.glob(f"*/{GENERATOR_MANIFEST}")) if root.is_dir() else []

@@ -17,14 +17,14 @@ import yaml
 
 from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
 from components.curation.filter_shard import CurationSettings
-from components.curation.judge_recipe import JudgeRecipe, resolve_judge_recipe
 from components.curation.mix import resolve_mix
 from components.data.profiles import DatasetProfile, resolve_profile
 from components.data.source import WORLD, ShardSource, SourceError, parse_source
-from components.generator.generator_recipe import GeneratorRecipe, resolve_generator_recipe
-from components.generator.vae_recipe import VaeRecipe, resolve_vae_recipe
+from components.generator.train.recipe import GeneratorRecipe, resolve_generator_recipe
+from components.judge.train.recipe import JudgeRecipe, resolve_judge_recipe
 from components.overrides import with_overrides
 from components.recaption.settings import RecaptionSettings
+from components.vae.train.recipe import VaeRecipe, resolve_vae_recipe
 from components.world import WorldConfig
 
 PARAMS_FILE = "params.yaml"

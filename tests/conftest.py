@@ -82,3 +82,20 @@ def repo_root() -> Path:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_TINY_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def captioner_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny saved CoCa whose rows end at varied steps (tests/captioner/saved_captioner.py)."""
+    from tests.captioner.saved_captioner import make_captioner
+
+    return make_captioner(tmp_path_factory.mktemp("captioner") / "captioner")
+
+
+@pytest.fixture
+def captioner(captioner_dir: Path):
+    """The captioner at `captioner_dir`, loaded; its tokenizer beside it."""
+    from components.captioner.loading import load_captioner
+
+    loaded = load_captioner(captioner_dir)
+    return loaded, loaded.tokenizer

@@ -10,7 +10,7 @@ from dagster import DagsterInstance, materialize
 from mlflow import MlflowClient
 
 from components.captioner.loading import load_captioner, read_extra
-from components.captioner.train.data import load_curated
+from components.data.curated import load_curated
 from components.data.shards import list_shards
 from components.evaluation.captioner import score_against_truth, score_alt_text
 from recap_dagster.definitions import RESOURCES, captioner, captioner_pretrained

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dagster import DagsterInstance, materialize
 from mlflow import MlflowClient
 
-from components.curation.judge_checkpoint import load_judge
+from components.judge.checkpoint import load_judge
 from recap_dagster.definitions import RESOURCES, alignment_model, curated_captions
 from tests.helpers import materialize_tiny_datasets
 

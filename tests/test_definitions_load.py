@@ -27,9 +27,9 @@ def test_reading_every_recipe_imports_no_training_library() -> None:
     code = (
         "import json, sys\n"
         "from components.captioner.train.recipe import resolve_recipe\n"
-        "from components.curation.judge_recipe import resolve_judge_recipe\n"
-        "from components.generator.generator_recipe import resolve_generator_recipe\n"
-        "from components.generator.vae_recipe import resolve_vae_recipe\n"
+        "from components.judge.train.recipe import resolve_judge_recipe\n"
+        "from components.generator.train.recipe import resolve_generator_recipe\n"
+        "from components.vae.train.recipe import resolve_vae_recipe\n"
         "for profile in ('quick', 'paper'):\n"
         "    resolve_recipe(profile); resolve_judge_recipe(profile)\n"
         "    resolve_generator_recipe(profile); resolve_vae_recipe(profile)\n"

@@ -10,8 +10,8 @@ import torch
 from dagster import DagsterInstance, materialize
 from mlflow import MlflowClient
 
-from components.generator.vae import downsampling_factor, encode
-from components.generator.vae_stage import load_vae, vae_manifest
+from components.vae.model import downsampling_factor, encode
+from components.vae.train.stage import load_vae, vae_manifest
 from recap_dagster.definitions import RESOURCES, vae
 from tests.helpers import materialize_tiny_datasets
 
@@ -47,8 +47,8 @@ def test_generator_trains_a_mix_partition_judges_exports_and_registers() -> None
     from diffusers import DiffusionPipeline
 
     from components.data.shards import read_shard
-    from components.generator.generator_stage import generator_manifest
     from components.generator.pipeline import generate
+    from components.generator.train.stage import generator_manifest
     from recap_dagster.definitions import generator
 
     storage = RESOURCES["storage"]

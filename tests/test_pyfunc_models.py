@@ -22,13 +22,13 @@ import yaml
 from mlflow import MlflowClient
 from PIL import Image
 
+from components.captioner.engine import CaptionEngine
 from components.captioner.loading import load_captioner
 from components.captioner.sampling import SamplingSettings
 from components.data.image_decode import decode_image
-from components.recaption.engine import CaptionEngine
 from recap_dagster.resources import MlflowRun, MlflowTracking
 from recap_dagster.resources.model_registry import CHAMPION, update_champion
-from tests.recaption.conftest import make_captioner
+from tests.captioner.saved_captioner import make_captioner
 
 
 @pytest.fixture
@@ -98,11 +98,11 @@ def test_the_registered_captioner_captions_as_recaptioning_does(tracking: Mlflow
 
 
 def test_the_registered_generator_draws_as_generate_does(tracking: MlflowTracking, tmp_path: Path) -> None:
-    from components.generator.denoiser import build_unet
+    from components.generator.model import build_unet
     from components.generator.objective import resolve_objective
     from components.generator.pipeline import assemble_pipeline, generate, load_pipeline, sampling_scheduler
     from components.generator.text_encoder import load_text_encoder
-    from components.generator.vae import build_vae
+    from components.vae.model import build_vae
 
     torch.manual_seed(0)
     vae = build_vae("tiny_f4").eval()

@@ -18,7 +18,7 @@ from components.captioner.sampling import RowPlan, SampledRows
 from components.text.tokenizer import CaptionTokenizer
 
 
-class CaptionerConfig(Protocol):
+class CaptionerArchitecture(Protocol):
     """What the pipeline reads of a backend's architecture config (read-only: the configs are frozen)."""
 
     @property
@@ -48,7 +48,7 @@ class CaptionerOutput(Protocol):
 class Captioner(Protocol):
     # Read-only here: a backend may hold them as attributes, class constants or properties.
     @property
-    def config(self) -> CaptionerConfig: ...
+    def config(self) -> CaptionerArchitecture: ...
 
     @property
     def tokenizer(self) -> CaptionTokenizer: ...

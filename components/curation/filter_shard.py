@@ -36,9 +36,9 @@ import torch
 import torch.nn.functional as F
 
 from components.curation.filters import FilterSettings, first_failure
-from components.curation.judge_scoring import Judge, explain
 from components.data.image_decode import DEFAULT_MAX_PIXELS
 from components.io.hashing import file_sha256
+from components.judge.scoring import Judge, explain
 from components.recaption.shard_stream import ShardImages
 from components.recaption.sidecar import COLUMNS, read_table_info, write_table_with_info
 

@@ -9,10 +9,10 @@ from dataclasses import replace
 
 import torch
 
+from components.captioner.engine import CaptionEngine
 from components.captioner.interface import Captioner
 from components.captioner.sampling import SamplingSettings
 from components.curation.filter_shard import Regenerate, seed_for_attempt
-from components.recaption.engine import CaptionEngine
 
 
 def engine_regenerator(captioner: Captioner, sampling: SamplingSettings, *, batch_size: int = 64) -> Regenerate:

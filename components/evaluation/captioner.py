@@ -17,13 +17,13 @@ from pathlib import Path
 
 import torch
 
+from components.captioner.engine import CaptionEngine
 from components.captioner.interface import Captioner
 from components.captioner.sampling import SamplingSettings
-from components.captioner.train.data import CuratedItem, to_tensor
+from components.data.curated import CuratedItem, to_tensor
 from components.data.shards import read_shard
 from components.evaluation.caption_truth import score_captions
 from components.evaluation.cider import cider_d
-from components.recaption.engine import CaptionEngine
 from components.text.tokenizer import CaptionTokenizer
 from components.text.words import word_counts
 from components.world import Scene

@@ -24,9 +24,9 @@ from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultist
 from diffusers.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from components.generator.denoiser import check_context_width
+from components.generator.model import check_context_width
 from components.generator.text_encoder import TextEncoder
-from components.generator.vae import Vae
+from components.vae.model import Vae
 
 if TYPE_CHECKING:  # imported where used: the pipeline module pulls in transformers' image
     # processors, which warn (no torchvision) on every load of the code location otherwise

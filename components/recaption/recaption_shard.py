@@ -25,8 +25,9 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from components.captioner.engine import CaptionEngine, CaptionPair
 from components.data.image_decode import DEFAULT_MAX_PIXELS
-from components.recaption.engine import CaptionEngine, CaptionPair
+from components.io.console import console
 from components.recaption.oom import HalvingBatcher
 from components.recaption.shard_keys import NOT_IN_INDEX, ShardKeys, member_key, shard_keys
 from components.recaption.shard_stream import ShardImages, ShardRecord, keep_records
@@ -257,6 +258,7 @@ def recaption_shard(
         unit="img",
         disable=not progress,
         leave=False,
+        file=console(),  # the terminal, while `recap materialize` logs stderr to a file
     )
     with bar:
         for batch in loader:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
+from components.captioner.engine import CaptionEngine
 from components.captioner.loading import load_captioner
 from components.io.hashing import directory_version
 from components.io.paths import check_output_dir
 from components.recaption.device_lease import lease_device
-from components.recaption.engine import CaptionEngine
 from components.recaption.recaption_shard import ShardReport, recaption_shards
 from components.recaption.settings import RecaptionSettings
 

@@ -3,6 +3,7 @@ when the recipe has that stage (neither profile's recipe does: it was measured t
 here), then fine-tuned on the curated descriptive set and judged on its held-out images."""
 
 import json
+from functools import partial
 from typing import Any
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TableMetadataValue, asset, define_asset_job
@@ -65,7 +66,7 @@ def stage_params(recipe: CaptionerRecipe, stage: str, seed: int) -> dict[str, An
 def captioner_pretrained(
     context: AssetExecutionContext, config: CaptionerConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
-    from components.captioner.train.stages import pretrain  # Lightning: imported when the asset runs
+    from components.captioner.train.stage import pretrain  # Lightning: imported when the asset runs
 
     recipe = config.resolve("pretrain")
     if reason := recipe.no_pretraining_because():
@@ -127,8 +128,9 @@ def heldout_captions_table(keys: list[str], captions: dict[str, list[str]]) -> T
 def captioner(
     context: AssetExecutionContext, config: CaptionerConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
-    from components.captioner.train.stages import finetune  # Lightning: imported when the asset runs
-    from components.evaluation.captioner import TRUTH_NOT_AVAILABLE, score_alt_text
+    from components.captioner.sampling import SamplingSettings
+    from components.captioner.train.stage import finetune  # Lightning: imported when the asset runs
+    from components.evaluation.captioner import TRUTH_NOT_AVAILABLE, evaluate_captioner, score_alt_text
 
     recipe = config.resolve("finetune")
     init_dir = storage.captioner_pretrained_dir() if recipe.no_pretraining_because() is None else None
@@ -147,6 +149,7 @@ def captioner(
             out_dir=out_dir,
             seed=config.seed,
             logger=mlflow.lightning_logger(run),
+            evaluate=partial(evaluate_captioner, settings=SamplingSettings(seed=config.seed)),
             resume=config.resume,
         )
         run.log_metrics({f"eval/{k}": v for k, v in result.metrics.items()})

@@ -25,14 +25,14 @@ from dagster import (
 
 from components.captioner.loading import load_captioner
 from components.curation.filter_shard import CurationSettings, FilterReport, filter_shard
-from components.curation.judge_checkpoint import load_judge
-from components.curation.judge_recipe import JudgeRecipe, resolve_judge_recipe
 from components.curation.mix import MIX_SPECS, MixSpec, build_manifest, resolve_mix
 from components.curation.regenerate import engine_regenerator
 from components.data.oracle_captions import oracle_captions
 from components.data.preview import sample_grid
 from components.data.shards import list_shards
 from components.io.hashing import directory_version, file_sha256
+from components.judge.checkpoint import load_judge
+from components.judge.train.recipe import JudgeRecipe, resolve_judge_recipe
 from components.overrides import flatten, with_overrides
 from components.recaption.device_lease import lease_device
 from components.recaption.sidecar import write_table_with_info
@@ -51,7 +51,7 @@ FALLBACK_RATE = "fallback_rate"
 
 
 class AlignmentConfig(TrainingRunConfig):
-    """The profile's judge recipe (components/curation/judge_stage.py) with params.yaml's
+    """The profile's judge recipe (components/judge/train/stage.py) with params.yaml's
     `alignment:` overrides, then `overrides` for this run (e.g. {"max_steps": 300})."""
 
     def resolve(self) -> JudgeRecipe:
@@ -86,7 +86,7 @@ def heldout_table(metrics: dict[str, float]) -> TableMetadataValue:
 def alignment_model(
     context: AssetExecutionContext, config: AlignmentConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
-    from components.curation.judge_stage import train_judge  # Lightning: imported when the asset runs
+    from components.judge.train.stage import train_judge  # Lightning: imported when the asset runs
 
     recipe = config.resolve()
     storage.claim_dataset_root()

@@ -20,9 +20,9 @@ from dagster import (
 from components.curation.mix import DEFAULT_MIX
 from components.data.preview import sample_grid
 from components.data.shards import list_shards
-from components.generator.generator_recipe import GeneratorRecipe, resolve_generator_recipe
-from components.generator.vae_recipe import VaeRecipe, resolve_vae_recipe
+from components.generator.train.recipe import GeneratorRecipe, resolve_generator_recipe
 from components.io.hashing import directory_version
+from components.vae.train.recipe import VaeRecipe, resolve_vae_recipe
 from components.world import IMAGE_SIZE  # the generator works at the world's canvas; a user's images are resized to it
 from recap_dagster.config import PARAMS, SOURCE, TrainingRunConfig
 from recap_dagster.defs.curation import all_mix_specs, uses_oracle
@@ -34,7 +34,7 @@ GRID_IMAGES = 8
 
 
 class VaeConfig(TrainingRunConfig):
-    """The profile's autoencoder recipe (components/generator/vae_recipe.py) with params.yaml's
+    """The profile's autoencoder recipe (components/vae/train/recipe.py) with params.yaml's
     `vae:` overrides, then `overrides` for this run (e.g. {"preset": "kl_f4", "max_minutes": 30})."""
 
     def resolve(self) -> VaeRecipe:
@@ -43,8 +43,8 @@ class VaeConfig(TrainingRunConfig):
 
 def reconstruction_grid(vae_dir, heldout: np.ndarray) -> MetadataValue:
     """The first held-out images, each above its reconstruction."""
-    from components.generator.vae_metrics import reconstruct
-    from components.generator.vae_stage import load_vae
+    from components.vae.metrics import reconstruct
+    from components.vae.train.stage import load_vae
 
     originals = heldout[:GRID_IMAGES]
     rebuilt = reconstruct(load_vae(vae_dir), originals)
@@ -67,8 +67,8 @@ def vae(
 ) -> MaterializeResult:
     # Lightning, diffusers and transformers: imported when the asset runs, not when the
     # definitions load (benchmarks/definitions_load.py: 12.6 s against 23.3 s on a 2-core EPYC).
-    from components.captioner.train.data import load_curated
-    from components.generator.vae_stage import heldout_array, load_shard_images, train_vae
+    from components.data.curated import load_curated
+    from components.vae.train.stage import heldout_array, load_shard_images, train_vae
 
     recipe = config.resolve()
     storage.claim_dataset_root()
@@ -129,7 +129,7 @@ REGISTERED_GENERATOR = "recap-generator"
 
 
 class GeneratorConfig(TrainingRunConfig):
-    """The profile's generator recipe (components/generator/generator_recipe.py) with params.yaml's
+    """The profile's generator recipe (components/generator/train/recipe.py) with params.yaml's
     `generator:` overrides, then `overrides` for this run (e.g. {"objective": "v_zero_snr", "max_minutes": 30})."""
 
     def resolve(self) -> GeneratorRecipe:
@@ -159,10 +159,10 @@ def figures_table(figures) -> TableMetadataValue:
 def generator(
     context: AssetExecutionContext, config: GeneratorConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
-    from components.generator.generator_stage import train_generator  # heavy: imported when the asset runs
     from components.generator.text_encoder import load_text_encoder
-    from components.generator.training_set import build_training_set
-    from components.generator.vae_stage import load_vae
+    from components.generator.train.data import build_training_set
+    from components.generator.train.stage import train_generator  # heavy: imported when the asset runs
+    from components.vae.train.stage import load_vae
 
     mix = context.partition_key
     recipe = config.resolve()

@@ -23,10 +23,10 @@ import torch
 from mlflow.models import set_model
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
+from components.captioner.engine import CaptionEngine
 from components.captioner.loading import load_captioner
 from components.captioner.sampling import SamplingSettings
 from components.data.image_decode import decode_image
-from components.recaption.engine import CaptionEngine
 
 ARTIFACT = "captioner"  # the artifact holding the captioner directory
 

@@ -42,7 +42,7 @@ def resolve_device(device: str) -> str:
 
 class GeneratorModel(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
-        from components.generator.generator_stage import default_rescale  # Lightning: only when loading
+        from components.generator.train.stage import default_rescale  # Lightning: only when loading
 
         self.directory = Path(context.artifacts[ARTIFACT])
         self.device = resolve_device(str((context.model_config or {}).get("device", "auto")))

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from components.captioner.config import CocaConfig
 from components.captioner.loss import CocaLoss
-from components.captioner.model import CocaModel, attend, offset_causal_mask
+from components.captioner.model import CocaModel
+from components.nn.transformer import attend, offset_causal_mask
 from components.text.tokenizer import CaptionTokenizer
 
 

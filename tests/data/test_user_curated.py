@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.captioner.train.data import load_curated
+from components.data.curated import load_curated
 from components.captioner.train.recipe import resolve_recipe
-from components.captioner.train.stages import finetune
+from components.captioner.train.stage import finetune
 from components.data.shards import list_shards, read_shard
 from components.data.user_curated import CuratedLimits, assign_splits, import_user_curated
+from components.evaluation.captioner import evaluate_captioner
 from tests.data.test_shards import raw_tar
 from tests.user_data import CURATED_REJECTS, picture, sample, tree_checksums, write_curated_parquet, write_index
 
@@ -93,6 +94,7 @@ def test_a_user_curated_set_trains_the_tiny_captioner_and_reports_cider(tmp_path
         curated_shards=list_shards(tmp_path / "curated"),
         work_dir=tmp_path / "work",
         out_dir=tmp_path / "captioner",
+        evaluate=evaluate_captioner,
         resume=False,
     )
     assert report.splits["heldout"] == 4 and result.fit.steps == 2

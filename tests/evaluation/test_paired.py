@@ -12,7 +12,7 @@ from components.evaluation.generator_eval import headline, headline_passes, judg
 from components.evaluation.image_judge import Share
 from components.evaluation.paired import compare_paired, mcnemar_exact
 from components.evaluation.prompts import FORMS, prompt_suite
-from components.generator.generator_recipe import EVAL_CATEGORIES
+from components.generator.train.recipe import EVAL_CATEGORIES
 from components.world import render
 
 

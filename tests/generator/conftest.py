@@ -12,7 +12,7 @@ import torch
 from components.data.build_world import build_web_shard
 from components.data.profiles import resolve_profile
 from components.generator.text_encoder import TextEncoder, load_text_encoder
-from components.generator.vae import Vae, build_vae
+from components.vae.model import Vae, build_vae
 from components.world import WorldConfig
 
 

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from components.generator.denoiser import build_unet
-from components.generator.generator_module import GeneratorData, GeneratorModule, LatentCaptions
-from components.generator.generator_recipe import resolve_generator_recipe
-from components.generator.generator_stage import default_rescale, generator_manifest, train_generator
+from components.generator.model import build_unet
 from components.generator.objective import OBJECTIVES
 from components.generator.pipeline import assemble_pipeline, generate, load_pipeline, sampling_scheduler
-from components.generator.training_set import TrainingSet, build_training_set
+from components.generator.train.data import TrainingSet, build_training_set
+from components.generator.train.module import GeneratorData, GeneratorModule, LatentCaptions
+from components.generator.train.recipe import resolve_generator_recipe
+from components.generator.train.stage import default_rescale, generator_manifest, train_generator
 from components.training.fit import fit
 from components.training.settings import OptimizerSettings, TrainerSettings
 from tests.generator.conftest import manifest_of
@@ -150,11 +150,11 @@ KILLED_RUN = textwrap.dedent("""
     from pathlib import Path
     import lightning as L
     import torch
-    from components.generator.generator_recipe import resolve_generator_recipe
-    from components.generator.generator_stage import train_generator
+    from components.generator.train.recipe import resolve_generator_recipe
+    from components.generator.train.stage import train_generator
     from components.generator.text_encoder import load_text_encoder
-    from components.generator.training_set import load_training_set
-    from components.generator.vae import build_vae
+    from components.generator.train.data import load_training_set
+    from components.vae.model import build_vae
 
     cache, work, out, kill_at = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
     overrides = {k: v for k, v in (a.split("=", 1) for a in sys.argv[5:])}

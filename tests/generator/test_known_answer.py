@@ -21,16 +21,16 @@ import numpy as np
 import pytest
 import torch
 
-from components.generator.generator_recipe import resolve_generator_recipe
-from components.generator.generator_stage import train_generator
 from components.generator.pipeline import generate, load_pipeline
-from components.generator.training_set import TrainingSet, encode_latents
-from components.generator.vae import build_vae, latent_scaling_factor, to_pixels
-from components.generator.vae_metrics import reconstruct
-from components.generator.vae_module import ImageArray, VaeData, VaeModule
-from components.generator.vae_recipe import VaeRecipe
+from components.generator.train.data import TrainingSet, encode_latents
+from components.generator.train.recipe import resolve_generator_recipe
+from components.generator.train.stage import train_generator
 from components.training.fit import fit
 from components.training.settings import TrainerSettings
+from components.vae.metrics import reconstruct
+from components.vae.model import build_vae, latent_scaling_factor, to_pixels
+from components.vae.train.module import ImageArray, VaeData, VaeModule
+from components.vae.train.recipe import VaeRecipe
 from components.world import render
 from components.world.geometry import object_centre
 from components.world.palette import BACKGROUNDS, COLORS, SHAPES

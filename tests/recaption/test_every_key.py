@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from components.captioner.engine import CaptionEngine
 from components.captioner.sampling import SamplingSettings
-from components.recaption.engine import CaptionEngine
 from components.recaption.recaption_shard import StreamSettings, recaption_shard
 from components.recaption.shard_keys import NOT_IN_INDEX, member_key, shard_keys
 from components.recaption.sidecar import compare_sidecar_keys, read_sidecar

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.recaption.engine import CaptionEngine
+from components.captioner.engine import CaptionEngine
 from components.recaption.recaption_shard import ShardReport, StreamSettings, recaption_shard
 from components.recaption.sidecar import (
     POSITION,

@@ -16,9 +16,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from components.captioner.engine import CaptionEngine
 from components.captioner.sampling import SamplingSettings
 from components.data.shards import shard_name
-from components.recaption.engine import CaptionEngine
 from components.recaption.recaption_shard import StreamSettings, recaption_shard, recaption_shards
 from components.recaption.shard_stream import ShardImages
 from components.recaption.sidecar import (
@@ -183,7 +183,7 @@ from pathlib import Path
 import torch
 torch.set_num_threads(1)
 from components.captioner.sampling import SamplingSettings
-from components.recaption.engine import CaptionEngine
+from components.captioner.engine import CaptionEngine
 from components.captioner.loading import load_captioner
 from components.recaption.recaption_shard import StreamSettings, recaption_shards
 engine = CaptionEngine(load_captioner(sys.argv[1]), SamplingSettings(max_short_tokens=8, max_long_tokens=16))

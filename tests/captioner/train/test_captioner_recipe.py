@@ -79,7 +79,7 @@ def test_an_unknown_recipe_names_the_known_ones():
 
 def test_a_word_weight_needs_a_word_head(tokenizer):
     from components.captioner.coca_captioner import CocaCaptioner
-    from components.captioner.train.stages import build_module
+    from components.captioner.train.stage import build_module
 
     stage_ = resolve_recipe("quick", **{"finetune.word_weight": 1.0}).finetune
     with pytest.raises(ValueError, match="CocaCaptioner has no word head .* word_weight must be 0, got 1.0"):

@@ -18,10 +18,10 @@ from components.captioner.train.data import (
     CaptionerDataModule,
     CaptionerDataSettings,
     CuratedCaptionDataset,
-    load_curated,
 )
-from components.captioner.train.stages import tokenizer_texts
+from components.captioner.train.stage import tokenizer_texts
 from components.data.build_world import build_curated_shard, build_web_shard
+from components.data.curated import load_curated
 from components.data.profiles import resolve_profile
 from components.text.tokenizer import CaptionTokenizer
 from components.training.settings import OptimizerSettings
@@ -101,7 +101,7 @@ KILLED_RUN = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     import lightning as L
-    from components.captioner.train.stages import build_module, tokenizer_texts
+    from components.captioner.train.stage import build_module, tokenizer_texts
     from components.training.fit import fit
     from components.training.settings import TrainerSettings
     from components.text.tokenizer import CaptionTokenizer
@@ -171,7 +171,7 @@ def test_short_captions_first_then_the_recipes_mix(shards, tmp_path: Path) -> No
     from components.captioner.train.curriculum import ShortCaptionsFirst
     from components.captioner.train.data import CaptionerDataModule
     from components.captioner.train.recipe import stage
-    from components.captioner.train.stages import build_module
+    from components.captioner.train.stage import build_module
     from components.training.fit import fit
     from components.training.settings import TrainerSettings
 
@@ -218,7 +218,7 @@ def test_short_captions_first_with_workers_needs_grouped_batches(shards, tmp_pat
     from components.captioner.train.curriculum import ShortCaptionsFirst
     from components.captioner.train.data import CaptionerDataModule
     from components.captioner.train.recipe import stage
-    from components.captioner.train.stages import build_module
+    from components.captioner.train.stage import build_module
     from components.training.fit import fit
     from components.training.settings import TrainerSettings
 
@@ -264,7 +264,7 @@ def test_finetune_without_resume_ignores_a_killed_runs_checkpoint(shards, tmp_pa
     # `resume: false`) trains afresh to the recipe's 3 steps instead of continuing from it.
     from components.captioner.config import CocaConfig
     from components.captioner.train.recipe import resolve_recipe
-    from components.captioner.train.stages import build_module, finetune
+    from components.captioner.train.stage import build_module, finetune
     from components.training.fit import fit
     from components.training.settings import TrainerSettings
 
@@ -336,7 +336,7 @@ def test_precision_auto_is_bf16_on_a_cpu_with_amx_only(monkeypatch: pytest.Monke
 def test_bf16_mixed_fit_trains_fp32_weights(shards, tmp_path: Path) -> None:
     from components.captioner.config import CocaConfig
     from components.captioner.train.recipe import stage
-    from components.captioner.train.stages import build_module
+    from components.captioner.train.stage import build_module
     from components.training.fit import fit
     from components.training.settings import TrainerSettings
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from components.captioner.hf_backend import HFCaptioner
 from components.captioner.train.recipe import resolve_recipe
-from components.captioner.train.stages import finetune
+from components.captioner.train.stage import finetune
 from components.data.build_world import build_curated_shard
 from components.data.profiles import resolve_profile
+from components.evaluation.captioner import evaluate_captioner
 from components.world import WorldConfig
 from tests.captioner.test_hf_captioner import _save_vision_encoder_decoder
 
@@ -30,7 +31,12 @@ def test_a_transformers_model_fine_tunes_and_captions_through_the_pipeline(tmp_p
         },
     )
     result = finetune(
-        recipe, init_dir=None, curated_shards=[curated.tar_path], work_dir=tmp_path / "work", out_dir=tmp_path / "out"
+        recipe,
+        init_dir=None,
+        curated_shards=[curated.tar_path],
+        work_dir=tmp_path / "work",
+        out_dir=tmp_path / "out",
+        evaluate=evaluate_captioner,
     )
     assert result.fit.steps == 3
     assert result.fit.precision == "32-true"  # `auto` keeps a transformers backend in fp32

@@ -1,0 +1,106 @@
+"""Scoring (image, caption) pairs with a judge, explaining low scores, and calibrating the
+threshold the alignment filter uses.
+
+A score is in [0, 1] for either kind: `match` is the matching head's probability that the
+caption is true of the image; `cosine` is the dual encoder's cosine similarity mapped from
+[-1, 1] to [0, 1]. The threshold is chosen on held-out true pairs so that a configured share
+of true captions pass: the filter's cost in good captions is fixed, and what it catches is
+measured (docs/results.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from components.judge.model import AlignmentJudge
+from components.judge.train.recipe import SCORE_KINDS
+from components.text.tokenizer import CaptionTokenizer
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+class Judge(Protocol):
+    """What the filter needs of a judge: AlignmentJudgeScorer, or a transformers CLIPModel (clip_judge.py)."""
+
+    image_size: int
+    score_kind: str
+
+    def score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
+        """images (N, 3, S, S) in [0, 1], one caption per image -> scores (N,) in [0, 1]."""
+        ...
+
+
+class AlignmentJudgeScorer:
+    """An AlignmentJudge with its tokenizer, scoring with `score_kind` in batches of `batch_size` pairs."""
+
+    def __init__(
+        self, judge: AlignmentJudge, tokenizer: CaptionTokenizer, score_kind: str = "match", batch_size: int = 256
+    ) -> None:
+        if score_kind not in SCORE_KINDS:
+            raise ValueError(f"score_kind={score_kind!r} must be one of {SCORE_KINDS}")
+        if score_kind == "match" and not judge.has_match_head:
+            raise ValueError("score_kind 'match' needs a judge with a matching head (itm_depth > 0)")
+        tokenizer.check_matches(judge.config.towers)
+        self.judge, self.tokenizer = judge.eval(), tokenizer
+        self.score_kind, self.batch_size = score_kind, batch_size
+        self.image_size = judge.config.towers.image_size
+
+    @torch.no_grad()
+    def score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
+        if images.shape[0] != len(captions):
+            raise ValueError(f"{images.shape[0]} images but {len(captions)} captions")
+        scores = [
+            self._score(images[start : start + self.batch_size], captions[start : start + self.batch_size])
+            for start in range(0, len(captions), self.batch_size)
+        ]
+        return torch.cat(scores) if scores else torch.zeros(0)
+
+    def _score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
+        device = next(self.judge.parameters()).device
+        batch = self.tokenizer.encode_batch(list(captions), "long", self.judge.config.towers.context_length)
+        tokens, valid = batch.tokens.to(device), batch.attention_mask.to(device)
+        image_embeds, image_tokens = self.judge.encode_image(images.to(device))
+        text_embeds, states = self.judge.encode_text(tokens, valid)
+        if self.score_kind == "cosine":
+            return ((image_embeds * text_embeds).sum(dim=-1).float().cpu() + 1) / 2
+        return torch.sigmoid(self.judge.match_logits(image_tokens, states, valid).float()).cpu()
+
+
+def sentences(caption: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(caption.strip()) if s]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    sentence: str  # the sentence the judge believes least
+    score: float  # its score alone with the image
+
+
+def explain(judge: Judge, image: torch.Tensor, caption: str) -> Explanation | None:
+    """Which sentence of `caption` pulls its score down: each sentence scored alone against
+    image (3, S, S); None for a caption of one sentence (the whole caption is the answer)."""
+    parts = sentences(caption)
+    if len(parts) < 2:
+        return None
+    scores = judge.score(image[None].expand(len(parts), -1, -1, -1), parts)
+    worst = int(torch.argmin(scores))
+    return Explanation(parts[worst], float(scores[worst]))
+
+
+def calibrate_threshold(true_scores: Sequence[float] | np.ndarray, pass_share: float) -> float:
+    """The highest threshold that at least `pass_share` of `true_scores` reach (score >= threshold)."""
+    if not 0.0 < pass_share <= 1.0:
+        raise ValueError(f"pass_share must be in (0, 1], got {pass_share}")
+    scores = np.sort(np.asarray(true_scores, dtype=np.float64))
+    if scores.size == 0:
+        raise ValueError("no true pairs to calibrate the threshold on")
+    if not np.isfinite(scores).all():
+        raise ValueError("true_scores hold NaN or infinite values")
+    failing = int(np.floor((1.0 - pass_share) * scores.size + 1e-9))  # at most this many may fall below
+    return float(scores[failing])

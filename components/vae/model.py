@@ -1,0 +1,96 @@
+"""The generator's autoencoder: 64 x 64 RGB to a small latent and back, as latent diffusion
+has it (Rombach et al. 2022). A diffusers `AutoencoderKL`, or `AutoencoderTiny` (TAESD's
+design: no attention, no KL term), which the Stable Diffusion pipelines accept in its place.
+
+Presets are data (`presets/vae_<name>.json`: the class and its diffusers config), named by
+class and downsampling factor: `kl_f4` maps 64 x 64 x 3 to 16 x 16 x 4, `kl_f2` to
+32 x 32 x 4. Pixels are in [-1, 1] throughout, as diffusers' pipelines expect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+from diffusers.models.autoencoders.autoencoder_tiny import AutoencoderTiny, AutoencoderTinyOutput
+from diffusers.models.autoencoders.vae import DecoderOutput
+from diffusers.models.modeling_outputs import AutoencoderKLOutput
+from torch import Tensor
+
+from components.vae.config import preset_spec
+
+VAE_CLASSES: dict[str, type[AutoencoderKL] | type[AutoencoderTiny]] = {
+    "AutoencoderKL": AutoencoderKL,
+    "AutoencoderTiny": AutoencoderTiny,
+}
+
+Vae = AutoencoderKL | AutoencoderTiny
+
+
+def build_vae(name: str) -> Vae:
+    """A new, untrained autoencoder of preset `name`."""
+    spec = preset_spec(name)
+    return VAE_CLASSES[spec["class"]](**spec["config"])
+
+
+def downsampling_factor(vae: Vae) -> int:
+    """Pixels per latent cell along one side: 2 ** (number of blocks - 1)."""
+    if isinstance(vae, AutoencoderTiny):
+        return 2 ** (len(vae.config["encoder_block_out_channels"]) - 1)
+    return 2 ** (len(vae.config["block_out_channels"]) - 1)
+
+
+def to_pixels(images: np.ndarray) -> Tensor:
+    """uint8 images (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1], the range diffusers'
+    autoencoders take. A view's strides: a batch comes out channels-last in memory."""
+    return torch.from_numpy(images).movedim(-1, -3).float() / 127.5 - 1
+
+
+def encode(vae: Vae, pixels: Tensor, *, sample: bool = False) -> Tensor:
+    """pixels (B, 3, H, W) in [-1, 1] -> unscaled latents (B, C, H / f, W / f); the KL
+    posterior's mean unless `sample` (deterministic, so cached latents are reproducible)."""
+    if isinstance(vae, AutoencoderTiny):
+        return cast(AutoencoderTinyOutput, vae.encode(pixels)).latents
+    posterior = cast(AutoencoderKLOutput, vae.encode(pixels)).latent_dist
+    return posterior.sample() if sample else posterior.mean
+
+
+def decode(vae: Vae, latents: Tensor) -> Tensor:
+    """Unscaled latents (B, C, h, w) -> pixels (B, 3, h * f, w * f), about [-1, 1]."""
+    return cast(DecoderOutput, vae.decode(cast(torch.FloatTensor, latents))).sample
+
+
+@dataclass
+class VaeLoss:
+    total: Tensor  # () reconstruction + kl_weight * kl
+    reconstruction: Tensor  # () L1 + MSE, per pixel
+    kl: Tensor  # () KL to N(0, I) per latent element; 0 for AutoencoderTiny
+
+
+def vae_loss(vae: Vae, pixels: Tensor, *, kl_weight: float = 1e-6) -> VaeLoss:
+    """pixels (B, 3, H, W) in [-1, 1]. L1 keeps flat colour regions sharp, MSE punishes the
+    rare large error at an edge; the KL term only keeps the latent's scale in check."""
+    if isinstance(vae, AutoencoderTiny):
+        reconstruction = decode(vae, encode(vae, pixels))
+        kl = pixels.new_zeros(())
+    else:
+        posterior = cast(AutoencoderKLOutput, vae.encode(pixels)).latent_dist
+        reconstruction = decode(vae, posterior.sample())
+        kl = posterior.kl().mean() / posterior.mean[0].numel()
+    rec = F.l1_loss(reconstruction, pixels) + F.mse_loss(reconstruction, pixels)
+    return VaeLoss(rec + kl_weight * kl, rec, kl)
+
+
+@torch.no_grad()
+def latent_scaling_factor(vae: Vae, pixels: Tensor, batch_size: int = 64) -> float:
+    """1 / std of the latents of `pixels`, so scaled latents have unit variance (the
+    `scaling_factor` of Stable Diffusion's VAE config, measured the same way)."""
+    was_training = vae.training
+    vae.eval()
+    latents = torch.cat([encode(vae, pixels[i : i + batch_size]) for i in range(0, len(pixels), batch_size)])
+    vae.train(was_training)
+    return float(1.0 / latents.float().std())
