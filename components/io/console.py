@@ -1,0 +1,74 @@
+"""Where a person watches a run: progress bars write to `console()`, not to sys.stderr.
+
+`recap materialize` sends its process's stdout and stderr (Dagster's debug log, every
+library's warnings and notices) to a log file and keeps the terminal for its own lines
+(recap_dagster/console.py); it sets the console to that terminal here, so the training bar
+(components/training/progress.py) and the recaptioning bar still reach it. Anywhere else (a
+run launched from the UI, a test, a script) the console is sys.stderr, as before.
+
+Also here: the library notices the project cannot avoid, silenced where they are logged
+(`quiet_library_notices`), each with the reason it cannot be avoided.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+_console: TextIO | None = None
+
+
+def console() -> TextIO:
+    """The stream a person reads: the terminal a command saved, else sys.stderr (looked up
+    now, so pytest's capture and a redirected sys.stderr are honoured)."""
+    return _console if _console is not None else sys.stderr
+
+
+def set_console(stream: TextIO | None) -> TextIO | None:
+    """Makes `stream` the console (None: sys.stderr again); returns the previous setting."""
+    global _console
+    previous, _console = _console, stream
+    return previous
+
+
+class _DropMessages(logging.Filter):
+    """Drops the records whose message contains any of `fragments`."""
+
+    def __init__(self, *fragments: str) -> None:
+        super().__init__()
+        self.fragments = fragments
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(fragment in message for fragment in self.fragments)
+
+
+# Logger name -> the notices dropped from it. A filter on a logger sees only the records that
+# logger itself makes, so each is set on the logger that makes the notice (found by reading the
+# library), by name: nothing here imports the library.
+KNOWN_NOTICES: dict[str, tuple[str, ...]] = {
+    # Lightning 2.6 logs this tip at every Trainer whose loggers include no LitLogger (its
+    # LoggerConnector.configure_logger, unconditionally): the project logs to MLflow and cannot
+    # use LitLogger, a cloud service. rank_zero_info logs through whichever of these modules
+    # was imported last.
+    "lightning.pytorch.utilities.rank_zero": ("litlogger",),
+    "lightning.fabric.utilities.rank_zero": ("litlogger",),
+    "lightning_utilities.core.rank_zero": ("litlogger",),
+    # diffusers' StableDiffusionPipeline mixes in IPAdapterMixin, whose module imports
+    # transformers' CLIPImageProcessor and SiglipImageProcessor; transformers 5 maps those names
+    # to processors that need torchvision and, without it, falls back to the PIL ones with this
+    # notice, once per name. The project never uses either processor (its pipelines have no
+    # feature extractor), and torchvision's wheels on PyPI are CUDA builds that would replace
+    # the CPU torch of this machine's setup.
+    "transformers.utils.import_utils": ("requires torchvision (not installed); falling back to",),
+}
+
+
+def quiet_library_notices() -> None:
+    """Silences KNOWN_NOTICES (idempotent): called by components/training/fit.py and by the
+    `recap` CLI and the Dagster definitions before anything imports those libraries."""
+    for name, fragments in KNOWN_NOTICES.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessages) for f in logger.filters):
+            logger.addFilter(_DropMessages(*fragments))
