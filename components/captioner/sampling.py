@@ -48,7 +48,7 @@ INITIAL_CAPACITY = 32  # cache positions before the first doubling
 class SamplingSettings:
     """DALL-E 3's recaptioning decoder: nucleus sampling, top-p 0.9, temperature 0.7.
 
-    Temperature is applied before the top-p cut (decoding.nucleus). top_p = 0 is greedy
+    Temperature is applied before the top-p cut (decoding.nucleus_choice). top_p = 0 is greedy
     decoding exactly. seed: the run's seed, mixed with each key. The token limits exclude
     the type token and <eos>; a row that reaches its limit is cut there. None: the
     captioner's whole context (context_length - 1), and at most SHORT_TOKEN_CAP for short

@@ -11,10 +11,10 @@ import torch
 
 from components.captioner.checkpoint import save_captioner
 from components.captioner.config import CocaConfig
-from components.captioner.decoding import greedy
 from components.captioner.loading import load_captioner, read_extra
 from components.captioner.model import CocaModel
 from components.text.tokenizer import CaptionTokenizer
+from tests.captioner.reference_greedy import greedy
 
 
 @pytest.fixture

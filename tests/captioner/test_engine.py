@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from components.captioner.decoding import greedy
 from components.captioner.engine import CaptionEngine
 from components.captioner.keyed_random import key_seed, key_seeds, step_uniforms
 from components.captioner.sampling import SamplingSettings
+from tests.captioner.reference_greedy import greedy
 
 KEYS = [f"{i:09d}" for i in range(7)]
 
@@ -107,7 +107,7 @@ def test_settings_and_inputs_are_checked(captioner, images) -> None:
 
 
 def test_transformers_backend_through_the_engine(tmp_path, images) -> None:
-    from components.captioner.hf_backend import HFCaptioner
+    from components.captioner.hf.captioner import HFCaptioner
     from tests.captioner.test_hf_captioner import _save_vision_encoder_decoder
 
     _save_vision_encoder_decoder(tmp_path / "hf")

