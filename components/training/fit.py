@@ -14,14 +14,18 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 from lightning.pytorch.loggers import Logger
 
+from components.io.console import quiet_library_notices
 from components.training.checkpoint_io import SafetensorsCheckpointIO
 from components.training.precision import resolve_precision
+from components.training.progress import BudgetBar
 from components.training.settings import TrainerSettings
 
 if TYPE_CHECKING:
     from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT
 
 LAST_CHECKPOINT = "last.ckpt"  # a directory, written by SafetensorsCheckpointIO
+
+quiet_library_notices()  # Lightning's LitLogger tip at every Trainer (components/io/console.py)
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,8 @@ def fit(
         precision=cast("_PRECISION_INPUT", precision),
         gradient_clip_val=settings.gradient_clip_val,
         plugins=[SafetensorsCheckpointIO()],
-        callbacks=[checkpoints, *callbacks],
+        # Steps and time against the budget: Lightning's bars count epochs, "Epoch 2/-2" here.
+        callbacks=[checkpoints, *([BudgetBar()] if settings.progress_bar else []), *callbacks],
         logger=logger,
         log_every_n_steps=settings.log_every_n_steps,
         enable_progress_bar=settings.progress_bar,
@@ -84,7 +89,9 @@ def fit(
     )
     start = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=str(resumed_from) if resumed_from else None)
-    trainer.save_checkpoint(str(last))  # the final state, whatever stopped the run
+    # The final state, whatever stopped the run: optimizer and loop state too (weights_only=False,
+    # said, as ModelCheckpoint says it, or Lightning logs that it defaulted to it).
+    trainer.save_checkpoint(str(last), weights_only=False)
     return FitResult(
         trainer.global_step, (time.perf_counter() - start) / 60, resumed_from, checkpoint_dir, trainer.precision
     )
