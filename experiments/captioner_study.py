@@ -6,8 +6,9 @@ minutes and pretraining. Appends one JSON line per evaluation.
 Every run fine-tunes for --finetune-minutes (the quick recipe's budget) and is judged on
 --eval-images held-out curated images at each --eval-every minutes (long captions, nucleus
 top-p 0.9, temperature 0.7: the recaptioning setting) and fully at the end (both caption
-types, by the fine-tuning stage); judging time is given back to the budget, so minutes are
-training minutes. Captions are sampled as held-out evaluation samples them, each seeded by
+types, by the fine-tuning stage). The minute marks count time inside training batches
+(components/training/minute_curve.py) and judging time is given back to the budget, so
+minutes are training minutes. Captions are sampled as held-out evaluation samples them, each seeded by
 the run's --seed and its image's key, up to 250 tokens of either type (heldout_captions.py).
 Pretraining (CoCa, and captioning-only for the ablation) runs once on the profile's web
 shards and is shared.
@@ -29,60 +30,66 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 import lightning as L
 import torch
 from heldout_captions import judge_settings, write_type_captions  # experiments/, beside this script
 from lightning.pytorch.callbacks import Timer
-from lightning.pytorch.trainer.states import RunningStage
 
 from components.captioner.checkpoint import CONFIG_FILE
 from components.captioner.config import CocaConfig
+from components.captioner.interface import Captioner
 from components.captioner.sampling import SamplingSettings
 from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
 from components.captioner.train.stage import finetune, pretrain
 from components.data.build_world import build_curated_shard, build_web_shard
-from components.data.curated import load_curated
+from components.data.curated import CuratedItem, load_curated
 from components.data.profiles import resolve_profile
 from components.data.shards import shard_name
 from components.evaluation.captioner import evaluate_captioner, score_against_truth
+from components.training.minute_curve import MinuteCurve
 from components.world import WorldConfig
 
 
-class MinuteEval(L.Callback):
-    """Judges long captions of held-out images each time another whole minute has passed."""
+class MinuteEval(MinuteCurve):
+    """Judges long captions of held-out images every `every` minutes of training (the curve's
+    minutes: time inside training batches, kept across a resume), appending one record each.
 
-    def __init__(self, items, emit, run: dict, every: float = 1.0, seed: int = 0) -> None:
-        self.items, self.emit, self.run, self.every, self.seed = items, emit, run, every, seed
-        self.start = None
-        self.next_minute = every
+    The judging is not training: its time is also given back to the trainer's Timer, so the
+    stage's max_minutes budget and time_fraction (which the schedule and the short-first
+    curriculum anneal by) count training alone."""
 
-    def on_train_batch_end(self, trainer, module, *args) -> None:
-        self.start = self.start or time.perf_counter()
-        minutes = (time.perf_counter() - self.start) / 60
-        if minutes < self.next_minute:
-            return
-        self.next_minute += self.every
-        eval_start = time.perf_counter()
-        settings = judge_settings(module.model.context_length, seed=self.seed)
-        captions = write_type_captions(module.model, self.items, "long", settings)  # restores training mode
+    def __init__(self, items: list[CuratedItem], emit, run: dict, every: float = 1.0, seed: int = 0) -> None:
+        super().__init__(every)
+        self.items, self.emit, self.run, self.seed = items, emit, run, seed
+
+    def measure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+        model = cast(Captioner, pl_module.model)  # the CaptionerModule's captioner
+        settings = judge_settings(model.context_length, seed=self.seed)
+        captions = write_type_captions(model, self.items, "long", settings)  # restores training mode
         scores = score_against_truth(captions, self.items, [i.long for i in self.items])
-        # The judging is not training: give its time back to the run's budget and minute marks.
-        spent = time.perf_counter() - eval_start
-        self.start += spent
-        for callback in trainer.callbacks:
-            if isinstance(callback, Timer) and callback._start_time.get(RunningStage.TRAINING) is not None:
-                callback._start_time[RunningStage.TRAINING] += spent
-        self.emit(
-            {
-                **self.run,
-                "minute": round(minutes, 2),
-                "step": trainer.global_step,
-                "long/object_recall": scores["object_recall"],
-                "long/hallucination_rate": scores["hallucination_rate"],
-                "long/cider_d": scores["cider_d"],
-            }
-        )
+        return {f"long/{name}": scores[name] for name in ("object_recall", "hallucination_rate", "cider_d")}
+
+    def add_point(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+        start = time.perf_counter()
+        point = super().add_point(trainer, pl_module)
+        give_back(trainer, time.perf_counter() - start)
+        figures = {k: v for k, v in point.items() if k.startswith("long/")}
+        self.emit({**self.run, "minute": round(point["minutes"], 2), "step": point["step"], **figures})
+        return point
+
+
+def give_back(trainer: L.Trainer, seconds: float) -> None:
+    """Takes `seconds` off the training time the trainer's Timer has counted, through its
+    public checkpoint state: the Timer counts (now - its start) + an offset (the elapsed time
+    of the runs it resumed), and load_state_dict sets that offset."""
+    for timer in (c for c in trainer.callbacks if isinstance(c, Timer)):  # pyright: ignore[reportAttributeAccessIssue]
+        started = timer.start_time("train")
+        if started is None:
+            continue
+        offset = timer.time_elapsed("train") - (time.monotonic() - started)
+        timer.load_state_dict({"time_elapsed": {"train": offset - seconds}})
 
 
 def parse_runs(args: argparse.Namespace) -> list[tuple[int, str]]:

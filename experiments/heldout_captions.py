@@ -3,11 +3,10 @@
 `components.evaluation.captioner.write_heldout_captions` writes both caption types of every
 item. The experiments' judges along the way read one type only (captioner_study.py: long
 captions at each minute mark; grounding_probe.py: the type it trains), and writing the
-other type too would add to the probe's measured minutes, so they plan that type's rows
-alone (`RowPlan.for_types`). Each row gets the seed and token limit `RowPlan.both_types` gives it (keyed_random:
-the run seed, the item's key, the caption type) and the captioner's `sample_rows` decodes
-it, so each caption is the one write_heldout_captions writes for that item and type (up to
-floating-point differences between batch shapes).
+other type too would add to the probe's measured minutes, so they ask the recaptioning
+engine for that type alone (`CaptionEngine.caption_one_type`): each caption is seeded by
+the run seed, the item's key and the caption type, so it is the one write_heldout_captions
+writes for that item and type (up to floating-point differences between batch shapes).
 """
 
 from __future__ import annotations
@@ -16,9 +15,11 @@ from collections.abc import Sequence
 
 import torch
 
+from components.captioner.engine import CaptionEngine
 from components.captioner.interface import Captioner
-from components.captioner.sampling import RowPlan, SamplingSettings
+from components.captioner.sampling import SamplingSettings
 from components.data.curated import CuratedItem, to_tensor
+from components.text.tokenizer import CaptionType
 
 # The studies' judging limit, in caption tokens (type token and <eos> excluded) for either
 # type: the former DecodeSettings.max_new_tokens that docs/results.md's figures were judged
@@ -42,31 +43,24 @@ def judge_settings(
     )
 
 
-@torch.no_grad()
 def write_type_captions(
     captioner: Captioner,
     items: Sequence[CuratedItem],
-    caption_type: str,
+    caption_type: CaptionType,
     settings: SamplingSettings,
     *,
     batch_size: int = 64,
 ) -> list[str]:
-    """One `caption_type` caption per item, in order; the captioner's training mode is
-    restored afterwards."""
-    settings = settings.for_context(captioner.context_length)
+    """One `caption_type` caption per item, in order, `batch_size` images at a time; the
+    captioner's training mode is restored afterwards."""
     was_training = captioner.training
-    captioner.eval()
-    device = next(captioner.parameters()).device
+    engine = CaptionEngine(captioner, settings)  # puts the captioner in eval mode
     captions: list[str] = []
     try:
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]
-            plan = RowPlan.for_types([i.key for i in chunk], [caption_type], settings)
-            images = torch.stack([to_tensor(i.image) for i in chunk]).to(device)
-            rows = captioner.sample_rows(
-                images, plan, top_p=settings.top_p, temperature=settings.temperature, max_rows=None, compact_below=0.75
-            )
-            captions += [captioner.tokenizer.decode(ids) for ids in rows.ids]
+            images = torch.stack([to_tensor(i.image) for i in chunk])  # (B, 3, H, W); the engine moves them
+            captions += [text for text, _, _ in engine.caption_one_type(images, [i.key for i in chunk], caption_type)]
     finally:
         captioner.train(was_training)
     return captions
