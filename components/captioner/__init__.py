@@ -1,1 +1,1 @@
-"""The captioner: CoCa and the transformers backend, their decoding and checkpoints; train/ fine-tunes them."""
+"""The captioner: CoCa and the transformers backend (hf/), their decoding and checkpoints; train/ fine-tunes them."""

@@ -3,7 +3,7 @@ generated captions holds.
 
 `nucleus_choice` turns a row's logits and one uniform draw into a token by inverse CDF,
 so a row's caption depends only on its own draws: CoCa's continuously batched sampler
-(sampling.py) and the transformers backend's logits processor (hf_backend.py) both pick
+(sampling.py) and the transformers backend's logits processor (hf/generation.py) both pick
 through it, so the two backends mean the same thing by top_p and temperature.
 """
 

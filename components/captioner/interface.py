@@ -2,7 +2,7 @@
 
 Training (the Lightning module, fit), saving, recaptioning and evaluation take a
 `Captioner` and never ask which backend they hold: CoCa (`coca_captioner.CocaCaptioner`)
-and any transformers image-to-text model (`hf_backend.HFCaptioner`) implement it, and
+and any transformers image-to-text model (`hf.captioner.HFCaptioner`) implement it, and
 `loading.load_captioner` reads either from its directory.
 """
 

@@ -9,15 +9,16 @@ from typing import Any
 
 import torch
 
-from components.captioner import checkpoint, hf_backend
+from components.captioner import checkpoint
 from components.captioner.coca_captioner import CocaCaptioner
-from components.captioner.hf_backend import HFCaptioner
+from components.captioner.hf import checkpoint as hf_checkpoint
+from components.captioner.hf.captioner import HFCaptioner
 from components.captioner.interface import Captioner
 
 # A saved captioner's manifest file -> its backend's loader.
 BACKENDS = {
     checkpoint.MANIFEST_FILE: CocaCaptioner.load,
-    hf_backend.MANIFEST_FILE: lambda directory, device: HFCaptioner.from_pretrained(directory).to(device).eval(),
+    hf_checkpoint.MANIFEST_FILE: lambda directory, device: HFCaptioner.from_pretrained(directory).to(device).eval(),
 }
 
 

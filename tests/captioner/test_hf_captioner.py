@@ -14,7 +14,9 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from components.captioner.decoding import GeneratedCaptions
-from components.captioner.hf_backend import SUPPORTED_MODEL_TYPES, CaptionOutput, HFCaptioner, ImageTransform
+from components.captioner.hf.captioner import CaptionOutput, HFCaptioner
+from components.captioner.hf.preprocessing import ImageTransform
+from components.captioner.hf.registry import SUPPORTED_MODEL_TYPES
 from components.captioner.loss import CocaLoss, caption_loss
 
 TEXTS = ["a red circle", "two blue squares on a gray background", "a small green triangle", "three crosses"]

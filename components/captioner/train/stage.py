@@ -23,7 +23,7 @@ import numpy as np
 from lightning.pytorch.loggers import Logger
 
 from components.captioner.coca_captioner import CocaCaptioner
-from components.captioner.hf_backend import HFCaptioner
+from components.captioner.hf.captioner import HFCaptioner
 from components.captioner.interface import Captioner
 from components.captioner.loading import load_captioner
 from components.captioner.train.curriculum import ShortCaptionsFirst

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.captioner.hf_backend import HFCaptioner
+from components.captioner.hf.captioner import HFCaptioner
 from components.captioner.train.recipe import resolve_recipe
 from components.captioner.train.stage import finetune
 from components.data.build_world import build_curated_shard
