@@ -6,6 +6,8 @@
     recap materialize generator -p oracle     the generator of another mix
     recap materialize web_shards -p 00002     one partition
     recap materialize --all --profile paper   another profile ($RECAP_PROFILE for the run)
+    recap materialize --all --verbose         Dagster's debug log and every library's messages
+                                              live (otherwise: into logs/materialize-*.log)
     recap list                                assets, their partitions and dependencies
     recap metrics [captioner ...]             DVC's metrics/ and plots/ files from what is on disk
                                               (materialize writes them for the assets it ran)
@@ -23,7 +25,13 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recap_dagster.console import MaterializeReport
 
 
 def configure_environment(profile: str | None, source: str | None = None) -> None:
@@ -109,10 +117,14 @@ def partition_arguments(partitions: list[str], tags: dict[str, str]) -> dict:
     }
 
 
-def prepare_instance():
+def to_stderr(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def prepare_instance(say: Callable[[str], None] = to_stderr):
     """The instance, after setting its pool limits (deploy/pools.yaml), releasing the runs of
     killed `recap` processes, ending MLflow runs their Dagster runs left open, and syncing a
-    user source's partitions with its listing."""
+    user source's partitions with its listing; what it did is told to `say`."""
     from dagster import DagsterInstance
 
     from recap_dagster.config import sync_source_partitions
@@ -123,34 +135,23 @@ def prepare_instance():
     instance = DagsterInstance.get()
     apply_pool_limits(instance)
     if released := release_dead_runs(instance, RESOURCES["mlflow"].fail_runs_of):
-        print(
-            f"recap: released {len(released)} killed run(s), marked failed with their pool slots freed: {released}",
-            file=sys.stderr,
-        )
+        say(f"recap: released {len(released)} killed run(s), marked failed with their pool slots freed: {released}")
 
     def ended(run_id: str) -> bool:
         run = instance.get_run_by_id(run_id) if run_id else None
         return run is not None and run.is_finished
 
     if orphans := RESOURCES["mlflow"].end_orphans(ended):
-        print(f"recap: ended {orphans} MLflow run(s) left RUNNING by Dagster runs that ended", file=sys.stderr)
+        say(f"recap: ended {orphans} MLflow run(s) left RUNNING by Dagster runs that ended")
     if (sync := sync_source_partitions(instance)) is not None:
         changed = f"; added {sync.added}" if sync.added else ""
         changed += f"; removed {sync.removed}" if sync.removed else ""
-        print(f"recap: source has {len(sync.keys)} shard(s){changed}", file=sys.stderr)
+        say(f"recap: source has {len(sync.keys)} shard(s){changed}")
         for name, problem in sync.intake.broken.items():
-            print(f"recap: shard {name}.tar skipped: {problem}", file=sys.stderr)
+            say(f"recap: shard {name}.tar skipped: {problem}")
         for name, original in sync.intake.duplicates.items():
-            print(f"recap: shard {name}.tar skipped: the same bytes as shard {original}", file=sys.stderr)
+            say(f"recap: shard {name}.tar skipped: the same bytes as shard {original}")
     return instance
-
-
-def failure_message(event) -> str:
-    """What went wrong, in the words of the error raised (a step failure wraps it in Dagster's)."""
-    error = event.step_failure_data.error if event.is_step_failure and event.step_failure_data else None
-    while error is not None and error.cause is not None:
-        error = error.cause
-    return error.message.strip() if error is not None else str(event.message)
 
 
 def run_label(name: str, partitions: list[str]) -> str:
@@ -160,11 +161,24 @@ def run_label(name: str, partitions: list[str]) -> str:
 
 
 def materialize_runs(
-    assets: list, only: list[str] | None, instance, resources: dict, keep_going: bool, run_config: dict | None = None
+    assets: list,
+    only: list[str] | None,
+    instance,
+    resources: dict,
+    keep_going: bool,
+    run_config: dict | None = None,
+    report: MaterializeReport | None = None,
+    after: Callable[[str], bool] | None = None,
 ) -> int:
     """One run per partition group of each asset, in order, in this process, through the job
-    that selects it (recap_dagster/asset_jobs.py); 1 on a failure."""
+    that selects it (recap_dagster/asset_jobs.py), told to `report` (default: on stderr) as each
+    asset starts, each run ends (and, live, as a run finishes each shard) and each asset ends;
+    `after(name)` runs once an asset's runs succeeded (writing its figures; False: they could
+    not be). 1 on a failure."""
+    from dagster._core.utils import make_new_run_id
+
     from recap_dagster.asset_jobs import asset_jobs
+    from recap_dagster.console import MaterializeReport, RunSummary
     from recap_dagster.dead_runs import LAUNCHED_BY, LAUNCHER, process_tags
     from recap_dagster.definitions import ASSETS, JOBS
 
@@ -174,29 +188,35 @@ def materialize_runs(
         tags[LAUNCHER] = launcher
     if source := os.environ.get("RECAP_SOURCE"):
         tags["recap/source"] = source
+    report = report or MaterializeReport(sys.stderr)
     failures = 0
     for asset_def in assets:
         name = asset_def.key.to_user_string()
-        for partitions in run_groups(asset_def, only, instance):
+        groups = run_groups(asset_def, only, instance)
+        report.asset_started(name, groups)
+        failed = 0
+        for partitions in groups:
             label = run_label(name, partitions)
+            run_id = make_new_run_id()  # known before the run starts, so its events reach the report live
+            instance.add_event_listener(run_id, partial(report.on_event, label))
             start = time.perf_counter()
             result = jobs[asset_def.key].execute_in_process(
                 instance=instance,
                 asset_selection=[asset_def.key],
                 raise_on_error=False,
                 run_config=run_config,
+                run_id=run_id,
                 **partition_arguments(partitions, tags),
             )
-            seconds = time.perf_counter() - start
-            status = "ok" if result.success else "FAILED"
-            failures += not result.success
-            print(f"recap: {label:<28} {status:<6} {seconds:7.1f}s  run {result.run_id}", file=sys.stderr)
-            if not result.success:
-                for event in result.all_events:
-                    if event.is_failure:
-                        print(f"recap: {label}: {failure_message(event)}", file=sys.stderr)
-                if not keep_going:
-                    return 1
+            report.run_ended(label, RunSummary.of(result), time.perf_counter() - start)
+            failed += not result.success
+            if failed and not keep_going:
+                break
+        ok = not failed and (after is None or after(name))
+        report.asset_ended(ok)
+        failures += not ok
+        if failures and not keep_going:
+            return 1
     return 1 if failures else 0
 
 
@@ -212,33 +232,52 @@ def checked_params():
 
 
 def materialize_command(args: argparse.Namespace) -> int:
+    """The assets' runs, told on the console as recap_dagster/console.py shows them; everything
+    else the process writes goes to a log file under logs/ (with --verbose: shows live)."""
     configure_environment(args.profile)
     if (params := checked_params()) is None:
         return 2
+    from recap_dagster.console import MaterializeReport, console_session
+    from recap_dagster.project import project_root
+
+    argv = " ".join(["recap materialize", *(sys.argv[2:] if len(sys.argv) > 2 else [])])
+    with console_session(project_root(), args.verbose, title=argv) as session:
+        report = MaterializeReport(session.console, session.log_path)
+        return materialize_assets(args, params, report)
+
+
+def materialize_assets(args: argparse.Namespace, params, report: MaterializeReport) -> int:
     from components.data.source import SourceError
     from recap_dagster.definitions import RESOURCES
 
     assets = selected_in_order(args.assets, args.all)
-    print(f"recap: profile {params.profile!r}, DAGSTER_HOME={os.environ['DAGSTER_HOME']}", file=sys.stderr)
+    report.say(f"recap: profile {params.profile!r}, DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
     try:
-        instance = prepare_instance()
+        instance = prepare_instance(report.say)
     except SourceError as error:
-        print(f"recap: {error}", file=sys.stderr)
+        report.say(f"recap: {error}")
         return 2
+    report.header(len(assets))
+
+    def figures(name: str) -> bool:
+        return write_figures_of([name], instance, report.say) == 0
+
     failures = 0
-    for asset_def in assets:  # one asset at a time: its figures are written once its runs succeed
-        if materialize_runs([asset_def], args.partition, instance, RESOURCES, args.keep_going) == 0:
-            failures += write_figures_of([asset_def.key.to_user_string()], instance)
-        else:
-            failures += 1
+    for index, asset_def in enumerate(assets):  # one asset at a time: its figures are written once its runs succeed
+        failures += materialize_runs(
+            [asset_def], args.partition, instance, RESOURCES, args.keep_going, report=report, after=figures
+        )
         if failures and not args.keep_going:
+            report.summary(not_run=[a.key.to_user_string() for a in assets[index + 1 :]])
             return 1
+    report.summary()
     return 1 if failures else 0
 
 
-def write_figures_of(names: list[str], instance) -> int:
+def write_figures_of(names: list[str], instance, say: Callable[[str], None] = to_stderr) -> int:
     """The DVC metrics and plots of each named asset that has any (recap_dagster/metrics_files.py),
-    from what is on disk; the number of assets whose figures could not be written."""
+    from what is on disk; the number of assets whose figures could not be written (told to `say`;
+    the files written go to stderr: `recap materialize`'s log)."""
     from recap_dagster.definitions import RESOURCES
     from recap_dagster.metrics_files import latest_run_history, write_figures
     from recap_dagster.project import project_root
@@ -249,7 +288,7 @@ def write_figures_of(names: list[str], instance) -> int:
         try:
             written = write_figures(name, RESOURCES["storage"], project_root(), history)
         except (OSError, ValueError, KeyError) as error:
-            print(f"recap: {name}: figures not written: {error}", file=sys.stderr)
+            say(f"recap: {name}: figures not written: {error}")
             failures += 1
             continue
         if written:
@@ -385,6 +424,9 @@ def generate_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from components.io.console import quiet_library_notices
+
+    quiet_library_notices()  # before any command imports Lightning or diffusers
     parser = argparse.ArgumentParser(prog="recap", description=(__doc__ or "").split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     mat = commands.add_parser("materialize", help="materialize assets through Dagster")
@@ -393,6 +435,12 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("-p", "--partition", action="append", help="only this partition (repeatable)")
     mat.add_argument("--profile", help="dataset profile (default: params.yaml's)")
     mat.add_argument("--keep-going", action="store_true", help="go on after a failed run")
+    mat.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="Dagster's debug log and every library's messages live, no log file",
+    )
     mat.set_defaults(handler=materialize_command)
     rec = commands.add_parser("recaption", help="recaption a user's img2dataset output into sidecars")
     rec.add_argument("--source", required=True, help="folder or fsspec URL of img2dataset shards (read only)")

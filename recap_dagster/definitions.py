@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+from components.io.console import quiet_library_notices
 from recap_dagster.automation import automation_sensor, operated, weekly_schedule
 from recap_dagster.defs import captioner as captioner_group
 from recap_dagster.defs import curation as curation_group
@@ -17,6 +18,8 @@ from recap_dagster.defs.drift import DRIFT_CHECKS
 from recap_dagster.defs.generator import generator, vae
 from recap_dagster.defs.recaption import recaptioned_shards
 from recap_dagster.resources import MlflowTracking, ProjectStorage
+
+quiet_library_notices()  # in every process that runs the assets: the UI's runs too (components/io/console.py)
 
 GROUPS = [data_group, captioner_group, recaption_group, curation_group, generator_group]  # upstream first
 ASSETS = operated(asset for group in GROUPS for asset in group.ASSETS)  # code versions, automation conditions
