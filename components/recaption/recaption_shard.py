@@ -256,7 +256,7 @@ def recaption_shard(
         initial=len(rows),
         desc=f"recaption {tar_path.stem}",
         unit="img",
-        disable=not progress,
+        disable=None if progress else True,  # None: drawn on a terminal only, not into a log or a pipe
         leave=False,
         file=console(),  # the terminal, while `recap materialize` logs stderr to a file
     )
