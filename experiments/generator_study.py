@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from components.evaluation.generator_eval import eval_prompts, prompt_judge
 from components.generator.text_encoder import load_text_encoder
 from components.generator.train.data import build_training_set
 from components.generator.train.recipe import resolve_generator_recipe
@@ -101,6 +102,7 @@ def main() -> None:
         training_set,
         vae=vae,
         encoder=encoder,
+        judge=prompt_judge(eval_prompts(recipe.eval_prompts)),
         work_dir=args.work / tag,
         out_dir=args.work / tag / "pipeline",
         seed=args.seed,

@@ -10,7 +10,7 @@ spatial, counting, short and long forms) with the same seeds (image i's noise fr
 so the verdicts pair up: beside each figure's share and Wilson interval the table gives each
 generator's paired difference from the baseline and McNemar's exact p-value
 (components/evaluation/paired.py). The suite's seed defaults to one that the training curves'
-judged points (generator_stage.EVAL_SEED) do not use, so these prompts are held out from
+judged points (evaluation.generator_eval.EVAL_SEED) do not use, so these prompts are held out from
 every decision taken on the curves. Sampling follows each pipeline's manifest (its guidance
 rescale) with DDIM at `--steps` and `--guidance`, as the training-time judgement does.
 Appends one JSON line per pipeline (its training steps, every figure and clause share, and the
@@ -32,7 +32,7 @@ from components.generator.pipeline import generate, load_pipeline
 from components.generator.train.recipe import EVAL_CATEGORIES
 from components.generator.train.stage import MANIFEST, default_rescale, generator_manifest
 
-HELD_OUT_SEED = 4321  # not generator_stage.EVAL_SEED: prompts no curve has been judged on
+HELD_OUT_SEED = 4321  # not evaluation.generator_eval.EVAL_SEED: prompts no curve has been judged on
 
 
 def labelled(text: str) -> tuple[str, Path]:

@@ -17,12 +17,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from components.data.preview import sample_grid
 from components.evaluation.image_judge import ImageJudgement, Share, judge_image, summarize
-from components.evaluation.prompts import FORMS, Prompt
+from components.evaluation.prompts import FORMS, Prompt, prompt_suite
+from components.generator.judging import GeneratorJudge, Judgement, Sampler
+from components.generator.train.recipe import EVAL_CATEGORIES
 
 WHOLE_OBJECT = ("colour", "shape", "pair", "place", "nothing_extra")
-
-Sampler = Callable[[list[str]], np.ndarray]  # prompts -> (N, 64, 64, 3) uint8 images
+GRID_PER_CATEGORY = 2  # the grid shows each category's first prompts, short and long
+EVAL_SEED = 1234  # the prompts' seed: the same prompts for every mix, run and point of a curve
 
 
 def judge_generator(sample: Sampler, prompts: Sequence[Prompt], forms: Sequence[str] = FORMS):
@@ -78,3 +81,32 @@ def headline(judgements: Sequence[ImageJudgement]) -> dict[str, Share]:
 def full_summary(judgements: Sequence[ImageJudgement]) -> dict[str, Share]:
     """The headline figures and every clause share of every category and form."""
     return {**headline(judgements), **summarize(judgements)}
+
+
+def eval_prompts(per_category: int) -> list[Prompt]:
+    """The prompts a generator's curve and final figures are judged on (the claim's categories)."""
+    return prompt_suite(per_category, seed=EVAL_SEED, categories=EVAL_CATEGORIES)
+
+
+def grid_of(judgements: Sequence[ImageJudgement], images: Sequence[np.ndarray], prompts: Sequence[Prompt]):
+    """Each category's first GRID_PER_CATEGORY prompts, short and long, captioned with the prompt
+    (the long ones cut) and whether every clause passed."""
+    text = {p.id: p for p in prompts}
+    picked = [
+        (image, j)
+        for image, j in zip(images, judgements, strict=True)
+        if int(j.prompt_id.split("/")[1]) < GRID_PER_CATEGORY
+    ]
+    captions = [f"{'PASS' if j.passed else 'fail'} {text[j.prompt_id].text(j.form)[:60]}" for _, j in picked]
+    return sample_grid([image for image, _ in picked], captions, columns=2 * GRID_PER_CATEGORY)
+
+
+def prompt_judge(prompts: Sequence[Prompt]) -> GeneratorJudge:
+    """The generator's judge: every prompt sampled in each form, every clause checked on the
+    parsed images; the headline figures, the full summary and a grid of the first prompts."""
+
+    def judge(sample: Sampler) -> Judgement:
+        judgements, images = judge_generator(sample, prompts)
+        return Judgement(headline(judgements), full_summary(judgements), grid_of(judgements, images, prompts))
+
+    return judge

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from components.evaluation.generator_eval import eval_prompts, prompt_judge
 from components.generator.model import build_unet
 from components.generator.objective import OBJECTIVES
 from components.generator.pipeline import assemble_pipeline, generate, load_pipeline, sampling_scheduler
@@ -151,6 +152,7 @@ KILLED_RUN = textwrap.dedent("""
     import lightning as L
     import torch
     from components.generator.train.recipe import resolve_generator_recipe
+    from components.evaluation.generator_eval import eval_prompts, prompt_judge
     from components.generator.train.stage import train_generator
     from components.generator.text_encoder import load_text_encoder
     from components.generator.train.data import load_training_set
@@ -176,7 +178,8 @@ KILLED_RUN = textwrap.dedent("""
 
     recipe = resolve_generator_recipe("quick", {k: value(v) for k, v in overrides.items()})
     train_generator(recipe, load_training_set(cache), vae=vae, encoder=load_text_encoder(max_tokens=8),
-                    work_dir=work, out_dir=out, callbacks=[KillAt()])
+                    judge=prompt_judge(eval_prompts(recipe.eval_prompts)), work_dir=work, out_dir=out,
+                    callbacks=[KillAt()])
 """)
 
 
@@ -196,7 +199,13 @@ def trained(tmp_path_factory, world_shards, tiny_vae, encoder) -> Path:
     assert "STEP 3" in killed.stdout and "STEP 4" not in killed.stdout
     assert (tmp / "work" / "checkpoints" / "last.ckpt").is_dir() and not (tmp / "pipeline").exists()
     resumed = train_generator(
-        recipe, training_set, work_dir=tmp / "work", out_dir=tmp / "pipeline", vae=tiny_vae, encoder=encoder
+        recipe,
+        training_set,
+        work_dir=tmp / "work",
+        out_dir=tmp / "pipeline",
+        vae=tiny_vae,
+        encoder=encoder,
+        judge=prompt_judge(eval_prompts(recipe.eval_prompts)),
     )
     assert resumed.fit.resumed_from is not None and resumed.fit.steps == 5  # from the step-2 checkpoint to 5
     assert not resumed.fit.checkpoint_dir.exists()  # complete: the next run starts afresh

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 
+from components.evaluation.generator_eval import eval_prompts, prompt_judge
 from components.generator.pipeline import generate, load_pipeline
 from components.generator.train.data import TrainingSet, encode_latents
 from components.generator.train.recipe import resolve_generator_recipe
@@ -107,7 +108,13 @@ def test_a_tiny_generator_draws_the_prompted_colour(colour_vae, encoder, tmp_pat
     )
     assert recipe.objective == "v_zero_snr"  # what this known answer was measured with
     train_generator(
-        recipe, training_set, vae=colour_vae, encoder=encoder, work_dir=tmp_path / "work", out_dir=tmp_path / "gen"
+        recipe,
+        training_set,
+        vae=colour_vae,
+        encoder=encoder,
+        judge=prompt_judge(eval_prompts(recipe.eval_prompts)),
+        work_dir=tmp_path / "work",
+        out_dir=tmp_path / "gen",
     )
     pipe = load_pipeline(tmp_path / "gen")
     for colour in TWO_COLOURS:

@@ -2,16 +2,17 @@
 directory with a manifest: what the `generator` asset (one partition per mix) runs.
 
 The EMA weights are what is judged and exported. A judged point of the curve every
-`eval_every_minutes` (the prompts sampled and every clause checked on the parsed images),
-kept across resumes, with a grid of its samples written to work_dir/grids/; a final judgement
-of the exported pipeline on the same prompts; then the checkpoints go, so a rerun trains afresh.
+`eval_every_minutes`, kept across resumes, with a grid of its samples written to
+work_dir/grids/; a final judgement of the exported pipeline; then the checkpoints go, so a
+rerun trains afresh. The judge is the caller's (evaluation sits above the models:
+evaluation.generator_eval.prompt_judge samples prompts of known truth and checks every clause).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,17 +23,14 @@ import torch
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 from lightning.pytorch.loggers import Logger
 
-from components.data.preview import sample_grid
-from components.evaluation.generator_eval import Sampler, full_summary, headline, judge_generator
-from components.evaluation.image_judge import ImageJudgement, Share
-from components.evaluation.prompts import Prompt, prompt_suite
+from components.generator.judging import Figure, GeneratorJudge, Judgement, Sampler
 from components.generator.model import build_unet
 from components.generator.objective import Objective, resolve_objective
 from components.generator.pipeline import assemble_pipeline, generate, sampling_scheduler
 from components.generator.text_encoder import TextEncoder
 from components.generator.train.data import TrainingSet
 from components.generator.train.module import GeneratorData, GeneratorModule, LatentCaptions
-from components.generator.train.recipe import EVAL_CATEGORIES, GeneratorRecipe
+from components.generator.train.recipe import GeneratorRecipe
 from components.io.atomic import write_dir_atomically
 from components.io.paths import check_output_dir
 from components.training.fit import LAST_CHECKPOINT, FitResult, fit
@@ -40,12 +38,6 @@ from components.training.minute_curve import MinuteCurve
 from components.vae.model import Vae
 
 MANIFEST = "generator.json"
-GRID_PER_CATEGORY = 2  # the grid shows each category's first prompts, short and long
-EVAL_SEED = 1234  # the prompts' seed: the same prompts for every mix, run and point of a curve
-
-
-def eval_prompts(recipe: GeneratorRecipe) -> list[Prompt]:
-    return prompt_suite(recipe.eval_prompts, seed=EVAL_SEED, categories=EVAL_CATEGORIES)
 
 
 def sampler(pipe, recipe: GeneratorRecipe, objective: Objective, seed: int = 0) -> Sampler:
@@ -65,41 +57,28 @@ def sampler(pipe, recipe: GeneratorRecipe, objective: Objective, seed: int = 0) 
     return sample
 
 
-def grid_of(judgements: Sequence[ImageJudgement], images: Sequence[np.ndarray], prompts: Sequence[Prompt]):
-    """Each category's first GRID_PER_CATEGORY prompts, short and long, captioned with the prompt
-    (the long ones cut) and whether every clause passed."""
-    text = {p.id: p for p in prompts}
-    picked = [
-        (image, j)
-        for image, j in zip(images, judgements, strict=True)
-        if int(j.prompt_id.split("/")[1]) < GRID_PER_CATEGORY
-    ]
-    captions = [f"{'PASS' if j.passed else 'fail'} {text[j.prompt_id].text(j.form)[:60]}" for _, j in picked]
-    return sample_grid([image for image, _ in picked], captions, columns=2 * GRID_PER_CATEGORY)
-
-
 class GeneratorCurve(MinuteCurve):
-    """The headline figures of the EMA weights on the eval prompts every `every_minutes`."""
+    """The judge's figures of the EMA weights every `every_minutes`."""
 
     prefix = "eval"
 
-    def __init__(self, every_minutes: float, judge, grid_dir: Path) -> None:
+    def __init__(self, every_minutes: float, judge: Callable[[UNet2DConditionModel], Judgement], grid_dir: Path):
         super().__init__(every_minutes)
         self.judge, self.grid_dir = judge, grid_dir
 
     def measure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
-        judgements, images, prompts = self.judge(cast(GeneratorModule, pl_module).ema)
+        judged = self.judge(cast(GeneratorModule, pl_module).ema)
         self.grid_dir.mkdir(parents=True, exist_ok=True)
-        grid_of(judgements, images, prompts).save(self.grid_dir / f"step_{trainer.global_step:07d}.png")
-        return {name: share.value for name, share in headline(judgements).items()}
+        judged.grid.save(self.grid_dir / f"step_{trainer.global_step:07d}.png")
+        return {name: figure.value for name, figure in judged.figures.items()}
 
 
 @dataclass(frozen=True)
 class GeneratorResult:
     out_dir: Path
     fit: FitResult
-    figures: dict[str, Share]  # headline(): the named figures
-    summary: dict[str, Share]  # every clause of every category and form
+    figures: Mapping[str, Figure]  # the judge's headline figures
+    summary: Mapping[str, Figure]  # every figure the judge keeps
     curve: list[dict[str, float]]
     grid: Any  # PIL image of the final samples
     grid_dir: Path  # the curve's grids, one PNG per point
@@ -111,6 +90,7 @@ def train_generator(
     *,
     vae: Vae,
     encoder: TextEncoder,
+    judge: GeneratorJudge,
     work_dir: Path,
     out_dir: Path,
     seed: int = 0,
@@ -120,7 +100,8 @@ def train_generator(
     keep_checkpoints: bool = False,
 ) -> GeneratorResult:
     """Trains a new U-Net of the recipe's preset on `training_set` (a mix's cached latents and
-    embeddings), judges its EMA weights on the eval prompts, and saves the whole pipeline to
+    embeddings), has `judge` judge samples of its EMA weights (the curve's points and the
+    final figures, saved in the manifest), and saves the whole pipeline to
     `out_dir` with a manifest. A run killed mid-way resumes from work_dir's last checkpoint; a
     complete one deletes its checkpoints (the next trains afresh) unless `keep_checkpoints`
     (a study that extends a curve with a larger budget)."""
@@ -148,18 +129,16 @@ def train_generator(
     data = GeneratorData(
         LatentCaptions(training_set), batch_size=recipe.batch_size, seed=seed, num_workers=recipe.num_workers
     )
-    prompts = eval_prompts(recipe)
     scheduler_config = dict(objective.scheduler().config)
 
-    def judge(weights: UNet2DConditionModel):
+    def judge_weights(weights: UNet2DConditionModel) -> Judgement:
         pipe = assemble_pipeline(vae, encoder, weights, sampling_scheduler(recipe.sampling.scheduler, scheduler_config))
-        judgements, images = judge_generator(sampler(pipe, recipe, objective), prompts)
-        return judgements, images, prompts
+        return judge(sampler(pipe, recipe, objective))
 
     grid_dir = work_dir / "grids"
     if not (resume and (work_dir / "checkpoints" / LAST_CHECKPOINT).is_dir()):
         shutil.rmtree(grid_dir, ignore_errors=True)  # a fresh run: the last run's grids are not its curve
-    curve = [GeneratorCurve(recipe.eval_every_minutes, judge, grid_dir)] if recipe.eval_every_minutes else []
+    curve = [GeneratorCurve(recipe.eval_every_minutes, judge_weights, grid_dir)] if recipe.eval_every_minutes else []
     result = fit(
         module,
         data,
@@ -173,10 +152,9 @@ def train_generator(
         callbacks=[*curve, *callbacks],
     )
     ema = module.ema.to(memory_format=torch.contiguous_format).eval()  # pyright: ignore[reportCallIssue]
-    judgements, images, _ = judge(ema)
-    grid = grid_of(judgements, images, prompts)
+    final = judge_weights(ema)
     pipe = assemble_pipeline(vae, encoder, ema, sampling_scheduler(recipe.sampling.scheduler, scheduler_config))
-    figures, summary = headline(judgements), full_summary(judgements)
+    figures, summary = final.figures, final.summary
     manifest = {
         "recipe": asdict(recipe),
         "objective": asdict(objective),
@@ -196,7 +174,7 @@ def train_generator(
     write_dir_atomically(out_dir, fill, overwrite=True)
     if not keep_checkpoints:
         shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
-    return GeneratorResult(out_dir, result, figures, summary, curve[0].points if curve else [], grid, grid_dir)
+    return GeneratorResult(out_dir, result, figures, summary, curve[0].points if curve else [], final.grid, grid_dir)
 
 
 def generator_manifest(out_dir: Path) -> dict[str, Any]:
