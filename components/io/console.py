@@ -13,6 +13,7 @@ Also here: the library notices the project cannot avoid, silenced where they are
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import TextIO
 
@@ -33,42 +34,48 @@ def set_console(stream: TextIO | None) -> TextIO | None:
 
 
 class _DropMessages(logging.Filter):
-    """Drops the records whose message contains any of `fragments`."""
+    """Drops the records whose message any of `patterns` finds."""
 
-    def __init__(self, *fragments: str) -> None:
+    def __init__(self, *patterns: str) -> None:
         super().__init__()
-        self.fragments = fragments
+        self.patterns = [re.compile(p) for p in patterns]
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not any(fragment in message for fragment in self.fragments)
+        return not any(pattern.search(message) for pattern in self.patterns)
 
 
-# Logger name -> the notices dropped from it. A filter on a logger sees only the records that
-# logger itself makes, so each is set on the logger that makes the notice (found by reading the
-# library), by name: nothing here imports the library.
+# Logger name -> the notices dropped from it (regular expressions). A filter on a logger sees
+# only the records that logger itself makes, so each is set on the logger that makes the notice
+# (found by reading the library), by name: nothing here imports the library.
 KNOWN_NOTICES: dict[str, tuple[str, ...]] = {
     # Lightning 2.6 logs this tip at every Trainer whose loggers include no LitLogger (its
     # LoggerConnector.configure_logger, unconditionally): the project logs to MLflow and cannot
     # use LitLogger, a cloud service. rank_zero_info logs through whichever of these modules
     # was imported last.
-    "lightning.pytorch.utilities.rank_zero": ("litlogger",),
-    "lightning.fabric.utilities.rank_zero": ("litlogger",),
-    "lightning_utilities.core.rank_zero": ("litlogger",),
+    "lightning.pytorch.utilities.rank_zero": (r"Tip: .*litlogger",),
+    "lightning.fabric.utilities.rank_zero": (r"Tip: .*litlogger",),
+    "lightning_utilities.core.rank_zero": (r"Tip: .*litlogger",),
     # diffusers' StableDiffusionPipeline mixes in IPAdapterMixin, whose module imports
     # transformers' CLIPImageProcessor and SiglipImageProcessor; transformers 5 maps those names
     # to processors that need torchvision and, without it, falls back to the PIL ones with this
     # notice, once per name. The project never uses either processor (its pipelines have no
-    # feature extractor), and torchvision's wheels on PyPI are CUDA builds that would replace
-    # the CPU torch of this machine's setup.
-    "transformers.utils.import_utils": ("requires torchvision (not installed); falling back to",),
+    # feature extractor); torchvision, a dependency that must match torch's build (CPU here,
+    # CUDA on a GPU machine), would be installed only to silence it.
+    "transformers.utils.import_utils": (r"requires torchvision \(not installed\); falling back to",),
+    # diffusers 0.42's AutoencoderTiny registers `block_out_channels` in its own config (a copy
+    # of decoder_block_out_channels, its __init__), so save_pretrained writes it and every
+    # from_pretrained of that folder then warns that the key is unexpected. Only that key alone.
+    "diffusers.configuration_utils": (
+        r"^The config attributes \{'block_out_channels': \[[0-9, ]*\]\} were passed to AutoencoderTiny,",
+    ),
 }
 
 
 def quiet_library_notices() -> None:
     """Silences KNOWN_NOTICES (idempotent): called by components/training/fit.py and by the
     `recap` CLI and the Dagster definitions before anything imports those libraries."""
-    for name, fragments in KNOWN_NOTICES.items():
+    for name, patterns in KNOWN_NOTICES.items():
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropMessages) for f in logger.filters):
-            logger.addFilter(_DropMessages(*fragments))
+            logger.addFilter(_DropMessages(*patterns))

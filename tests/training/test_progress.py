@@ -84,6 +84,11 @@ def test_the_known_library_notices_are_dropped_and_nothing_else() -> None:
             "transformers.utils.import_utils",
             "`CLIPImageProcessor` requires torchvision (not installed); falling back to `CLIPImageProcessorPil`",
         ),
+        (
+            "diffusers.configuration_utils",
+            "The config attributes {'block_out_channels': [48, 48, 48]} were passed to AutoencoderTiny, but are not "
+            "expected and will be ignored. Please verify your config.json configuration file.",
+        ),
     ):
         logger = logging.getLogger(name)
         logger.addHandler(collect)
@@ -92,4 +97,12 @@ def test_the_known_library_notices_are_dropped_and_nothing_else() -> None:
             logger.warning("something else")
         finally:
             logger.removeHandler(collect)
-    assert collect.messages == ["something else", "something else"]
+    assert collect.messages == ["something else"] * 3
+    # Another unexpected key is still told.
+    logger = logging.getLogger("diffusers.configuration_utils")
+    logger.addHandler(collect)
+    try:
+        logger.warning("The config attributes {'block_out_channels': [4], 'x': 1} were passed to AutoencoderTiny, ...")
+    finally:
+        logger.removeHandler(collect)
+    assert len(collect.messages) == 4
