@@ -240,17 +240,17 @@ def materialize_command(args: argparse.Namespace) -> int:
     from recap_dagster.console import MaterializeReport, console_session
     from recap_dagster.project import project_root
 
-    argv = " ".join(["recap materialize", *(sys.argv[2:] if len(sys.argv) > 2 else [])])
-    with console_session(project_root(), args.verbose, title=argv) as session:
+    assets = selected_in_order(args.assets, args.all)  # a name mistyped stops here, before any log
+    title = " ".join(["recap materialize", *(["--all"] if args.all else args.assets)])
+    with console_session(project_root(), args.verbose, title=title) as session:
         report = MaterializeReport(session.console, session.log_path)
-        return materialize_assets(args, params, report)
+        return materialize_assets(args, params, assets, report)
 
 
-def materialize_assets(args: argparse.Namespace, params, report: MaterializeReport) -> int:
+def materialize_assets(args: argparse.Namespace, params, assets: list, report: MaterializeReport) -> int:
     from components.data.source import SourceError
     from recap_dagster.definitions import RESOURCES
 
-    assets = selected_in_order(args.assets, args.all)
     report.say(f"recap: profile {params.profile!r}, DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
     try:
         instance = prepare_instance(report.say)
