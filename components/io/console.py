@@ -66,6 +66,17 @@ KNOWN_NOTICES: dict[str, tuple[str, ...]] = {
     # diffusers 0.42's AutoencoderTiny registers `block_out_channels` in its own config (a copy
     # of decoder_block_out_channels, its __init__), so save_pretrained writes it and every
     # from_pretrained of that folder then warns that the key is unexpected. Only that key alone.
+    # StableDiffusionPipeline's __init__ annotates vae: AutoencoderKL and text_encoder:
+    # CLIPTextModel, and DiffusionPipeline.from_pretrained warns when the folder holds another
+    # class; the pipeline itself runs any autoencoder with decode() and scaling_factor and any
+    # transformers encoder whose first output is the token states, which is what the generator
+    # is built from (AutoencoderTiny, MiniLM). A pipeline class declaring those types would
+    # have to ship as remote code, and from_pretrained would then refuse the folder without
+    # trust_remote_code (README, "The generator").
+    "diffusers.pipelines.pipeline_utils": (
+        r"^Expected types for vae: .*, got .*AutoencoderTiny",
+        r"^Expected types for text_encoder: .*CLIPTextModel.*, got ",
+    ),
     "diffusers.configuration_utils": (
         r"^The config attributes \{'block_out_channels': \[[0-9, ]*\]\} were passed to AutoencoderTiny,",
     ),
