@@ -26,6 +26,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from components.generator.model import check_context_width
 from components.generator.text_encoder import TextEncoder
+from components.io.console import quiet_library_notices
 from components.vae.model import Vae
 
 if TYPE_CHECKING:  # imported where used: the pipeline module pulls in transformers' image
@@ -83,6 +84,8 @@ def check_pipeline_dir(path: str | Path) -> Path:
 def load_pipeline(path: str | Path, scheduler: str | None = None) -> StableDiffusionPipeline:
     """An exported generator; `scheduler` swaps its sampler (ddim, dpm_solver, euler)."""
     from diffusers.pipelines.pipeline_utils import DiffusionPipeline
+
+    quiet_library_notices()  # the class-annotation notice of the standard pipeline (README)
 
     pipe = cast("StableDiffusionPipeline", DiffusionPipeline.from_pretrained(check_pipeline_dir(path)))
     if scheduler is not None:
