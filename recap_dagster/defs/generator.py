@@ -159,6 +159,7 @@ def figures_table(figures) -> TableMetadataValue:
 def generator(
     context: AssetExecutionContext, config: GeneratorConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
+    from components.evaluation.generator_eval import eval_prompts, prompt_judge
     from components.generator.text_encoder import load_text_encoder
     from components.generator.train.data import build_training_set
     from components.generator.train.stage import train_generator  # heavy: imported when the asset runs
@@ -197,6 +198,7 @@ def generator(
             training_set,
             vae=vae_model,
             encoder=encoder,
+            judge=prompt_judge(eval_prompts(recipe.eval_prompts)),
             work_dir=work_dir,
             out_dir=out_dir,
             seed=config.seed,
