@@ -1,6 +1,8 @@
 """The generator's autoencoder: 64 x 64 RGB to a small latent and back, as latent diffusion
 has it (Rombach et al. 2022). A diffusers `AutoencoderKL`, or `AutoencoderTiny` (TAESD's
 design: no attention, no KL term), which the Stable Diffusion pipelines accept in its place.
+What differs between the two (encoding, the KL term, config names) sits behind one adapter
+per class (adapters.py), so these helpers and their callers never branch on the class.
 
 Presets are data (`presets/vae_<name>.json`: the class and its diffusers config), named by
 class and downsampling factor: `kl_f4` maps 64 x 64 x 3 to 16 x 16 x 4, `kl_f2` to
@@ -9,26 +11,35 @@ class and downsampling factor: `kl_f4` maps 64 x 64 x 3 to 16 x 16 x 4, `kl_f2` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
-from diffusers.models.autoencoders.autoencoder_tiny import AutoencoderTiny, AutoencoderTinyOutput
+from diffusers.models.autoencoders.autoencoder_tiny import AutoencoderTiny
 from diffusers.models.autoencoders.vae import DecoderOutput
-from diffusers.models.modeling_outputs import AutoencoderKLOutput
 from torch import Tensor
 
+from components.vae.adapters import KlAdapter, TinyAdapter, VaeAdapter
 from components.vae.config import preset_spec
 
-VAE_CLASSES: dict[str, type[AutoencoderKL] | type[AutoencoderTiny]] = {
-    "AutoencoderKL": AutoencoderKL,
-    "AutoencoderTiny": AutoencoderTiny,
-}
-
 Vae = AutoencoderKL | AutoencoderTiny
+
+# Each class's adapter (adapters.py): the one place the two classes' differences are chosen.
+ADAPTERS: dict[type[Vae], Callable[[Any], VaeAdapter]] = {AutoencoderKL: KlAdapter, AutoencoderTiny: TinyAdapter}
+# By class name, as presets and saved directories' config.json (`_class_name`) give it.
+VAE_CLASSES: dict[str, type[Vae]] = {cls.__name__: cls for cls in ADAPTERS}
+
+
+def adapter(vae: Vae) -> VaeAdapter:
+    """`vae`'s adapter, by the first of its classes (a subclass included) that has one."""
+    for cls in type(vae).__mro__:
+        if cls in ADAPTERS:
+            return ADAPTERS[cls](vae)
+    raise TypeError(f"no adapter for {type(vae).__name__}; known classes: {sorted(VAE_CLASSES)}")
 
 
 def build_vae(name: str) -> Vae:
@@ -39,9 +50,7 @@ def build_vae(name: str) -> Vae:
 
 def downsampling_factor(vae: Vae) -> int:
     """Pixels per latent cell along one side: 2 ** (number of blocks - 1)."""
-    if isinstance(vae, AutoencoderTiny):
-        return 2 ** (len(vae.config["encoder_block_out_channels"]) - 1)
-    return 2 ** (len(vae.config["block_out_channels"]) - 1)
+    return adapter(vae).downsampling_factor()
 
 
 def to_pixels(images: np.ndarray) -> Tensor:
@@ -53,10 +62,7 @@ def to_pixels(images: np.ndarray) -> Tensor:
 def encode(vae: Vae, pixels: Tensor, *, sample: bool = False) -> Tensor:
     """pixels (B, 3, H, W) in [-1, 1] -> unscaled latents (B, C, H / f, W / f); the KL
     posterior's mean unless `sample` (deterministic, so cached latents are reproducible)."""
-    if isinstance(vae, AutoencoderTiny):
-        return cast(AutoencoderTinyOutput, vae.encode(pixels)).latents
-    posterior = cast(AutoencoderKLOutput, vae.encode(pixels)).latent_dist
-    return posterior.sample() if sample else posterior.mean
+    return adapter(vae).encode(pixels, sample=sample)
 
 
 def decode(vae: Vae, latents: Tensor) -> Tensor:
@@ -74,13 +80,8 @@ class VaeLoss:
 def vae_loss(vae: Vae, pixels: Tensor, *, kl_weight: float = 1e-6) -> VaeLoss:
     """pixels (B, 3, H, W) in [-1, 1]. L1 keeps flat colour regions sharp, MSE punishes the
     rare large error at an edge; the KL term only keeps the latent's scale in check."""
-    if isinstance(vae, AutoencoderTiny):
-        reconstruction = decode(vae, encode(vae, pixels))
-        kl = pixels.new_zeros(())
-    else:
-        posterior = cast(AutoencoderKLOutput, vae.encode(pixels)).latent_dist
-        reconstruction = decode(vae, posterior.sample())
-        kl = posterior.kl().mean() / posterior.mean[0].numel()
+    latents, kl = adapter(vae).training_latents(pixels)  # a posterior draw for AutoencoderKL
+    reconstruction = decode(vae, latents)
     rec = F.l1_loss(reconstruction, pixels) + F.mse_loss(reconstruction, pixels)
     return VaeLoss(rec + kl_weight * kl, rec, kl)
 

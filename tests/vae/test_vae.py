@@ -7,9 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from components.vae.config import VAE_PRESETS
+from components.vae.config import VAE_CLASS_NAMES, VAE_PRESETS
 from components.vae.metrics import compare_reconstructions, objects_kept, psnr, reconstruct
 from components.vae.model import (
+    VAE_CLASSES,
+    adapter,
     build_vae,
     decode,
     downsampling_factor,
@@ -34,6 +36,12 @@ def test_presets_build_with_their_downsampling_factor(name):
     assert decode(vae, latents).shape == (2, 3, 64, 64)
     # The posterior mean: encoding is deterministic, so cached latents are reproducible.
     assert torch.equal(encode(vae.eval(), pixels), encode(vae, pixels))
+
+
+def test_every_preset_class_has_an_adapter_and_another_class_is_refused():
+    assert sorted(VAE_CLASSES) == sorted(VAE_CLASS_NAMES)
+    with pytest.raises(TypeError, match="no adapter for Linear; known classes: .'AutoencoderKL', 'AutoencoderTiny'."):
+        adapter(torch.nn.Linear(1, 1))  # pyright: ignore[reportArgumentType]
 
 
 def test_to_pixels_maps_uint8_images_to_diffusers_range():
