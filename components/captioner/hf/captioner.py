@@ -193,8 +193,8 @@ class HFCaptioner(nn.Module):
 
         strategy: "nucleus" (top_p, temperature; seeds: one per image, so a caption depends
         only on its image and seed; None draws from torch's global generator), "greedy", or
-        "beam" (num_beams, length_penalty, stopping once num_beams hypotheses end, as
-        caption_decoding.beam_search). max_new_tokens: None fills the context. logprobs are
+        "beam" (num_beams, length_penalty, stopping once num_beams hypotheses end: HF's
+        early_stopping=True). max_new_tokens: None fills the context. logprobs are
         scored by the untempered model.
         """
         if self.training:

@@ -2,9 +2,9 @@
 
 `generate` runs on the KV cache from the type token (the adapter's `generate`). The
 checkpoint's own generation defaults (repetition penalties, n-gram blocking) are replaced
-on loading (checkpoint._fit_to_tokenizer), so greedy, nucleus and beam mean exactly what
-they mean for CocaModel (components/captioner/decoding.py). Nucleus sampling uses that
-module's inverse-CDF rule (nucleus_choice) inside a logits processor, one uniform draw per
+on loading (checkpoint._fit_to_tokenizer), so greedy is the most likely token, nucleus is
+the CoCa engine's rule and beam is HF's plain beam search. Nucleus sampling uses
+components/captioner/decoding.py's inverse-CDF rule (nucleus_choice) inside a logits processor, one uniform draw per
 row per step from that row's generator: a caption depends only on its image and seed,
 never on its batch (HF keeps every row in place until all finish, so row i always reads
 generator i).
