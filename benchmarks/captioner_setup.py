@@ -12,7 +12,7 @@ import torch
 from components.captioner.coca_captioner import CocaCaptioner
 from components.captioner.config import CocaConfig
 from components.data.curated import load_curated
-from components.data.shards import list_shards
+from components.data.shard_layout import list_shards
 from components.text.tokenizer import CaptionTokenizer
 
 

@@ -23,7 +23,8 @@ import torch
 from components.captioner.engine import CaptionEngine
 from components.captioner.loading import load_captioner
 from components.data.image_decode import decode_image
-from components.data.shards import list_shards, read_shard
+from components.data.shard_layout import list_shards
+from components.data.shard_reader import read_shard
 from components.judge.checkpoint import load_judge
 from components.judge.scoring import AlignmentJudgeScorer
 

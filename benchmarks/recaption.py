@@ -56,7 +56,8 @@ from components.captioner.loading import load_captioner  # noqa: E402
 from components.captioner.model import CocaModel  # noqa: E402
 from components.captioner.sampling import SamplingSettings  # noqa: E402
 from components.data.image_decode import decode_image  # noqa: E402
-from components.data.shards import list_shards, read_shard  # noqa: E402
+from components.data.shard_layout import list_shards  # noqa: E402
+from components.data.shard_reader import read_shard  # noqa: E402
 from components.text.tokenizer import CAPTION_TYPES, CaptionTokenizer  # noqa: E402
 
 Result = dict[str, list[list[int]]]  # caption type -> token ids per image

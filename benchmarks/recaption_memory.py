@@ -27,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from components.captioner.engine import CaptionEngine  # noqa: E402
 from components.captioner.loading import load_captioner  # noqa: E402
 from components.captioner.sampling import SamplingSettings  # noqa: E402
-from components.data.shards import ShardWriter, list_shards, read_shard  # noqa: E402
+from components.data.shard_layout import list_shards  # noqa: E402
+from components.data.shard_reader import read_shard  # noqa: E402
+from components.data.shard_writer import ShardWriter  # noqa: E402
 from components.io.hashing import directory_version  # noqa: E402
 from components.recaption.recaption_shard import StreamSettings, recaption_shards  # noqa: E402
 

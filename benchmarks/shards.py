@@ -31,7 +31,9 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from components.data.shards import ReadStats, ShardWriter, read_shard, shard_name  # noqa: E402
+from components.data.shard_layout import shard_name  # noqa: E402
+from components.data.shard_reader import ReadStats, read_shard  # noqa: E402
+from components.data.shard_writer import ShardWriter  # noqa: E402
 
 SIZE = 64
 

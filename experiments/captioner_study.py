@@ -46,7 +46,7 @@ from components.captioner.train.stage import finetune, pretrain
 from components.data.build_world import build_curated_shard, build_web_shard
 from components.data.curated import CuratedItem, load_curated
 from components.data.profiles import resolve_profile
-from components.data.shards import shard_name
+from components.data.shard_layout import shard_name
 from components.evaluation.captioner import evaluate_captioner, score_against_truth
 from components.training.minute_curve import MinuteCurve
 from components.world import WorldConfig

@@ -22,7 +22,7 @@ from components.captioner.engine import CaptionEngine
 from components.captioner.loading import load_captioner, read_extra
 from components.captioner.sampling import SamplingSettings
 from components.data.curated import load_curated
-from components.data.shards import list_shards
+from components.data.shard_layout import list_shards
 from components.evaluation.captioner import evaluate_captioner
 from components.io.hashing import directory_version
 from components.recaption.recaption_shard import StreamSettings, recaption_shard

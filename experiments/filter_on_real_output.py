@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.data.shards import list_shards, read_shard
+from components.data.shard_layout import list_shards
+from components.data.shard_reader import read_shard
 from components.evaluation.caption_truth import judge_caption
 from components.world import Scene
 

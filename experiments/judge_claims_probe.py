@@ -33,7 +33,8 @@ import torch.nn.functional as F
 
 from components.data.augment import augment
 from components.data.curated import load_curated, to_tensor
-from components.data.shards import list_shards, read_shard
+from components.data.shard_layout import list_shards
+from components.data.shard_reader import read_shard
 from components.evaluation.caption_truth import judge_caption
 from components.judge.config import JudgeConfig
 from components.judge.model import AlignmentJudge

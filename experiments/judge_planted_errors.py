@@ -22,7 +22,7 @@ import torch
 
 from components.curation.filters import FilterSettings, first_failure
 from components.data.curated import load_curated, to_tensor
-from components.data.shards import list_shards
+from components.data.shard_layout import list_shards
 from components.judge.checkpoint import load_judge
 from components.judge.perturb import PERTURBATIONS, perturb
 from components.judge.scoring import AlignmentJudgeScorer, calibrate_threshold

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.data.shards import read_shard
+from components.data.shard_reader import read_shard
 from components.evaluation.caption_truth import judge_caption
 from components.world import Scene
 

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from components.data.curated import load_curated
-from components.data.shards import list_shards, read_shard
+from components.data.shard_layout import list_shards
+from components.data.shard_reader import read_shard
 from components.vae.config import VAE_PRESETS
 from components.vae.metrics import reconstruction_report
 from components.vae.model import build_vae, to_pixels, vae_loss

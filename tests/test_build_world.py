@@ -8,7 +8,8 @@ import pytest
 
 from components.data.build_world import build_curated_shard, build_web_shard, remove_stale_shards
 from components.data.profiles import resolve_profile
-from components.data.shards import read_index, read_shard
+from components.data.shard_check import read_index
+from components.data.shard_reader import read_shard
 from components.world import Scene, WorldConfig, render
 
 TINY = resolve_profile(

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 
 from components.captioner.loading import load_captioner, read_extra
 from components.data.curated import load_curated
-from components.data.shards import list_shards
+from components.data.shard_layout import list_shards
 from components.evaluation.captioner import score_against_truth, score_alt_text
 from recap_dagster.definitions import RESOURCES, captioner, captioner_pretrained
 from tests.helpers import materialize_tiny_datasets

@@ -14,7 +14,8 @@ from mlflow import MlflowClient
 
 from components.curation.mix import MIX_SPECS
 from components.data.profiles import PROFILES
-from components.data.shards import read_index, read_shard, tar_keys
+from components.data.shard_check import read_index, tar_keys
+from components.data.shard_reader import read_shard
 from components.io.hashing import dir_md5
 from recap_dagster.config import check_partitions_match
 from recap_dagster.definitions import ASSETS, RESOURCES, defs

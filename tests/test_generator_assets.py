@@ -46,7 +46,7 @@ def test_generator_trains_a_mix_partition_judges_exports_and_registers() -> None
     import pandas as pd
     from diffusers import DiffusionPipeline
 
-    from components.data.shards import read_shard
+    from components.data.shard_reader import read_shard
     from components.generator.pipeline import generate
     from components.generator.train.stage import generator_manifest
     from recap_dagster.definitions import generator

@@ -18,7 +18,7 @@ from recap_dagster.defs.recaption import SHARDS_PER_RUN, SIDECAR_KEYS_MATCH_SHAR
 from recap_dagster.pools import RECAPTION_POOL
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 from tests.captioner.saved_captioner import make_captioner
-from tests.data.test_shards import write_shard
+from tests.data.shard_files import write_shard
 
 RANGE = {ASSET_PARTITION_RANGE_START_TAG: "00000", ASSET_PARTITION_RANGE_END_TAG: "00001"}
 CONFIG = {"ops": {"recaptioned_shards": {"config": {"overrides": {"batch_size": 8}, "progress": False}}}}

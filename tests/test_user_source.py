@@ -105,7 +105,7 @@ def test_a_user_source_and_curated_set_end_to_end(tmp_path: Path) -> None:
             key,
             rows[key],
         )
-    assert rows["000000007"] == ("error", "unsafe_member")
+    assert rows["000000007"] == ("error", "missing_in_tar")  # the refused "../000000007.png" is not its member
     assert set(rows) == {*EXPECTED_ROWS, "000000007"}  # 000000009 failed to download: not a key
     assert {s for s, _ in rows_by_key(data / "recaptioned" / "00001.parquet").values()} == {"ok"}
     assert sorted(p.name for p in (data / "web_shards").iterdir()) == ["00000.json", "00001.json"]

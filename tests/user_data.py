@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from tests.data.test_shards import raw_tar
+from tests.data.shard_files import raw_tar
 
 
 def encoded(image: Image.Image, fmt: str) -> bytes:
@@ -82,7 +82,9 @@ def write_user_source(folder: Path) -> Path:
     members += broken
     members += [m for m in sample("000000004", picture(4, (64, 64)), "PNG", "x") if not m[0].endswith(".txt")]
     members += sample("000000005", picture(5, (20, 30)), "JPEG", "tar only")
-    members += [("../000000007.png", b"nope")]  # unsafe: refused, and 000000007 is in the index
+    # Unsafe: refused (a shard problem, not a row). Its key is "../000000007", not the index's
+    # 000000007, which the tar therefore lacks (shard_layout.split_member_name).
+    members += [("../000000007.png", b"nope")]
     members += [("000000008.png", bomb_png()), *sample("000000008", picture(8, (4, 4)), "PNG", "bomb")[1:]]
     raw_tar(folder / "00000.tar", members)
     index_keys = ["000000000", "000000001", "000000002", "000000003", "000000004", "000000006", "000000007"]

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from components.data.profiles import DatasetProfile
-from components.data.shards import ShardWriter, shard_name
+from components.data.shard_layout import shard_name
+from components.data.shard_writer import ShardWriter
 from components.world import WorldConfig, encode_png, render, sample_alt_text, sample_scene, describe_scene
 from components.io.paths import check_output_dir
 

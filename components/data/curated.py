@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from components.data.image_decode import decode_image
-from components.data.shards import ReadStats, read_shard
+from components.data.shard_reader import ReadStats, read_shard
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.data.shards import ReadStats, read_shard
+from components.data.shard_reader import ReadStats, read_shard
 from components.world import Scene, describe_scene
 
 

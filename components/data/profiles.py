@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
-from components.data.shards import shard_name
+from components.data.shard_layout import shard_name
 
 
 @dataclass(frozen=True)

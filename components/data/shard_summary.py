@@ -11,7 +11,7 @@ import numpy as np
 
 from components.data.caption_stats import length_stats
 from components.data.image_decode import decode_image
-from components.data.shards import ReadStats, read_shard
+from components.data.shard_reader import ReadStats, read_shard
 
 PREVIEW_SIZE = 64  # preview tiles, square: the world's own size; a user's images are resized to it
 

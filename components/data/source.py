@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, cast
 import fsspec
 
 from components.data.inbox import FileStamp
-from components.data.shards import shard_index
+from components.data.shard_layout import shard_index
 from components.io.atomic import write_file_atomically
 from components.io.hashing import file_sha256
 

@@ -31,7 +31,10 @@ import pandas as pd
 from PIL import Image
 
 from components.data.image_decode import DEFAULT_MAX_PIXELS, TooManyPixels, decode_image
-from components.data.shards import IMAGE_EXTS, ReadStats, ShardWriter, list_shards, read_index, read_shard, validate_key
+from components.data.shard_check import read_index
+from components.data.shard_layout import IMAGE_EXTS, list_shards, validate_key
+from components.data.shard_reader import ReadStats, read_shard
+from components.data.shard_writer import ShardWriter
 from components.text.words import word_count
 
 SPLITS = ("train", "heldout")

@@ -21,7 +21,7 @@ from components.captioner.engine import CaptionEngine
 from components.captioner.interface import Captioner
 from components.captioner.sampling import SamplingSettings
 from components.data.curated import CuratedItem, to_tensor
-from components.data.shards import read_shard
+from components.data.shard_reader import read_shard
 from components.evaluation.caption_truth import score_captions
 from components.evaluation.cider import cider_d
 from components.text.tokenizer import CaptionTokenizer

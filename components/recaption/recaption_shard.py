@@ -27,9 +27,10 @@ from tqdm.auto import tqdm
 
 from components.captioner.engine import CaptionEngine, CaptionPair
 from components.data.image_decode import DEFAULT_MAX_PIXELS
+from components.data.shard_layout import split_member_name
 from components.io.console import console
 from components.recaption.oom import HalvingBatcher
-from components.recaption.shard_keys import NOT_IN_INDEX, ShardKeys, member_key, shard_keys
+from components.recaption.shard_keys import NOT_IN_INDEX, ShardKeys, shard_keys
 from components.recaption.shard_stream import ShardImages, ShardRecord, keep_records
 from components.recaption.sidecar import (
     COLUMNS,
@@ -127,7 +128,9 @@ def _index_only_rows(
     expected: ShardKeys, problems: Sequence[tuple[str, str]], fixed: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """An error row for each key the index lists and the tar lacks, after the tar's rows."""
-    unsafe = [member_key(k) for k, reason in problems if reason.split(":")[0] == "unsafe_member"]
+    # A refused member counts against the key the reader would have given it: "e.png" (a link,
+    # say) against "e", but "../e.png" against "../e", which no index lists.
+    unsafe = [split_member_name(k)[0] for k, reason in problems if reason.split(":")[0] == "unsafe_member"]
     return [
         {
             **dict.fromkeys(COLUMNS),

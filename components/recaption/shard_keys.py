@@ -4,8 +4,9 @@ parquet index's keys.
 img2dataset lists every sample it wrote in the shard's index (`status` "success"; failed
 downloads are listed with another status and never written, so they are not keys). A key
 the index lists but the tar lacks still gets a row, an `error` naming why: the tar was cut
-before it (`after_truncation`), its member was refused as unsafe (`unsafe_member`), or it
-is simply absent (`missing_in_tar`). A key in the tar but not in the index is recaptioned
+before it (`after_truncation`), a member with its key (shard_layout.split_member_name: a
+link "e.png" for "e", never "../e.png") was refused as unsafe (`unsafe_member`), or it is
+simply absent (`missing_in_tar`). A key in the tar but not in the index is recaptioned
 and its row notes it (NOT_IN_INDEX). A shard without an index has its tar's keys alone.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from components.data.shards import ShardCorruptError, read_index, tar_keys
+from components.data.shard_check import ShardCorruptError, read_index, tar_keys
 
 NOT_IN_INDEX = "not in the shard's index"
 
@@ -40,11 +41,6 @@ class ShardKeys:
         if self.damage is not None:
             return f"after_truncation: the tar ends early ({self.damage})"
         return "missing_in_tar"
-
-
-def member_key(member_name: str) -> str:
-    """The sample key of a tar member's name by webdataset's rule, whatever directories precede it."""
-    return Path(member_name).name.split(".", 1)[0]
 
 
 def shard_keys(tar_path: str | Path) -> ShardKeys:

@@ -1,7 +1,7 @@
 """One shard's samples as records for recaptioning, read by DataLoader workers.
 
 Every key of the shard comes out exactly once: a readable sample as an `ok` record with
-its image, a damaged one as an `error` record naming why (shards.SKIP_REASONS, or
+its image, a damaged one as an `error` record naming why (shard_reader.SKIP_REASONS, or
 `undecodable_image` when the pixels fail to decode), so the sidecar can hold one row per
 key and nothing is dropped in silence. Damage that belongs to no key (an unsafe member
 such as `../x.png`, a broken tar tail after the last complete sample) comes out as a
@@ -23,7 +23,7 @@ import numpy as np
 from torch.utils.data import IterableDataset, get_worker_info
 
 from components.data.image_decode import DEFAULT_MAX_PIXELS, TooManyPixels, decode_image
-from components.data.shards import ReadStats, read_shard
+from components.data.shard_reader import ReadStats, read_shard
 
 STATUSES = ("ok", "error", "shard_problem")
 

@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, Tab
 
 from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
 from components.data.preview import sample_grid
-from components.data.shards import list_shards
+from components.data.shard_layout import list_shards
 from components.io.atomic import write_dir_atomically
 from components.overrides import flatten
 from recap_dagster.config import PARAMS, TrainingRunConfig

@@ -29,7 +29,7 @@ from components.curation.mix import MIX_SPECS, MixSpec, build_manifest, resolve_
 from components.curation.regenerate import engine_regenerator
 from components.data.oracle_captions import oracle_captions
 from components.data.preview import sample_grid
-from components.data.shards import list_shards
+from components.data.shard_layout import list_shards
 from components.io.hashing import directory_version, file_sha256
 from components.judge.checkpoint import load_judge
 from components.judge.train.recipe import JudgeRecipe, resolve_judge_recipe

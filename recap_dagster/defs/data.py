@@ -25,8 +25,8 @@ from dagster import (
 )
 
 from components.data.build_world import build_curated_shard, build_web_shard, remove_stale_shards
+from components.data.shard_check import ShardAgreement, compare_shard_index
 from components.data.shard_summary import ShardSummary, summarize_shards
-from components.data.shards import ShardAgreement, compare_shard_index
 from components.data.source import WORLD, write_shard_record
 from components.data.user_curated import CuratedImport, CuratedLimits, import_user_curated
 from recap_dagster.config import SOURCE, WEB_SHARD_PARTITIONS, WorldDataConfig

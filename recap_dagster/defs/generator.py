@@ -19,7 +19,7 @@ from dagster import (
 
 from components.curation.mix import DEFAULT_MIX
 from components.data.preview import sample_grid
-from components.data.shards import list_shards
+from components.data.shard_layout import list_shards
 from components.generator.train.recipe import GeneratorRecipe, resolve_generator_recipe
 from components.io.hashing import directory_version
 from components.vae.train.recipe import VaeRecipe, resolve_vae_recipe

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from components.data.shards import list_shards, shard_index, shard_name
+from components.data.shard_layout import list_shards, shard_index, shard_name
 from components.data.source import WORLD, ShardSource
 from components.io.dataset_root import claim_dataset_root
 from components.io.paths import check_output_dir

@@ -20,7 +20,7 @@ from components.curation.filter_shard import (
     seed_for_attempt,
 )
 from components.recaption.sidecar import COLUMNS
-from tests.data.test_shards import good_members, raw_tar
+from tests.data.shard_files import good_members, raw_tar
 
 LONG = "A small red circle sits in the top left corner of a plain white picture with nothing else."
 

@@ -8,7 +8,7 @@ import pytest
 from components.data.build_world import build_web_shard
 from components.data.oracle_captions import oracle_captions
 from components.data.profiles import resolve_profile
-from components.data.shards import read_shard
+from components.data.shard_reader import read_shard
 from components.evaluation.caption_truth import judge_caption
 from components.world import Scene, WorldConfig
 from tests.user_data import write_user_source

@@ -11,10 +11,11 @@ import pytest
 from components.data.curated import load_curated
 from components.captioner.train.recipe import resolve_recipe
 from components.captioner.train.stage import finetune
-from components.data.shards import list_shards, read_shard
+from components.data.shard_layout import list_shards
+from components.data.shard_reader import read_shard
 from components.data.user_curated import CuratedLimits, assign_splits, import_user_curated
 from components.evaluation.captioner import evaluate_captioner
-from tests.data.test_shards import raw_tar
+from tests.data.shard_files import raw_tar
 from tests.user_data import CURATED_REJECTS, picture, sample, tree_checksums, write_curated_parquet, write_index
 
 

@@ -27,7 +27,7 @@ def world_shards(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def manifest_of(shards: dict[str, Path], path: Path, extra: list[tuple[str, str, str]] = ()) -> Path:
     """A mix manifest (key, shard, caption, source) over every image of the shards, plus `extra` rows."""
-    from components.data.shards import read_shard
+    from components.data.shard_reader import read_shard
 
     rows = [
         (sample.key, shard, sample.caption, "original")

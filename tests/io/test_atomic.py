@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from components.data.shards import ShardWriter
+from components.data.shard_writer import ShardWriter
 from components.io import atomic
 from components.io.atomic import fsync_dir, fsync_file, write_dir_atomically, write_file_atomically
 from components.recaption.sidecar import COLUMNS, SourceInfo, write_sidecar

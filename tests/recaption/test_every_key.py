@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,9 @@ from PIL import Image
 from components.captioner.engine import CaptionEngine
 from components.captioner.sampling import SamplingSettings
 from components.recaption.recaption_shard import StreamSettings, recaption_shard
-from components.recaption.shard_keys import NOT_IN_INDEX, member_key, shard_keys
+from components.recaption.shard_keys import NOT_IN_INDEX, shard_keys
 from components.recaption.sidecar import compare_sidecar_keys, read_sidecar
-from tests.data.test_shards import good_members, member_offsets, raw_tar
+from tests.data.shard_files import good_members, member_offsets, raw_tar
 
 SETTINGS = SamplingSettings(max_short_tokens=6, max_long_tokens=10)
 
@@ -57,11 +58,13 @@ def recaption(captioner, tar: Path, out: Path, **stream) -> pd.DataFrame:
 
 
 def test_index_only_and_tar_only_keys_each_get_one_row(tmp_path: Path, captioner) -> None:
-    # Tar: a, b, c and an unsafe member that would be e's image. Index: a, b, d (never
-    # written), e (its member refused), f (a failed download: not a key).
+    # Tar: a, b, c and a link where e's image would be (refused: not a regular file). Index:
+    # a, b, d (never written), e (its member refused), f (a failed download: not a key).
+    link = tarfile.TarInfo("e.png")
+    link.type, link.linkname = tarfile.SYMTYPE, "a.png"
     tar = raw_tar(
         tmp_path / "00000.tar",
-        [*good_members("a"), *good_members("b", seed=1), *good_members("c", seed=2), ("../e.png", b"x")],
+        [*good_members("a"), *good_members("b", seed=1), *good_members("c", seed=2), link],
     )
     write_index(
         tar.with_suffix(".parquet"),
@@ -69,7 +72,6 @@ def test_index_only_and_tar_only_keys_each_get_one_row(tmp_path: Path, captioner
     )
     keys = shard_keys(tar)
     assert keys.all == ["a", "b", "c", "d", "e"] and keys.tar_only == {"c"} and keys.damage is None
-    assert member_key("../e.png") == "e" and member_key("dir/x.y.png") == "x"
 
     frame = recaption(captioner, tar, tmp_path / "out")
     rows = {k: (s, r) for k, s, r in zip(frame["key"], frame["status"], frame["reason"], strict=True)}
@@ -80,6 +82,22 @@ def test_index_only_and_tar_only_keys_each_get_one_row(tmp_path: Path, captioner
     index_only = frame[frame["key"].isin(["d", "e"])]
     assert index_only["original_caption"].tolist() == ["index d", "index e"]
     assert index_only["short_caption"].isna().all()
+
+
+def test_keys_keep_their_directory(tmp_path: Path, captioner) -> None:
+    """A key is the reader's (shard_layout.split_member_name): "a/x.png" is sample "a/x", not
+    "x", and a refused "../e.png" is "../e", so it says nothing about the index's "e"."""
+    members = [(f"{d}/{name}", data) for d in ("a", "b") for name, data in good_members("x")]
+    tar = raw_tar(tmp_path / "00000.tar", [*members, ("../e.png", b"x")])
+    write_index(tar.with_suffix(".parquet"), [("a/x", "success"), ("x", "success"), ("e", "success")])
+    keys = shard_keys(tar)
+    assert keys.tar == ["a/x", "b/x"] and keys.index_only == ["x", "e"] and keys.tar_only == {"b/x"}
+
+    frame = recaption(captioner, tar, tmp_path / "out")
+    rows = {k: (s, r) for k, s, r in zip(frame["key"], frame["status"], frame["reason"], strict=True)}
+    assert list(frame["key"]) == ["a/x", "b/x", "x", "e"]
+    assert rows["a/x"][0] == rows["b/x"][0] == "ok" and NOT_IN_INDEX in rows["b/x"][1]
+    assert rows["x"] == ("error", "missing_in_tar") and rows["e"] == ("error", "missing_in_tar")
 
 
 def test_keys_after_a_truncation_are_reported_as_such(tmp_path: Path, captioner) -> None:

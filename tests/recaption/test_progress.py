@@ -22,7 +22,7 @@ from components.recaption.sidecar import (
     remove_partial_sidecars,
     sidecar_path,
 )
-from tests.data.test_shards import write_shard
+from tests.data.shard_files import write_shard
 from tests.recaption.test_recaption_shard import damaged_shard, engine_for
 
 

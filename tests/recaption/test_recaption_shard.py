@@ -18,7 +18,7 @@ import pytest
 
 from components.captioner.engine import CaptionEngine
 from components.captioner.sampling import SamplingSettings
-from components.data.shards import shard_name
+from components.data.shard_layout import shard_name
 from components.recaption.recaption_shard import StreamSettings, recaption_shard, recaption_shards
 from components.recaption.shard_stream import ShardImages
 from components.recaption.sidecar import (
@@ -31,7 +31,7 @@ from components.recaption.sidecar import (
     sidecar_path,
     write_sidecar,
 )
-from tests.data.test_shards import good_members, member_offsets, raw_tar, write_shard
+from tests.data.shard_files import good_members, member_offsets, raw_tar, write_shard
 from tests.helpers import REPO
 
 SETTINGS = SamplingSettings(max_short_tokens=8, max_long_tokens=16)

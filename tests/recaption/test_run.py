@@ -8,13 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.data.shards import shard_name
+from components.data.shard_layout import shard_name
 from components.io.hashing import directory_version
 from components.recaption.recaption_shard import ShardReport, recaption_shards
 from components.recaption.run import RunInfo, load_engine, run_recaption
 from components.recaption.settings import RecaptionSettings
 from components.recaption.sidecar import read_sidecar, sidecar_path
-from tests.data.test_shards import write_shard
+from tests.data.shard_files import write_shard
 
 SETTINGS = RecaptionSettings.with_overrides(
     {"max_short_tokens": 8, "max_long_tokens": 16, "batch_size": 3, "num_workers": 0, "device": "cpu"}

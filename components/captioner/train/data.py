@@ -23,7 +23,7 @@ from components.captioner.train.data_settings import CaptionerDataSettings
 from components.data.augment import augment
 from components.data.curated import CuratedItem, load_curated, to_tensor
 from components.data.image_decode import decode_image
-from components.data.shards import ReadStats, read_shard
+from components.data.shard_reader import ReadStats, read_shard
 from components.text.tokenizer import CaptionTokenizer
 from components.text.words import word_counts
 

@@ -31,7 +31,7 @@ from components.captioner.train.data import CaptionerDataModule
 from components.captioner.train.module import CaptionerModule
 from components.captioner.train.recipe import CaptionerRecipe, StageRecipe
 from components.data.curated import CuratedItem, load_curated
-from components.data.shards import read_shard
+from components.data.shard_reader import read_shard
 from components.io.paths import check_output_dir
 from components.text.tokenizer import CaptionTokenizer
 from components.training.fit import FitResult, fit

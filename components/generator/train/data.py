@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from components.data.image_decode import decode_image
-from components.data.shards import ReadStats, read_shard
+from components.data.shard_reader import ReadStats, read_shard
 from components.generator.text_encoder import TextEncoder
 from components.io.atomic import write_dir_atomically
 from components.vae.model import Vae, encode, to_pixels

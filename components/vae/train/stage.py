@@ -25,7 +25,7 @@ from diffusers.models.autoencoders.autoencoder_tiny import AutoencoderTiny
 from lightning.pytorch.loggers import Logger
 
 from components.data.image_decode import decode_image
-from components.data.shards import ReadStats, read_shard
+from components.data.shard_reader import ReadStats, read_shard
 from components.io.atomic import write_dir_atomically
 from components.io.paths import check_output_dir
 from components.training.fit import FitResult, fit
