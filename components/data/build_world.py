@@ -16,8 +16,8 @@ import numpy as np
 from components.data.profiles import DatasetProfile
 from components.data.shard_layout import shard_name
 from components.data.shard_writer import ShardWriter
-from components.world import WorldConfig, encode_png, render, sample_alt_text, sample_scene, describe_scene
 from components.io.paths import check_output_dir
+from components.world import WorldConfig, describe_scene, encode_png, render, sample_alt_text, sample_scene
 
 WEB_STREAM = 0
 CURATED_STREAM = 1
@@ -125,4 +125,3 @@ def remove_stale_shards(out_dir: Path, keep: int) -> list[Path]:
             path.unlink()
             removed.append(path)
     return removed
-

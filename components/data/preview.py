@@ -28,7 +28,7 @@ def sample_grid(images: Sequence[np.ndarray], captions: Sequence[str], *, column
     grid = Image.new("RGB", (columns * tile_w, rows * tile_h), (255, 255, 255))
     draw = ImageDraw.Draw(grid)
     font = ImageFont.load_default(size=10)
-    for i, (image, caption) in enumerate(zip(images, captions)):
+    for i, (image, caption) in enumerate(zip(images, captions, strict=True)):
         x, y = (i % columns) * tile_w, (i // columns) * tile_h
         tile = Image.fromarray(image).resize((width * TILE_SCALE, height * TILE_SCALE), Image.Resampling.NEAREST)
         grid.paste(tile, (x + (tile_w - tile.width) // 2, y + 2))

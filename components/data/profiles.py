@@ -7,8 +7,9 @@ reproduces the paper's tables. Every size can be overridden by name (params.yaml
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 from components.data.shard_layout import shard_name
 
@@ -49,12 +50,8 @@ class DatasetProfile:
 
 
 PROFILES: dict[str, DatasetProfile] = {
-    "quick": DatasetProfile(
-        name="quick", web_shards=4, web_shard_size=1000, curated_train=800, curated_heldout=200
-    ),
-    "paper": DatasetProfile(
-        name="paper", web_shards=50, web_shard_size=1000, curated_train=5000, curated_heldout=500
-    ),
+    "quick": DatasetProfile(name="quick", web_shards=4, web_shard_size=1000, curated_train=800, curated_heldout=200),
+    "paper": DatasetProfile(name="paper", web_shards=50, web_shard_size=1000, curated_train=5000, curated_heldout=500),
 }
 
 

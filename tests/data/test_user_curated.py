@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from components.data.curated import load_curated
 from components.captioner.train.recipe import resolve_recipe
 from components.captioner.train.stage import finetune
+from components.data.curated import load_curated
 from components.data.shard_layout import list_shards
 from components.data.shard_reader import read_shard
 from components.data.user_curated import CuratedLimits, assign_splits, import_user_curated
@@ -87,7 +87,12 @@ def test_a_user_curated_set_trains_the_tiny_captioner_and_reports_cider(tmp_path
         preset="tiny",
         vocab_size=300,
         eval_images=4,
-        **{"finetune.max_steps": 2, "finetune.batch_size": 4, "finetune.max_minutes": None, "finetune.progress_bar": False},
+        **{
+            "finetune.max_steps": 2,
+            "finetune.batch_size": 4,
+            "finetune.max_minutes": None,
+            "finetune.progress_bar": False,
+        },
     )
     result = finetune(
         recipe,
