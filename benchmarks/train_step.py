@@ -30,8 +30,8 @@ from components.generator.text_encoder import load_text_encoder
 from components.generator.train.data import encode_latents
 from components.generator.train.module import GeneratorModule
 from components.training.settings import OptimizerSettings
+from components.vae.checkpoint import load_vae
 from components.vae.model import build_vae, encode, to_pixels
-from components.vae.train.stage import load_vae
 from components.world import describe_scene, render, sample_scene
 
 WARMUP = 2

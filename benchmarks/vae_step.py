@@ -18,7 +18,8 @@ import time
 import numpy as np
 import torch
 
-from components.vae.model import build_vae, to_pixels, vae_loss
+from components.vae.loss import vae_loss
+from components.vae.model import build_vae, to_pixels
 from components.world import render, sample_scene
 
 

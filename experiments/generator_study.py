@@ -30,7 +30,7 @@ from components.generator.train.data import build_training_set
 from components.generator.train.recipe import resolve_generator_recipe
 from components.generator.train.stage import train_generator
 from components.io.hashing import directory_version
-from components.vae.train.stage import load_vae
+from components.vae.checkpoint import load_vae
 from components.world import IMAGE_SIZE
 
 

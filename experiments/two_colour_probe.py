@@ -29,10 +29,10 @@ from components.generator.train.data import TrainingSet, encode_latents
 from components.generator.train.module import GeneratorData, GeneratorModule, LatentCaptions
 from components.training.fit import fit
 from components.training.settings import OptimizerSettings, TrainerSettings
+from components.vae.checkpoint import load_vae
 from components.vae.model import build_vae, latent_scaling_factor, to_pixels
 from components.vae.train.module import ImageArray, VaeData, VaeModule
 from components.vae.train.recipe import VaeRecipe
-from components.vae.train.stage import load_vae
 from components.world.palette import BACKGROUNDS, SHAPES
 from tests.generator.test_known_answer import TWO_COLOURS, drawn_colour, two_colour_world
 

@@ -28,8 +28,9 @@ from components.data.curated import load_curated
 from components.data.shard_layout import list_shards
 from components.data.shard_reader import read_shard
 from components.vae.config import VAE_PRESETS
+from components.vae.loss import vae_loss
 from components.vae.metrics import reconstruction_report
-from components.vae.model import build_vae, to_pixels, vae_loss
+from components.vae.model import build_vae, to_pixels
 
 
 def main() -> None:

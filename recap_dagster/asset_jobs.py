@@ -1,9 +1,9 @@
 """The job each asset is launched through, so that a run says what launched it.
 
-`recap materialize` used to run `dagster.materialize([asset])`, which names every run
-`__ephemeral_asset_job__`; now each asset runs through the project's job that selects it
-(`web_shards_job`, `captioner_job`, ...), subset to that asset, so the Runs page, the MLflow
-run's `dagster.job_name` tag and a schedule's or the UI's runs all use the same names.
+`dagster.materialize([asset])` would name every run `__ephemeral_asset_job__`; instead each
+asset runs through the project's job that selects it (`web_shards_job`, `captioner_job`, ...),
+subset to that asset, so the Runs page, the MLflow run's `dagster.job_name` tag and a
+schedule's or the UI's runs all use the same names.
 """
 
 from __future__ import annotations

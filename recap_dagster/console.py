@@ -11,8 +11,7 @@ Everything else the process writes, its stdout and stderr at the file-descriptor
 debug log, Python warnings, the logging of Lightning, MLflow, transformers, diffusers, alembic,
 libraries' own progress bars, anything a C extension prints), goes to that log file,
 logs/materialize-<date>-<time>.log under the project root (the newest KEEP_LOGS are kept). With
-`--verbose` nothing is redirected: all of it shows live, as it did before this, and there is no
-log file.
+`--verbose` nothing is redirected: all of it shows live, and there is no log file.
 """
 
 from __future__ import annotations

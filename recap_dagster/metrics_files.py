@@ -148,7 +148,7 @@ def mix_figures(storage: ProjectStorage, history: MetricHistory) -> StageFigures
 
 def vae_figures(storage: ProjectStorage, history: MetricHistory) -> StageFigures:
     """The held-out reconstruction report (objects kept, PSNR, ...) and its curve over training."""
-    from components.vae.train.stage import vae_manifest  # diffusers and Lightning: only when asked
+    from components.vae.checkpoint import vae_manifest  # diffusers: only when asked
 
     manifest = vae_manifest(storage.vae_dir())
     return StageFigures(

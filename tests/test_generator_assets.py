@@ -10,8 +10,8 @@ import torch
 from dagster import DagsterInstance, materialize
 from mlflow import MlflowClient
 
+from components.vae.checkpoint import load_vae, vae_manifest
 from components.vae.model import downsampling_factor, encode
-from components.vae.train.stage import load_vae, vae_manifest
 from recap_dagster.definitions import RESOURCES, vae
 from tests.helpers import materialize_tiny_datasets
 

@@ -12,7 +12,7 @@ from components.captioner import checkpoint
 from components.generator.train.stage import MANIFEST as GENERATOR_MANIFEST
 from components.judge import checkpoint as judge_checkpoint
 from components.recaption.sidecar import write_table_with_info
-from components.vae.train.stage import MANIFEST as VAE_MANIFEST
+from components.vae.checkpoint import MANIFEST as VAE_MANIFEST
 from recap_dagster.metrics_files import FIGURES, MIX_KEY, declared_outputs, rounded, write_figures
 from recap_dagster.resources import ProjectStorage
 

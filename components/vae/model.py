@@ -12,12 +12,10 @@ class and downsampling factor: `kl_f4` maps 64 x 64 x 3 to 16 x 16 x 4, `kl_f2` 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
 from diffusers.models.autoencoders.autoencoder_tiny import AutoencoderTiny
 from diffusers.models.autoencoders.vae import DecoderOutput
@@ -68,22 +66,6 @@ def encode(vae: Vae, pixels: Tensor, *, sample: bool = False) -> Tensor:
 def decode(vae: Vae, latents: Tensor) -> Tensor:
     """Unscaled latents (B, C, h, w) -> pixels (B, 3, h * f, w * f), about [-1, 1]."""
     return cast(DecoderOutput, vae.decode(cast(torch.FloatTensor, latents))).sample
-
-
-@dataclass
-class VaeLoss:
-    total: Tensor  # () reconstruction + kl_weight * kl
-    reconstruction: Tensor  # () L1 + MSE, per pixel
-    kl: Tensor  # () KL to N(0, I) per latent element; 0 for AutoencoderTiny
-
-
-def vae_loss(vae: Vae, pixels: Tensor, *, kl_weight: float = 1e-6) -> VaeLoss:
-    """pixels (B, 3, H, W) in [-1, 1]. L1 keeps flat colour regions sharp, MSE punishes the
-    rare large error at an edge; the KL term only keeps the latent's scale in check."""
-    latents, kl = adapter(vae).training_latents(pixels)  # a posterior draw for AutoencoderKL
-    reconstruction = decode(vae, latents)
-    rec = F.l1_loss(reconstruction, pixels) + F.mse_loss(reconstruction, pixels)
-    return VaeLoss(rec + kl_weight * kl, rec, kl)
 
 
 @torch.no_grad()

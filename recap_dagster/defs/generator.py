@@ -43,8 +43,8 @@ class VaeConfig(TrainingRunConfig):
 
 def reconstruction_grid(vae_dir, heldout: np.ndarray) -> MetadataValue:
     """The first held-out images, each above its reconstruction."""
+    from components.vae.checkpoint import load_vae
     from components.vae.metrics import reconstruct
-    from components.vae.train.stage import load_vae
 
     originals = heldout[:GRID_IMAGES]
     rebuilt = reconstruct(load_vae(vae_dir), originals)
@@ -163,7 +163,7 @@ def generator(
     from components.generator.text_encoder import load_text_encoder
     from components.generator.train.data import build_training_set
     from components.generator.train.stage import train_generator  # heavy: imported when the asset runs
-    from components.vae.train.stage import load_vae
+    from components.vae.checkpoint import load_vae
 
     mix = context.partition_key
     recipe = config.resolve()

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from components.vae.config import VAE_CLASS_NAMES, VAE_PRESETS
+from components.vae.loss import vae_loss
 from components.vae.metrics import compare_reconstructions, objects_kept, psnr, reconstruct
 from components.vae.model import (
     VAE_CLASSES,
@@ -18,7 +19,6 @@ from components.vae.model import (
     encode,
     latent_scaling_factor,
     to_pixels,
-    vae_loss,
 )
 from components.world import Scene, WorldObject, render, sample_scene
 from components.world.geometry import object_centre

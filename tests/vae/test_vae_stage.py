@@ -7,9 +7,10 @@ import lightning as L
 import numpy as np
 import pytest
 
+from components.vae.checkpoint import load_vae, vae_manifest
 from components.vae.train.module import ReconstructionCurve
 from components.vae.train.recipe import resolve_vae_recipe
-from components.vae.train.stage import load_shard_images, load_vae, train_vae, vae_manifest
+from components.vae.train.stage import load_shard_images, train_vae
 from components.world import render, sample_scene
 from tests.user_data import write_user_source
 

@@ -16,8 +16,9 @@ from components.training.minute_curve import MinuteCurve
 from components.training.schedule import adamw_with_schedule
 from components.training.settings import OptimizerSettings
 from components.training.shuffled_loader import shuffled_loader
+from components.vae.loss import vae_loss
 from components.vae.metrics import reconstruction_report
-from components.vae.model import Vae, to_pixels, vae_loss
+from components.vae.model import Vae, to_pixels
 
 
 class VaeModule(L.LightningModule):

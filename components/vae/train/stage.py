@@ -4,7 +4,7 @@ model directory: what the `vae` asset runs.
 It never sees a caption, so it is trained once per dataset and shared by every caption mix.
 The held-out images are the curated held-out set (disjoint from the web images it learns
 from); its report is the share of their objects that the scene parser reads the same after
-the round trip, as a curve over training minutes (vae_module.ReconstructionCurve).
+the round trip, as a curve over training minutes (train/module.py: ReconstructionCurve).
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
-from diffusers.models.autoencoders.autoencoder_tiny import AutoencoderTiny
 from lightning.pytorch.loggers import Logger
 
 from components.data.image_decode import decode_image
@@ -29,10 +27,9 @@ from components.data.shard_reader import ReadStats, read_shard
 from components.io.atomic import write_dir_atomically
 from components.io.paths import check_output_dir
 from components.training.fit import FitResult, fit
+from components.vae.checkpoint import MANIFEST, load_vae
 from components.vae.metrics import ReconstructionReport, reconstruction_report
 from components.vae.model import (
-    VAE_CLASSES,
-    Vae,
     build_vae,
     downsampling_factor,
     latent_scaling_factor,
@@ -40,25 +37,6 @@ from components.vae.model import (
 )
 from components.vae.train.module import ImageArray, ReconstructionCurve, VaeData, VaeModule
 from components.vae.train.recipe import VaeRecipe
-
-MANIFEST = "vae.json"
-
-
-def load_vae(path_or_id: str | Path) -> Vae:
-    """A diffusers autoencoder directory (or hub id) of either class, by its config's `_class_name`."""
-    local = Path(path_or_id)
-    if local.exists():
-        config_file = local / "config.json"
-        if not config_file.is_file():
-            raise ValueError(f"{local} is not a diffusers VAE directory: it has no config.json")
-        name = json.loads(config_file.read_text()).get("_class_name")
-        if name not in VAE_CLASSES:
-            raise ValueError(f"{config_file}: _class_name {name!r} is not one of {sorted(VAE_CLASSES)}")
-        return VAE_CLASSES[name].from_pretrained(local)
-    try:  # a hub id: AutoencoderKL is what Stable Diffusion checkpoints hold
-        return AutoencoderKL.from_pretrained(str(path_or_id))
-    except (OSError, ValueError):
-        return AutoencoderTiny.from_pretrained(str(path_or_id))
 
 
 @dataclass(frozen=True)
@@ -142,13 +120,6 @@ def train_vae(
     if result is not None:
         shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
     return VaeResult(out_dir, result, report, curve, scaling, downsampling_factor(vae))
-
-
-def vae_manifest(out_dir: Path) -> dict[str, Any]:
-    path = out_dir / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"{out_dir} has no {MANIFEST}: materialize the `vae` asset first")
-    return json.loads(path.read_text())
 
 
 @dataclass
