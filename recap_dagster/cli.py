@@ -8,6 +8,9 @@
     recap materialize --all --profile paper   another profile ($RECAP_PROFILE for the run)
     recap materialize --all --verbose         Dagster's debug log and every library's messages
                                               live (otherwise: into logs/materialize-*.log)
+    recap materialize --all --fixed-budgets   the recipes' training budgets as they are, even on a
+                                              machine slower than the profile's reference
+                                              (otherwise --all shrinks them: job_budget.py)
     recap list                                assets, their partitions and dependencies
     recap metrics [captioner ...]             DVC's metrics/ and plots/ files from what is on disk
                                               (materialize writes them for the assets it ran)
@@ -250,6 +253,7 @@ def materialize_command(args: argparse.Namespace) -> int:
 def materialize_assets(args: argparse.Namespace, params, assets: list, report: MaterializeReport) -> int:
     from components.data.source import SourceError
     from recap_dagster.definitions import RESOURCES
+    from recap_dagster.job_budget import budget_run_config
 
     report.say(f"recap: profile {params.profile!r}, DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
     try:
@@ -262,16 +266,45 @@ def materialize_assets(args: argparse.Namespace, params, assets: list, report: M
     def figures(name: str) -> bool:
         return write_figures_of([name], instance, report.say) == 0
 
+    factor = budget_factor(params.profile, report.say) if args.all and not args.fixed_budgets else 1.0
     failures = 0
     for index, asset_def in enumerate(assets):  # one asset at a time: its figures are written once its runs succeed
+        name = asset_def.key.to_user_string()
         failures += materialize_runs(
-            [asset_def], args.partition, instance, RESOURCES, args.keep_going, report=report, after=figures
+            [asset_def],
+            args.partition,
+            instance,
+            RESOURCES,
+            args.keep_going,
+            run_config=budget_run_config(name, factor),
+            report=report,
+            after=figures,
         )
         if failures and not args.keep_going:
             report.summary(not_run=[a.key.to_user_string() for a in assets[index + 1 :]])
             return 1
     report.summary()
     return 1 if failures else 0
+
+
+def budget_factor(profile: str, say: Callable[[str], None]) -> float:
+    """The main job's factor for the training budgets on this machine (recap_dagster/job_budget.py),
+    told to `say`; 1 for a profile without a job budget."""
+    from components.training.machine_speed import probe_seconds
+    from recap_dagster.job_budget import JOB_BUDGETS
+
+    budget = JOB_BUDGETS.get(profile)
+    if budget is None:
+        return 1.0
+    seconds = probe_seconds()
+    factor = budget.factor(seconds)
+    slowness = budget.slowness(seconds)
+    verdict = "budgets as the recipes give them" if factor >= 1.0 else f"every training budget x {factor:.2f}"
+    say(
+        f"recap: this machine computes at {1 / slowness:.2f}x the speed of the {profile} budgets' reference "
+        f"({budget.reference}): {verdict}, to finish within {budget.minutes:g} minutes"
+    )
+    return factor
 
 
 def write_figures_of(names: list[str], instance, say: Callable[[str], None] = to_stderr) -> int:
@@ -440,6 +473,11 @@ def main(argv: list[str] | None = None) -> int:
         "--verbose",
         action="store_true",
         help="Dagster's debug log and every library's messages live, no log file",
+    )
+    mat.add_argument(
+        "--fixed-budgets",
+        action="store_true",
+        help="with --all: keep the training budgets on a machine slower than the profile's reference",
     )
     mat.set_defaults(handler=materialize_command)
     rec = commands.add_parser("recaption", help="recaption a user's img2dataset output into sidecars")

@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from dagster import Config, DagsterInstance, DynamicPartitionsDefinition, StaticPartitionsDefinition
 
@@ -30,8 +30,11 @@ from components.data.inbox import InboxState, Intake, take_shards
 from components.data.profiles import DatasetProfile, resolve_profile
 from components.data.source import ShardSource
 from components.overrides import flatten
+from components.training.settings import scale_budgets
 from components.world import WorldConfig
 from recap_dagster.project import load_params
+
+Recipe = TypeVar("Recipe")
 
 PARAMS = load_params()
 SOURCE = PARAMS.shard_source()
@@ -65,6 +68,13 @@ class TrainingRunConfig(Config):
     seed: int = PARAMS.seed
     resume: bool = True  # continue from the last checkpoint of a killed run
     overrides: dict[str, Any] = {}  # recipe overrides for this run (components/overrides.py)
+    # Every wall-clock budget of the recipe times this: the main job's factor on a machine
+    # slower than the one the quick budgets were measured on (recap_dagster/job_budget.py).
+    budget_scale: float = 1.0
+
+    def scaled(self, recipe: Recipe) -> Recipe:
+        """`recipe` with its budgets times budget_scale (the same recipe at 1)."""
+        return recipe if self.budget_scale == 1.0 else scale_budgets(recipe, self.budget_scale)
 
     def mlflow_params(self, recipe: object) -> dict[str, Any]:
         """The seed and every field of the resolved `recipe`, as `recipe.<dotted path>`."""

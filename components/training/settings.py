@@ -5,7 +5,10 @@ Dagster definitions do, at load) imports neither Lightning nor torch."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
+from typing import TypeVar
+
+_Recipe = TypeVar("_Recipe")
 
 
 @dataclass(frozen=True)
@@ -57,3 +60,24 @@ class TrainerSettings:
             )
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
+
+
+def scale_budgets(recipe: _Recipe, factor: float) -> _Recipe:
+    """`recipe` (a frozen dataclass) with the wall-clock budget of every TrainerSettings in it,
+    however deep, times `factor`; budgets of None (steps alone) stay None. The main job shrinks
+    the quick budgets this way on a machine slower than the one they were measured on
+    (recap_dagster/job_budget.py)."""
+    if not 0 < factor <= 1:
+        raise ValueError(f"a budget factor must be in (0, 1], got {factor!r}")
+    if isinstance(recipe, TrainerSettings):
+        minutes = recipe.max_minutes
+        return replace(recipe, max_minutes=None if minutes is None else minutes * factor)  # type: ignore[return-value]
+    if not is_dataclass(recipe) or isinstance(recipe, type):
+        return recipe
+    changed = {}
+    for f in fields(recipe):
+        value = getattr(recipe, f.name)
+        scaled = scale_budgets(value, factor)
+        if scaled is not value:
+            changed[f.name] = scaled
+    return replace(recipe, **changed) if changed else recipe  # type: ignore[type-var]

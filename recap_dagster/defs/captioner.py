@@ -42,7 +42,7 @@ class CaptionerConfig(TrainingRunConfig):
             "precision": self.precision,
         }
         run = {f"{stage}.{name}": value for name, value in shortcuts.items() if value is not None}
-        return resolve_recipe(self.recipe, {**PARAMS.captioner, **self.overrides, **run})
+        return self.scaled(resolve_recipe(self.recipe, {**PARAMS.captioner, **self.overrides, **run}))
 
 
 def stage_params(recipe: CaptionerRecipe, stage: str, seed: int) -> dict[str, Any]:

@@ -55,7 +55,7 @@ class AlignmentConfig(TrainingRunConfig):
     `alignment:` overrides, then `overrides` for this run (e.g. {"max_steps": 300})."""
 
     def resolve(self) -> JudgeRecipe:
-        return resolve_judge_recipe(self.recipe, {**PARAMS.alignment, **self.overrides})
+        return self.scaled(resolve_judge_recipe(self.recipe, {**PARAMS.alignment, **self.overrides}))
 
 
 def heldout_table(metrics: dict[str, float]) -> TableMetadataValue:

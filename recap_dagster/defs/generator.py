@@ -38,7 +38,7 @@ class VaeConfig(TrainingRunConfig):
     `vae:` overrides, then `overrides` for this run (e.g. {"preset": "kl_f4", "max_minutes": 30})."""
 
     def resolve(self) -> VaeRecipe:
-        return resolve_vae_recipe(self.recipe, {**PARAMS.vae, **self.overrides})
+        return self.scaled(resolve_vae_recipe(self.recipe, {**PARAMS.vae, **self.overrides}))
 
 
 def reconstruction_grid(vae_dir, heldout: np.ndarray) -> MetadataValue:
@@ -133,7 +133,7 @@ class GeneratorConfig(TrainingRunConfig):
     `generator:` overrides, then `overrides` for this run (e.g. {"objective": "v_zero_snr", "max_minutes": 30})."""
 
     def resolve(self) -> GeneratorRecipe:
-        return resolve_generator_recipe(self.recipe, {**PARAMS.generator, **self.overrides})
+        return self.scaled(resolve_generator_recipe(self.recipe, {**PARAMS.generator, **self.overrides}))
 
 
 def figures_table(figures) -> TableMetadataValue:

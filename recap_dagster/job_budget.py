@@ -1,0 +1,63 @@
+"""The main job's clock: `quick` promises every asset in under 20 minutes on any 2-core x86-64
+CPU, setup aside. Its training stages stop on wall-clock budgets (10.5 minutes in all, and 30
+seconds per generator), but the rest of the job (datasets, recaptioning, filtering, the
+generators' caching and judging, start-up) is work, and a slower CPU takes longer over it. So
+`recap materialize --all` times a fixed workload first (components/training/machine_speed.py)
+and, on a machine slower than the one the profile was measured on, shrinks every training
+budget by one factor, so that the unbudgeted work at this machine's speed and the budgets
+still fit in `minutes`:
+
+    factor = min(1, (minutes - unbudgeted_minutes * slowness) / budget_minutes),
+    slowness = probe seconds here / probe seconds on the reference machine
+
+never below `floor`. On the reference machine and any faster one the factor is 1 and nothing
+changes. The training assets take it as their run config's `budget_scale`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JobBudget:
+    minutes: float  # what the whole job may take, setup aside: a margin under the promise
+    budget_minutes: float  # the training budgets of one main job, summed
+    unbudgeted_minutes: float  # everything else the job does, on the reference machine
+    reference_probe_seconds: float  # machine_speed.probe_seconds() on the reference machine
+    reference: str  # the machine the figures above were measured on
+    floor: float = 0.25  # the least share of its budget a stage keeps, however slow the machine
+
+    def slowness(self, probe_seconds: float) -> float:
+        if probe_seconds <= 0:
+            raise ValueError(f"a probe of {probe_seconds!r} seconds cannot be right")
+        return probe_seconds / self.reference_probe_seconds
+
+    def factor(self, probe_seconds: float) -> float:
+        """The budgets' factor on a machine whose probe took `probe_seconds`."""
+        left = self.minutes - self.unbudgeted_minutes * self.slowness(probe_seconds)
+        return min(1.0, max(self.floor, left / self.budget_minutes))
+
+
+# Measured on the reference machine with `bash scripts/main.sh` (docs/benchmarks.md, "Twenty
+# minutes on any 2-core x86-64"): 16 minutes in all, of which the budgets take 11.5 (judge 2,
+# autoencoder 2.5, captioner 6, two generators 0.5 each) and the rest 4.5.
+JOB_BUDGETS: dict[str, JobBudget] = {
+    "quick": JobBudget(
+        minutes=19.0,
+        budget_minutes=11.5,
+        unbudgeted_minutes=4.5,
+        reference_probe_seconds=0.20,
+        reference="2-core AMD EPYC (Zen 4), fp32, 2026-12-06",
+    ),
+}
+
+TRAINING_ASSETS = ("alignment_model", "vae", "captioner_pretrained", "captioner", "generator")
+
+
+def budget_run_config(asset: str, factor: float) -> dict | None:
+    """The run config that hands `asset` the factor; None for an asset that does not train, or
+    when nothing shrinks (the assets' own run config then stays as the UI would give it)."""
+    if asset not in TRAINING_ASSETS or factor >= 1.0:
+        return None
+    return {"ops": {asset: {"config": {"budget_scale": factor}}}}
