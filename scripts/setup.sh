@@ -37,26 +37,30 @@ pip_install() {
 
 # Stamps of what was installed: reinstall when pyproject.toml, this script, a lock or a spec
 # changes.
+# pip itself, which the locks do not hold (they hold what pip installs); raised here, deliberately.
+PIP_SPEC="pip==26.3"
+
 stamp() { { cat pyproject.toml scripts/setup.sh "$LOCK"; echo "$TORCH_SPEC"; } | sha256sum | cut -c1-16; }
-dvc_stamp() { { cat "$DVC_LOCK"; echo "$DVC_SPEC"; } | sha256sum | cut -c1-16; }
+dvc_stamp() { { cat "$DVC_LOCK"; echo "$DVC_SPEC $PIP_SPEC"; } | sha256sum | cut -c1-16; }
 
 if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.recap-stamp 2>/dev/null)" != "$(stamp)" ]; then
   echo "[setup] installing .venv from $LOCK (torch: $TORCH_SPEC)" >&2
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  pip_install .venv --upgrade pip
+  pip_install .venv "$PIP_SPEC"
   # The lock less its torch line, which TORCH_SPEC stands for. torch goes first (pip takes this
   # machine's CPU wheel for torch==2.13.0), its own dependencies held to the lock's versions.
   grep -vE '^torch==' "$LOCK" > .venv/.recap-lock.txt
   pip_install .venv "$TORCH_SPEC" -c .venv/.recap-lock.txt
   pip_install .venv -r .venv/.recap-lock.txt
-  pip_install .venv --no-deps -e .
+  # The project itself, built by the lock's setuptools rather than the newest one pip would fetch.
+  pip_install .venv --no-deps --no-build-isolation -e .
   stamp > .venv/.recap-stamp
 fi
 
 if [ ! -x .venv-dvc/bin/dvc ] || [ "$(cat .venv-dvc/.recap-stamp 2>/dev/null)" != "$(dvc_stamp)" ]; then
   echo "[setup] installing .venv-dvc from ${DVC_SPEC:-$DVC_LOCK}" >&2
   [ -x .venv-dvc/bin/python ] || "$PY" -m venv .venv-dvc
-  pip_install .venv-dvc --upgrade pip
+  pip_install .venv-dvc "$PIP_SPEC"
   if [ -n "$DVC_SPEC" ]; then pip_install .venv-dvc "$DVC_SPEC"; else pip_install .venv-dvc -r "$DVC_LOCK"; fi
   dvc_stamp > .venv-dvc/.recap-stamp
 fi

@@ -118,3 +118,9 @@ def test_venv_dvc_has_the_locked_versions():
     installed = {canonicalize_name(name): version for name, version in json.loads(listing).items()}
     problems = _mismatches(_pins(DVC_LOCK), installed, set())
     assert not problems, ".venv-dvc differs from its lock (bash scripts/setup.sh):\n" + "\n".join(problems)
+
+
+def test_pip_is_the_version_setup_pins():
+    spec = re.search(r'^PIP_SPEC="pip==([^"]+)"$', (REPO / "scripts" / "setup.sh").read_text(), re.M)
+    assert spec, "scripts/setup.sh names no PIP_SPEC"
+    assert metadata.version("pip") == spec.group(1)
