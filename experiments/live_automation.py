@@ -49,7 +49,7 @@ from components.data.source import parse_source  # noqa: E402
 from tests.browser.processes import free_port, running, wait_until  # noqa: E402
 from tests.browser.uis import code_location_loaded, graphql  # noqa: E402
 from tests.browser.webdriver import Browser, find_binaries, headless_chromium  # noqa: E402
-from tests.tiny_params import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_GENERATOR, TINY_VAE  # noqa: E402
+from tests.tiny_params import tiny_params  # noqa: E402
 
 BIN = Path(sys.executable).parent
 INBOX_SENSOR = "shard_inbox_sensor"
@@ -168,17 +168,7 @@ def write_project(root: Path, inbox: Path, curated: Path) -> None:
     home = root / ".dagster_home"
     home.mkdir(parents=True)
     shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    params = {
-        "profile": "quick",
-        "seed": 0,
-        "data_root": "data",
-        "dataset": {"source": str(inbox), "curated": str(curated)},
-        "world": {},
-        "captioner": TINY_CAPTIONER,
-        "alignment": TINY_ALIGNMENT,
-        "vae": TINY_VAE,
-        "generator": TINY_GENERATOR,
-    }
+    params = tiny_params(dataset={"source": str(inbox), "curated": str(curated)})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
 
 

@@ -15,25 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.tiny_params import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
+from tests.tiny_params import tiny_params
 
 REPO = Path(__file__).resolve().parent.parent
 _TINY_ROOT = Path(tempfile.mkdtemp(prefix="recap-tests-"))
-(_TINY_ROOT / "params.yaml").write_text(
-    yaml.safe_dump(
-        {
-            "profile": "quick",
-            "seed": 0,
-            "data_root": "data",
-            "dataset": TINY_DATASET,
-            "world": {},
-            "captioner": TINY_CAPTIONER,
-            "alignment": TINY_ALIGNMENT,
-            "vae": TINY_VAE,
-            "generator": TINY_GENERATOR,
-        }
-    )
-)
+(_TINY_ROOT / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
 (_TINY_ROOT / ".dagster_home").mkdir()
 os.environ["RECAP_ROOT"] = str(_TINY_ROOT)
 os.environ["DAGSTER_HOME"] = str(_TINY_ROOT / ".dagster_home")

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from recap_dagster.console import MaterializeReport, RunSummary, console_session, headline, new_log_path
-from tests.tiny_params import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
+from tests.tiny_params import tiny_params
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -114,21 +114,7 @@ def test_verbose_keeps_stderr_and_writes_no_log(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(600)
 def test_recap_materialize_prints_a_readable_console(tmp_path: Path) -> None:
-    (tmp_path / "params.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "profile": "quick",
-                "seed": 0,
-                "data_root": "data",
-                "dataset": TINY_DATASET,
-                "world": {},
-                "captioner": TINY_CAPTIONER,
-                "alignment": TINY_ALIGNMENT,
-                "vae": TINY_VAE,
-                "generator": TINY_GENERATOR,
-            }
-        )
-    )
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
     (tmp_path / ".dagster_home").mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("RECAP_PROFILE", "MLFLOW_TRACKING_URI", "RECAP_SOURCE")}
     env.update(RECAP_ROOT=str(tmp_path), DAGSTER_HOME=str(tmp_path / ".dagster_home"), HF_HUB_OFFLINE="1")

@@ -17,7 +17,7 @@ from recap_dagster.definitions import defs
 from recap_dagster.metrics_files import FIGURES, declared_outputs
 from recap_dagster.project import KNOWN_PARAMS
 from tests.helpers import REPO, dvc_command
-from tests.tiny_params import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
+from tests.tiny_params import tiny_params
 
 
 def stage_graph(dvc_yaml: Path) -> dict[str, set[str]]:
@@ -149,22 +149,7 @@ def test_dvc_repro_runs_the_stages_through_dagster(tmp_path: Path) -> None:
         shutil.copy(REPO / name, project / name)
     (project / ".venv").symlink_to(REPO / ".venv")
     (project / "params.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "profile": "quick",
-                "seed": 1,
-                "data_root": "data",
-                "dataset": TINY_DATASET,
-                "world": {},
-                "captioner": TINY_CAPTIONER,
-                "alignment": TINY_ALIGNMENT,
-                "vae": TINY_VAE,
-                "generator": TINY_GENERATOR,
-                "curation": {},
-                "mixes": {},
-                "recaption": {"batch_size": 8},
-            }
-        )
+        yaml.safe_dump(tiny_params(seed=1, curation={}, mixes={}, recaption={"batch_size": 8}))
     )
     env = {
         **os.environ,

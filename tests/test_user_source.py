@@ -19,7 +19,7 @@ import yaml
 from dagster import AssetKey, DagsterInstance
 
 from tests.helpers import REPO, dvc_command
-from tests.tiny_params import TINY_ALIGNMENT, TINY_CAPTIONER, TINY_DATASET, TINY_GENERATOR, TINY_VAE
+from tests.tiny_params import TINY_DATASET, tiny_params
 from tests.user_data import EXPECTED_ROWS, tree_checksums, write_curated_parquet, write_user_source
 
 
@@ -32,20 +32,9 @@ def make_project(folder: Path, dataset: dict, data_root: str = "data") -> dict[s
     shutil.copy(REPO / "dvc.yaml", folder / "dvc.yaml")
     (folder / ".venv").symlink_to(REPO / ".venv")
     sizes = {k: v for k, v in TINY_DATASET.items()}
-    params = {
-        "profile": "quick",
-        "seed": 0,
-        "data_root": data_root,
-        "dataset": {**sizes, **dataset},
-        "world": {},
-        "captioner": TINY_CAPTIONER,
-        "alignment": TINY_ALIGNMENT,
-        "vae": TINY_VAE,
-        "generator": TINY_GENERATOR,
-        "curation": {},
-        "mixes": {},
-        "recaption": {"batch_size": 4},
-    }
+    params = tiny_params(
+        data_root=data_root, dataset={**sizes, **dataset}, curation={}, mixes={}, recaption={"batch_size": 4}
+    )
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     return {
         **os.environ,

@@ -37,3 +37,20 @@ TINY_GENERATOR = {
     "sampling.steps": 2,
     "progress_bar": False,
 }
+
+
+def tiny_params(**more: object) -> dict:
+    """A tiny project's params.yaml: the quick profile, seed 0, these recipes; `more` replaces or
+    adds top-level keys (a seed, a dataset source, recaptioning settings)."""
+    return {
+        "profile": "quick",
+        "seed": 0,
+        "data_root": "data",
+        "dataset": TINY_DATASET,
+        "world": {},
+        "captioner": TINY_CAPTIONER,
+        "alignment": TINY_ALIGNMENT,
+        "vae": TINY_VAE,
+        "generator": TINY_GENERATOR,
+        **more,
+    }
