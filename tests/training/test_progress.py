@@ -1,5 +1,5 @@
 """fit()'s console: the budget bar instead of Lightning's "Epoch 2/-2", and none of the
-notices the project used to cause (weights_only, the LitLogger tip)."""
+notices a training run could cause (weights_only, the LitLogger tip)."""
 
 from __future__ import annotations
 
