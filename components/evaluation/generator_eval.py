@@ -26,9 +26,10 @@ from components.generator.train.recipe import EVAL_CATEGORIES
 WHOLE_OBJECT = ("colour", "shape", "pair", "place", "nothing_extra")
 GRID_PER_CATEGORY = 2  # the grid shows each category's first prompts, short and long
 EVAL_SEED = 1234  # the prompts' seed: the same prompts for every mix, run and point of a curve
+CURVE_FORMS = ("short", "long")  # a curve's points; the benchmark (benchmark.py) adds the unseen form
 
 
-def judge_generator(sample: Sampler, prompts: Sequence[Prompt], forms: Sequence[str] = FORMS):
+def judge_generator(sample: Sampler, prompts: Sequence[Prompt], forms: Sequence[str] = CURVE_FORMS):
     """-> (judgements, images): one image per prompt and form, in prompt order within each form."""
     judgements: list[ImageJudgement] = []
     images: list[np.ndarray] = []

@@ -75,12 +75,13 @@ def check_clause(clause: Clause, scene: Scene) -> ClauseVerdict:
             in_cell = [o for o in in_cell if o.size == clause.size]
         ok = bool(in_cell)
         return ClauseVerdict(clause, ok, f"ok: {_name(in_cell[0])}" if ok else _found(scene))
-    if kind == "count":
-        ok = len(matches) == clause.count
-        return ClauseVerdict(clause, ok, f"{'ok: ' if ok else ''}{len(matches)} found")
+    if kind in ("count", "at_least", "fewer_than"):
+        n, wanted = len(matches), int(clause.count or 0)
+        ok = n == wanted if kind == "count" else n >= wanted if kind == "at_least" else n < wanted
+        return ClauseVerdict(clause, ok, f"{'ok: ' if ok else ''}{n} found")
     if kind == "relation":
         assert clause.other is not None
-        others = _of(scene, *clause.other)
+        others = _of(scene, clause.other[0], clause.other[1])
         pairs = [(a, b) for a in matches for b in others if a is not b and relation_holds(a, str(clause.relation), b)]
         if pairs:
             return ClauseVerdict(clause, True, f"ok: {_name(pairs[0][0])}, {_name(pairs[0][1])}")

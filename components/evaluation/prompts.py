@@ -1,13 +1,23 @@
 """Evaluation prompts for a generator: GenEval / T2I-CompBench categories built on the shapes
 world, each from a scene whose truth is known, in a short and a long form (WORLD.md).
 
-A `Prompt` holds the scene it was made from and two texts:
+A `Prompt` holds the scene it was made from and three texts:
 - short: the category's template ("a purple triangle", "a red circle to the left of a blue
   square", "four pink circles", "a sign that says 'OPEN'"); its clauses are only what it
   states.
 - long: the curated writer's descriptive caption of the whole scene (components/world/
   captions.py); its clauses are every fact of the scene: each object's colour, shape, pair,
   place and size, counts, the background, the sign or its absence, and nothing extra.
+- unseen: a hand-written phrasing that no caption writer of the world uses ("there is a red
+  circle, and what lies behind it is white"): the short form's clauses and the background.
+  A generator that learnt the captions' phrasings rather than their meaning shows it here
+  (a 2,000-step generator drew the named background on every such prompt and the object on
+  few), so the benchmark reports this form apart.
+
+The first five categories are the generator's own (its curve is judged on four of them);
+`shape`, `two_shapes` and `background` complete GenEval's set for the benchmark
+(benchmark.py maps each to its GenEval tag). Each category draws from its own generator, so
+adding one never changes another's prompts.
 
 Clauses are typed (`Clause`) and judged one by one on the scene parsed from a generated image
 (image_judge.py), so a model that has learnt colours but not yet shapes shows it.
@@ -27,8 +37,17 @@ from components.world.palette import BACKGROUNDS, COLORS, SHAPES, SIZES, VOCABUL
 from components.world.relations import RELATIONS, relation_holds
 from components.world.scene import Sign, WorldObject
 
-CATEGORIES: tuple[str, ...] = ("single_object", "two_objects", "spatial", "counting", "text")
-FORMS: tuple[str, ...] = ("short", "long")
+CATEGORIES: tuple[str, ...] = (
+    "single_object",  # "a purple triangle"
+    "two_objects",  # "a red circle and a blue square"
+    "spatial",  # "a red circle to the left of a blue square"
+    "counting",  # "four pink circles"
+    "text",  # "a sign that says 'OPEN'"
+    "shape",  # "a triangle": the shape alone, any colour
+    "two_shapes",  # "a circle and a square"
+    "background",  # "a red circle on a black background"
+)
+FORMS: tuple[str, ...] = ("short", "long", "unseen")
 CLAUSE_KINDS: tuple[str, ...] = (
     "colour",  # some object has the colour
     "shape",  # some object has the shape
@@ -36,6 +55,8 @@ CLAUSE_KINDS: tuple[str, ...] = (
     "place",  # an object of the pair in the stated cell
     "size",  # an object of the pair in the cell with the stated size
     "count",  # exactly `count` objects of the pair
+    "at_least",  # `count` or more objects of the pair (GenEval's include)
+    "fewer_than",  # fewer than `count` objects of the pair (GenEval's exclude)
     "relation",  # an object of the pair stands in `relation` to an object of `other`
     "background",
     "sign",  # a sign that reads `word`
@@ -57,7 +78,7 @@ class Clause:
     size: str | None = None
     count: int | None = None
     relation: str | None = None
-    other: tuple[str, str] | None = None  # (colour, shape) of the relation's second object
+    other: tuple[str | None, str] | None = None  # (colour or None: any, shape) of the relation's second object
     word: str | None = None
     background: str | None = None
     named: tuple[tuple[str, str], ...] = ()  # nothing_extra: the (colour, shape) pairs allowed
@@ -75,7 +96,9 @@ class Clause:
             "place": f"a {pair} in cell {self.cell}",
             "size": f"a {self.size} {pair} in cell {self.cell}",
             "count": f"exactly {self.count} {pair}",
-            "relation": f"a {pair} {self.relation} a {' '.join(self.other or ())}",
+            "at_least": f"{self.count} or more {pair}",
+            "fewer_than": f"fewer than {self.count} {pair}",
+            "relation": f"a {pair} {self.relation} a {' '.join(v for v in self.other or () if v)}",
             "background": f"a {self.background} background",
             "sign": f"a sign reading {self.word!r}",
             "no_sign": "no sign",
@@ -91,14 +114,18 @@ class Prompt:
     short: str
     long: str
     short_clauses: tuple[Clause, ...]
+    unseen: str
+    unseen_clauses: tuple[Clause, ...]
 
     def text(self, form: str) -> str:
         _check_form(form)
-        return self.short if form == "short" else self.long
+        return {"short": self.short, "long": self.long, "unseen": self.unseen}[form]
 
     def clauses(self, form: str) -> tuple[Clause, ...]:
         _check_form(form)
-        return self.short_clauses if form == "short" else scene_clauses(self.scene)
+        if form == "long":
+            return scene_clauses(self.scene)
+        return self.short_clauses if form == "short" else self.unseen_clauses
 
 
 def _check_form(form: str) -> None:
@@ -191,6 +218,22 @@ def make_prompt(category: str, index: int, rng: np.random.Generator) -> Prompt:
         short = f"{_NUMBER_WORDS[n]} {color} {_PLURALS[shape]}"
         clauses = [*object_clauses(color, shape), Clause("count", color=color, shape=shape, count=n)]
         clauses.append(Clause("nothing_extra", named=((color, shape),)))
+    elif category == "shape":
+        color, shape = _color_shape(rng)
+        scene = _scene(rng, [_object(rng, color, shape, _cells(rng, 1)[0])])
+        short = _a(shape)
+        clauses = [Clause("shape", shape=shape)]
+    elif category == "two_shapes":
+        (c1, s1), (c2, s2) = _two_kinds(rng)
+        cells = _cells(rng, 2)
+        scene = _scene(rng, [_object(rng, c1, s1, cells[0]), _object(rng, c2, s2, cells[1])])
+        short = f"{_a(s1)} and {_a(s2)}"
+        clauses = [Clause("shape", shape=s1), Clause("shape", shape=s2)]
+    elif category == "background":
+        color, shape = _color_shape(rng)
+        scene = _scene(rng, [_object(rng, color, shape, _cells(rng, 1)[0])])
+        short = f"{_a(color)} {shape} on a {scene.background} background"
+        clauses = [*object_clauses(color, shape), Clause("background", background=scene.background)]
     elif category == "text":
         word = VOCABULARY[int(rng.integers(len(VOCABULARY)))]
         row = (0, 2)[int(rng.integers(2))]
@@ -202,7 +245,34 @@ def make_prompt(category: str, index: int, rng: np.random.Generator) -> Prompt:
     else:
         raise ValueError(f"unknown prompt category {category!r}; known: {CATEGORIES}")
     long = describe_scene(scene, rng).descriptive
-    return Prompt(f"{category}/{index}", category, scene, short, long, tuple(clauses))
+    unseen = unseen_phrasing(category, index, scene, short)
+    unseen_clauses = [c for c in clauses if c.kind != "background"] + [
+        Clause("background", background=scene.background)
+    ]
+    return Prompt(f"{category}/{index}", category, scene, short, long, tuple(clauses), unseen, tuple(unseen_clauses))
+
+
+# Phrasings no caption writer of the world uses (tests/evaluation/test_prompts.py checks them
+# against every writer's output): `{what}` is the short form's subject, `{bg}` the background.
+# Chosen by the prompt's index, never by the generator, so the other forms' prompts stay put.
+UNSEEN_TEMPLATES: tuple[str, ...] = (
+    "there {is} {what}, and what lies behind {it} is {bg}",
+    "{what}: that is the whole picture, with {bg} everywhere else",
+    "make the canvas {bg} and put {what} somewhere in it",
+)
+
+
+def unseen_phrasing(category: str, index: int, scene: Scene, short: str) -> str:
+    """The unseen form of a prompt whose short form is `short`."""
+    what = short
+    if category == "background":  # its short form already names the background
+        what = short.rsplit(" on a ", 1)[0]
+    elif category == "text":
+        what = f"a board whose only word is {scene.sign.text if scene.sign else ''}"
+    many = category in ("two_objects", "spatial", "counting", "two_shapes")
+    template = UNSEEN_TEMPLATES[index % len(UNSEEN_TEMPLATES)]
+    is_ = "are" if category == "counting" else "is"
+    return template.format(what=what, bg=scene.background, it="them" if many else "it", **{"is": is_})
 
 
 def prompt_suite(per_category: int, seed: int = 0, categories: tuple[str, ...] = CATEGORIES) -> list[Prompt]:

@@ -28,7 +28,8 @@ def _red_circle() -> Prompt:
     """ "a red circle", as the single-object builder states it."""
     clauses = (*object_clauses("red", "circle"), Clause("nothing_extra", named=(("red", "circle"),)))
     scene = _scene(_obj("red", "circle", 0, 0))
-    return Prompt("single_object/0", "single_object", scene, "a red circle", "A red circle.", clauses)
+    unseen = (*clauses, Clause("background", background="gray"))
+    return Prompt("single_object/0", "single_object", scene, "a red circle", "A red circle.", clauses, "", unseen)
 
 
 def test_suite_is_deterministic_and_covers_every_category():
