@@ -290,7 +290,21 @@ def materialize_assets(args: argparse.Namespace, params, assets: list, report: M
             report.summary(not_run=[a.key.to_user_string() for a in assets[index + 1 :]])
             return 1
     report.summary()
+    if any(a.key.to_user_string() == "eval_report" for a in assets):
+        print_eval_report(report.say)
     return 1 if failures else 0
+
+
+def print_eval_report(say: Callable[[str], None]) -> None:
+    """The evaluation report's table (data/eval_report/report.txt), the main job's last word."""
+    from recap_dagster.resources import ProjectStorage
+
+    path = ProjectStorage().eval_report_dir() / "report.txt"
+    if path.is_file():
+        say("")
+        say(f"recap: evaluation ({path.parent.name}/report.txt; recap evaluate --images DIR judges any folder)")
+        for line in path.read_text().rstrip().splitlines():
+            say(f"  {line}")
 
 
 def budget_factor(profile: str, say: Callable[[str], None]) -> float:

@@ -145,6 +145,12 @@ HEADLINES: dict[str, tuple[Figure, ...]] = {
     "training_mix": (Figure("summaries", "mixes", "len"),),
     "vae": (Figure("steps", "steps"), Figure("psnr_db", "PSNR {} dB"), Figure("objects_kept", "objects kept")),
     "generator": (Figure("steps", "steps"), Figure("eval/short/all", "short"), Figure("eval/long/all", "long")),
+    "eval_scores": (
+        Figure("eval/geneval/short/overall", "short"),
+        Figure("eval/geneval/long/overall", "long"),
+        Figure("eval/geneval/unseen/overall", "unseen"),
+    ),
+    "eval_report": (Figure("generators", "generators", "sum"),),
 }
 
 

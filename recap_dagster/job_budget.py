@@ -46,7 +46,7 @@ JOB_BUDGETS: dict[str, JobBudget] = {
     "quick": JobBudget(
         minutes=19.0,
         budget_minutes=11.5,
-        unbudgeted_minutes=4.5,
+        unbudgeted_minutes=6.0,  # 4.5 measured, and the benchmark of two generators (eval_scores)
         reference_probe_seconds=0.20,
         reference="2-core AMD EPYC (Zen 4), fp32, 2026-12-06",
     ),

@@ -37,8 +37,14 @@ from recap_dagster.resources import MlflowTracking, ProjectStorage
 METRICS_DIR = "metrics"
 PLOTS_DIR = "plots"
 CAPTIONER_LOSS, VAE_CURVE, GENERATOR_CURVES = "captioner_loss.json", "vae_curve.json", "generator"
+EVAL_BARS = "eval_report.json"
 # Asset -> the names under plots/ it writes (a name without ".json" is a folder, a file per mix).
-PLOT_NAMES = {"captioner": (CAPTIONER_LOSS,), "vae": (VAE_CURVE,), "generator": (GENERATOR_CURVES,)}
+PLOT_NAMES = {
+    "captioner": (CAPTIONER_LOSS,),
+    "vae": (VAE_CURVE,),
+    "generator": (GENERATOR_CURVES,),
+    "eval_report": (EVAL_BARS,),
+}
 # The captioner's evaluation figures shown, per caption type (the asset's metadata shows the same).
 CAPTIONER_HEADLINE = (
     "object_recall",
@@ -179,6 +185,28 @@ def generator_figures(storage: ProjectStorage, history: MetricHistory) -> StageF
     return StageFigures(metrics=metrics, plots={GENERATOR_CURVES: curves})
 
 
+def eval_report_figures(storage: ProjectStorage, history: MetricHistory) -> StageFigures:
+    """Per evaluated generator: the report's figures (GenEval by form and category, quality,
+    CLIP score, FID, KID, the preference against the reference and the paper's number), and one
+    point per generator for a bar plot of its overall share by form."""
+    path = storage.eval_report_dir() / "report.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no evaluation report at {path}: materialize eval_report first")
+    report = json.loads(path.read_text())
+    bars = [
+        {
+            "generator": name,
+            **{
+                form: figures[f"geneval/{form}/overall"]
+                for form in ("short", "long", "unseen")
+                if f"geneval/{form}/overall" in figures
+            },
+        }
+        for name, figures in report.items()
+    ]
+    return StageFigures(metrics={name: numbers(figures) for name, figures in report.items()}, plots={EVAL_BARS: bars})
+
+
 # Asset -> how its figures are read. Assets not here (the datasets, the recaptions) write none.
 FIGURES: dict[str, Callable[[ProjectStorage, MetricHistory], StageFigures]] = {
     "captioner": captioner_figures,
@@ -187,6 +215,7 @@ FIGURES: dict[str, Callable[[ProjectStorage, MetricHistory], StageFigures]] = {
     "training_mix": mix_figures,
     "vae": vae_figures,
     "generator": generator_figures,
+    "eval_report": eval_report_figures,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,3 +34,22 @@ def materialize_tiny_datasets(instance: DagsterInstance) -> None:
     for partition in ("00000", "00001"):
         assert materialize([web_shards], resources=RESOURCES, instance=instance, partition_key=partition).success
     assert materialize([curated_captions], resources=RESOURCES, instance=instance).success
+
+
+def write_alt_text_mix(storage, extra_rows: Sequence[tuple[str, str, str, str]] = ()) -> Path:
+    """data/mix/original_only.parquet over the tiny web shards' alt texts (and `extra_rows`), as
+    training_mix writes it: what the generator's tests train on without the curation chain."""
+    import pandas as pd
+
+    from components.data.shard_reader import read_shard
+
+    rows = [
+        (sample.key, tar.stem, sample.caption, "original")
+        for tar in storage.web_shard_tars()
+        for sample in read_shard(tar, decode=False)
+    ]
+    storage.mix_dir().mkdir(parents=True, exist_ok=True)
+    path = storage.mix_dir() / "original_only.parquet"
+    frame = pd.DataFrame.from_records([*rows, *extra_rows], columns=["key", "shard", "caption", "source"])
+    frame.to_parquet(path)
+    return path

@@ -41,6 +41,8 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
         "training_mix",
         "vae",
         "generator",
+        "eval_scores",
+        "eval_report",
     }
     web = graph.get(AssetKey("web_shards"))
     assert web.partitions_def.get_partition_keys() == ["00000", "00001"]

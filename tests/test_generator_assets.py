@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from components.vae.checkpoint import load_vae, vae_manifest
 from components.vae.model import downsampling_factor, encode
 from recap_dagster.definitions import RESOURCES, vae
-from tests.helpers import materialize_tiny_datasets
+from tests.helpers import materialize_tiny_datasets, write_alt_text_mix
 
 
 def test_vae_trains_measures_and_saves_a_diffusers_directory() -> None:
@@ -43,24 +43,15 @@ def test_generator_trains_a_mix_partition_judges_exports_and_registers() -> None
     """The `original_only` partition, from a manifest written here over the tiny web shards (the
     curation chain has its own tests), on the VAE the test above left."""
     import numpy as np
-    import pandas as pd
     from diffusers import DiffusionPipeline
 
-    from components.data.shard_reader import read_shard
     from components.generator.pipeline import generate
     from components.generator.train.stage import generator_manifest
     from recap_dagster.definitions import generator
 
     storage = RESOURCES["storage"]
-    rows = [
-        (sample.key, tar.stem, sample.caption, "original")
-        for tar in storage.web_shard_tars()
-        for sample in read_shard(tar, decode=False)
-    ]
-    rows.append(("missing_key", "00000", "a row whose image is not in its shard", "original"))
-    storage.mix_dir().mkdir(parents=True, exist_ok=True)
-    manifest = pd.DataFrame.from_records(rows, columns=["key", "shard", "caption", "source"])
-    manifest.to_parquet(storage.mix_dir() / "original_only.parquet")
+    missing = ("missing_key", "00000", "a row whose image is not in its shard", "original")
+    write_alt_text_mix(storage, [missing])
     with DagsterInstance.ephemeral() as instance:
         if not storage.vae_dir().is_dir():
             materialize_tiny_datasets(instance)

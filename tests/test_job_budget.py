@@ -83,9 +83,11 @@ def test_the_main_job_says_how_its_budgets_follow_the_machine(monkeypatch: pytes
 
     quick = JOB_BUDGETS["quick"]
     said: list[str] = []
-    monkeypatch.setattr(machine_speed, "probe_seconds", lambda: 3 * quick.reference_probe_seconds)
-    assert budget_factor("quick", said.append) == pytest.approx(quick.factor(3 * quick.reference_probe_seconds))
-    assert "0.33x the speed" in said[-1] and "every training budget x 0.4" in said[-1]
+    monkeypatch.setattr(machine_speed, "probe_seconds", lambda: 2 * quick.reference_probe_seconds)
+    assert budget_factor("quick", said.append) == pytest.approx(quick.factor(2 * quick.reference_probe_seconds))
+    expected = f"every training budget x {quick.factor(2 * quick.reference_probe_seconds):.2f}"
+    assert 0.25 < quick.factor(2 * quick.reference_probe_seconds) < 1 and "0.50x the speed" in said[-1]
+    assert expected in said[-1]
     monkeypatch.setattr(machine_speed, "probe_seconds", lambda: quick.reference_probe_seconds / 2)
     assert budget_factor("quick", said.append) == 1.0
     assert "2.00x the speed" in said[-1] and "budgets as the recipes give them" in said[-1]

@@ -23,7 +23,7 @@ def write_json(path: Path, value: object) -> None:
 
 
 def fake_artifacts(storage: ProjectStorage) -> None:
-    """The manifests and parquets the six assets with figures write, with made-up figures."""
+    """The manifests, parquets and report the seven assets with figures write, with made-up figures."""
     write_json(
         storage.captioner_dir() / checkpoint.MANIFEST_FILE,
         {
@@ -51,6 +51,11 @@ def fake_artifacts(storage: ProjectStorage) -> None:
     table = pa.table({"key": ["a", "b"]})
     info = {"rows": 2, "shares": {"descriptive": 0.5, "original": 0.5}, "truncated": 0, "spec": {"name": "paper"}}
     write_table_with_info(storage.mix_dir() / "paper.parquet", table, MIX_KEY, info)
+    report = {
+        "original_only": {"geneval/short/overall": 0.25, "geneval/long/overall": 0.125, "clip_score": 20.0},
+        "paper": {"geneval/short/overall": 0.5, "preference/rate": 0.75, "paper/preference": 0.717},
+    }
+    write_json(storage.eval_report_dir() / "report.json", report)
 
 
 def test_each_asset_writes_the_files_dvc_yaml_declares(tmp_path: Path) -> None:
@@ -76,6 +81,16 @@ def test_each_asset_writes_the_files_dvc_yaml_declares(tmp_path: Path) -> None:
     loss = json.loads((root / "plots" / "captioner_loss.json").read_text())
     assert loss == [{"step": 0, "train_loss": 4.0}, {"step": 1, "train_loss": 3.5, "val_loss": 3.75}]
     assert sorted(p.name for p in (root / "plots" / "generator").iterdir()) == ["original_only.json", "paper.json"]
+    assert figures["eval_report"]["paper"] == {
+        "geneval/short/overall": 0.5,
+        "preference/rate": 0.75,
+        "paper/preference": 0.717,
+    }
+    bars = json.loads((root / "plots" / "eval_report.json").read_text())
+    assert bars == [
+        {"generator": "original_only", "short": 0.25, "long": 0.125},
+        {"generator": "paper", "short": 0.5},
+    ]
 
 
 def test_a_plots_folder_holds_only_the_mixes_on_disk(tmp_path: Path) -> None:

@@ -75,3 +75,15 @@ def _draw_all(pipe, ordered: Sequence[BenchmarkEntry], seed: int, sampling: Samp
         )[0]
         for e in ordered
     ]
+
+
+def draw_prompts(pipe, prompts: Sequence[str], *, sampling: Sampling = Sampling(), seed: int = BENCHMARK_SEED):
+    """One image per prompt, prompt i from seed + i: (N, 64, 64, 3) uint8."""
+    return generate(
+        pipe,
+        list(prompts),
+        seed=seed,
+        steps=sampling.steps,
+        guidance_scale=sampling.guidance_scale,
+        guidance_rescale=sampling.guidance_rescale,
+    )

@@ -96,7 +96,12 @@ def read_folder(root: str | Path) -> BenchmarkFolder:
         raise ValueError(f"{root} holds no prompt folders (<NNNNN>/metadata.jsonl): write them with --write-prompts")
     prompts = [PromptFolder(_read_metadata(folder), _samples(folder)) for folder in folders]
     suite_file = root / SUITE_FILE
-    suite = json.loads(suite_file.read_text()) if suite_file.is_file() else {}
+    try:
+        suite = json.loads(suite_file.read_text()) if suite_file.is_file() else {}
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{suite_file} does not parse: {error}") from None
+    if not isinstance(suite, dict):
+        raise ValueError(f"{suite_file} must hold a JSON object, got {type(suite).__name__}")
     return BenchmarkFolder(root, prompts, suite)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,6 +34,7 @@ class SampleJudgement:
     judgement: ImageJudgement | None  # None: the sample is missing
     quality: ImageQuality | None
     note: str | None = None  # how the sample was read (converted, resized), if not as it was
+    file: str = ""  # the sample's file name in its folder's samples/
 
     @property
     def key(self) -> str:
@@ -73,7 +74,7 @@ def judge_folder(folder: BenchmarkFolder, strict: bool = False, config: WorldCon
             judged.append(SampleJudgement(prompt.entry, 0, None, None))
         for i, path in enumerate(prompt.samples):
             sample = load_sample(path, strict)
-            judged.append(judge_sample(prompt.entry, i, sample.image, config, sample.note))
+            judged.append(replace(judge_sample(prompt.entry, i, sample.image, config, sample.note), file=path.name))
     return BenchmarkResult(judged)
 
 
@@ -144,7 +145,7 @@ class BenchmarkResult:
 
     def notes(self) -> list[str]:
         """What the reader did to samples, and every missing or unjudgeable prompt."""
-        out = [f"{s.entry.index:05d}/samples/{s.sample:04d}.png: {s.note}" for s in self.samples if s.note]
+        out = [f"{s.entry.index:05d}/samples/{s.file}: {s.note}" for s in self.samples if s.note]
         out += [f"{s.entry.index:05d}: no samples ({s.entry.prompt!r})" for s in self.samples if s.status == MISSING]
         out += [
             f"{s.entry.index:05d}: {'unjudgeable' if s.status == UNJUDGEABLE else 'partly unjudgeable'}"

@@ -33,6 +33,14 @@ class MlflowRun:
         """The asset metadata that links a materialization to this run: its id and its page."""
         return {"mlflow_run_id": MetadataValue.text(self.run_id), "mlflow_run": MetadataValue.url(self.url())}
 
+    def child(self, run_name: str, tags: Mapping[str, str] | None = None) -> MlflowRun:
+        """A run nested under this one (MLflow's parent tag): the UI lists it beneath, and the
+        compare view takes children of one parent side by side."""
+        run = self.client.create_run(
+            self.experiment_id, tags={"mlflow.parentRunId": self.run_id, **(tags or {})}, run_name=run_name
+        )
+        return MlflowRun(self.client, run.info.run_id, self.experiment_id, self.ui_url)
+
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(str(k), str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
         if items:

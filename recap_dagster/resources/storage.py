@@ -138,6 +138,14 @@ class ProjectStorage(ConfigurableResource):
         """models/generator/<mix>/: the generator trained on mix `mix`, a diffusers pipeline directory."""
         return self.models_path() / "generator" / mix
 
+    def eval_dir(self, mix: str) -> Path:
+        """data/eval/<mix>/: the benchmark folder the generator of `mix` drew, and its scores.json."""
+        return self.data_path() / "eval" / mix
+
+    def eval_report_dir(self) -> Path:
+        """data/eval_report/: the report over every evaluated generator (report.json, report.txt, chart.png)."""
+        return self.data_path() / "eval_report"
+
     def work_dir(self, asset: str) -> Path:
         """Scratch space of one asset's runs (checkpoints to resume from): <root>/work/<asset>."""
         return self.data_path().parent / "work" / asset

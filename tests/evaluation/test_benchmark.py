@@ -182,9 +182,11 @@ def test_samples_written_by_another_program_are_read_with_a_note(tmp_path, suite
     write_prompts(tmp_path, [entry])
     big = Image.fromarray(render(entry.scene)).resize((256, 256), Image.Resampling.NEAREST).convert("RGBA")
     big.save(tmp_path / "00000" / "samples" / "a.png")
-    (judged,) = judge_folder(read_folder(tmp_path)).samples
+    result = judge_folder(read_folder(tmp_path))
+    (judged,) = result.samples
     assert judged.status == "pass"
     assert judged.note == "converted from RGBA; resized from 256 x 256"
+    assert result.notes() == ["00000/samples/a.png: converted from RGBA; resized from 256 x 256"]
     with pytest.raises(ValueError, match=r"a\.png is RGBA, not RGB"):
         judge_folder(read_folder(tmp_path), strict=True)
 
@@ -210,6 +212,13 @@ def test_samples_written_by_another_program_are_read_with_a_note(tmp_path, suite
 def test_a_folder_in_the_wrong_layout_is_refused_naming_the_file(tmp_path, make, message):
     make(tmp_path)
     with pytest.raises((ValueError, FileNotFoundError), match=message):
+        read_folder(tmp_path)
+
+
+def test_a_broken_suite_file_is_named(tmp_path, suite):
+    write_prompts(tmp_path, suite[:1])
+    (tmp_path / "suite.json").write_text("{oops")
+    with pytest.raises(ValueError, match=r"suite\.json does not parse"):
         read_folder(tmp_path)
 
 
