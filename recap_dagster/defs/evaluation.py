@@ -81,13 +81,11 @@ def eval_scores(
     from components.data.curated import load_curated
     from components.data.preview import sample_grid
     from components.data.shard_layout import list_shards
-    from components.evaluation.benchmark import benchmark_suite
-    from components.evaluation.benchmark_draw import draw_benchmark, draw_prompts, pipeline_sampling
-    from components.evaluation.benchmark_folder import read_folder, write_prompts
-    from components.evaluation.benchmark_judge import judge_folder
+    from components.evaluation.benchmark_draw import draw_prompts, pipeline_sampling
     from components.evaluation.benchmark_table import result_table
     from components.evaluation.clip_score import load_cosine_judge
-    from components.evaluation.generator_scores import benchmark_scores, free_scores, heldout_world_images
+    from components.evaluation.evaluate_pipeline import evaluate_pipeline
+    from components.evaluation.generator_scores import free_scores
     from components.evaluation.image_features import judge_image_features
     from components.generator.pipeline import check_pipeline_dir, load_pipeline
 
@@ -99,24 +97,18 @@ def eval_scores(
     made = {}
 
     def fill_world(staging: Path) -> None:
-        entries = benchmark_suite(config.per_category)
-        folder_dir = staging / BENCHMARK_DIR
-        write_prompts(folder_dir, entries, per_category=config.per_category, generator=str(pipeline_dir))
-        pipe = load_pipeline(pipeline_dir)
-        draw_benchmark(pipe, folder_dir, entries, samples_per_prompt=config.samples_per_prompt, sampling=sampling)
-        folder = read_folder(folder_dir)
-        result = judge_folder(folder)
-        made["scores"] = benchmark_scores(
+        evaluated = evaluate_pipeline(
             mix,
-            folder,
-            result,
-            judge=load_cosine_judge(judge_dir),
-            features=judge_image_features(judge_dir),
-            real=heldout_world_images(config.real_images),
+            pipeline_dir,
+            staging / BENCHMARK_DIR,
+            judge_dir,
+            per_category=config.per_category,
+            samples_per_prompt=config.samples_per_prompt,
+            real_images=config.real_images,
         )
-        made["grid"] = judged_grid(folder, result)
-        (staging / "table.txt").write_text(result_table(result) + "\n")
-        (staging / SCORES_FILE).write_text(made["scores"].to_json())
+        made["scores"], made["grid"] = evaluated.scores, judged_grid(evaluated.folder, evaluated.result)
+        (staging / "table.txt").write_text(result_table(evaluated.result) + "\n")
+        (staging / SCORES_FILE).write_text(evaluated.scores.to_json())
 
     def fill_user(staging: Path) -> None:
         """A user's data has no truth: its held-out curated captions are the prompts, their

@@ -1,0 +1,57 @@
+"""One generator pipeline through the whole benchmark: the suite written in GenEval's layout,
+drawn with the generator's judged sampling and fixed seeds, judged, and scored with CLIP score
+and FID / KID in the alignment judge's features. What `eval_scores` does per partition and
+experiments/evaluate_generators.py does for any pipeline directories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.evaluation.benchmark import benchmark_suite
+from components.evaluation.benchmark_draw import draw_benchmark, pipeline_sampling
+from components.evaluation.benchmark_folder import BenchmarkFolder, read_folder, write_prompts
+from components.evaluation.benchmark_judge import BenchmarkResult, judge_folder
+from components.evaluation.clip_score import load_cosine_judge
+from components.evaluation.generator_scores import GeneratorScores, benchmark_scores, heldout_world_images
+from components.evaluation.image_features import judge_image_features
+from components.generator.pipeline import check_pipeline_dir, load_pipeline
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    scores: GeneratorScores
+    folder: BenchmarkFolder
+    result: BenchmarkResult
+
+
+def evaluate_pipeline(
+    name: str,
+    pipeline_dir: Path,
+    folder_dir: Path,
+    judge_dir: Path,
+    *,
+    per_category: int,
+    samples_per_prompt: int = 1,
+    real_images: int = 64,
+) -> Evaluated:
+    """`name`'s generator at `pipeline_dir` drawn into `folder_dir` (made here; it must not exist
+    or be empty) and scored; the judge at `judge_dir` gives CLIP score and the FID features."""
+    pipeline_dir = check_pipeline_dir(pipeline_dir)
+    entries = benchmark_suite(per_category)
+    write_prompts(folder_dir, entries, per_category=per_category, generator=str(pipeline_dir))
+    pipe = load_pipeline(pipeline_dir)
+    draw_benchmark(
+        pipe, folder_dir, entries, samples_per_prompt=samples_per_prompt, sampling=pipeline_sampling(pipeline_dir)
+    )
+    folder = read_folder(folder_dir)
+    result = judge_folder(folder)
+    scores = benchmark_scores(
+        name,
+        folder,
+        result,
+        judge=load_cosine_judge(judge_dir),
+        features=judge_image_features(judge_dir),
+        real=heldout_world_images(real_images),
+    )
+    return Evaluated(scores, folder, result)

@@ -1,0 +1,71 @@
+"""The evaluation report for any generator pipelines, at any size: each drawn into the benchmark
+with fixed seeds and scored (components/evaluation/evaluate_pipeline.py), then reported side by
+side with preference rates against the reference (docs/results.md "Evaluation").
+
+    python experiments/evaluate_generators.py original_only=models/generator/original_only \\
+        paper=models/generator/paper --per-category 8 --real 512 --out work/eval_full
+
+Name each pipeline by its mix (`original_only`, `paper`, `descriptive_50`, ...) for the paper's
+number to stand beside it; the reference is `original_only` unless `--reference` names another.
+Writes OUT/<name>/benchmark/ (GenEval's layout), OUT/<name>/scores.json, OUT/report.txt,
+report.json and chart.png, and prints the report and each generator's category table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from components.evaluation.benchmark_table import result_table
+from components.evaluation.evaluate_pipeline import evaluate_pipeline
+from components.evaluation.report import REFERENCE, build_report, report_chart, report_json, report_table
+
+
+def labelled(text: str) -> tuple[str, Path]:
+    label, sep, path = text.partition("=")
+    if not sep or not label or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=PIPELINE_DIR, got {text!r}")
+    return label, Path(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("pipelines", nargs="+", type=labelled, help="NAME=PIPELINE_DIR, one per generator")
+    parser.add_argument("--per-category", type=int, default=8, help="prompts per category, in each form")
+    parser.add_argument("--samples", type=int, default=1, help="samples per prompt")
+    parser.add_argument("--real", type=int, default=512, help="held-out world images for FID and KID")
+    parser.add_argument("--judge", type=Path, default=Path("models/alignment"), help="the alignment judge")
+    parser.add_argument("--reference", default=REFERENCE)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--out", type=Path, required=True, help="a folder that does not exist yet")
+    args = parser.parse_args(argv)
+    if args.out.exists():
+        parser.error(f"--out {args.out} exists: choose a new folder")
+    torch.set_num_threads(args.threads)
+    scored = []
+    for name, path in args.pipelines:
+        evaluated = evaluate_pipeline(
+            name,
+            path,
+            args.out / name / "benchmark",
+            args.judge,
+            per_category=args.per_category,
+            samples_per_prompt=args.samples,
+            real_images=args.real,
+        )
+        (args.out / name / "scores.json").write_text(evaluated.scores.to_json())
+        print(f"== {name} ({path})\n{result_table(evaluated.result)}\n", flush=True)
+        scored.append(evaluated.scores)
+    report = build_report(scored, reference=args.reference)
+    text = report_table(report)
+    (args.out / "report.txt").write_text(text + "\n")
+    (args.out / "report.json").write_text(json.dumps(report_json(report), indent=1, sort_keys=True) + "\n")
+    report_chart(report).save(args.out / "chart.png")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
