@@ -6,6 +6,7 @@ a new shard becomes a partition, and bad paths stop before any work."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -114,6 +115,14 @@ def test_a_user_source_and_curated_set_end_to_end(tmp_path: Path) -> None:
             "descriptive_caption_too_long: 301 words > 300": 1,
             "duplicate_key": 1,
         }
+
+    # Evaluation without truth: CLIP score, FID and KID only, and preference by CLIP score.
+    report = json.loads((data / "eval_report" / "report.json").read_text())
+    assert set(report) == {"original_only", "paper"}
+    assert {"clip_score", "fid", "kid", "preference/rate"} <= set(report["paper"])
+    assert not [name for name in report["paper"] if name.startswith(("geneval/", "quality/"))]
+    assert "(by CLIP)" in (data / "eval_report" / "report.txt").read_text()
+    assert "recap: evaluation" in out
 
     # The one command, into a folder of the user's: the asset's sidecars, row for row.
     recap(project, env, "recaption", "--source", str(source), "--out", str(tmp_path / "captions"))

@@ -71,7 +71,7 @@ def judged_grid(folder, result):
     "<NNNNN>/metadata.jsonl and samples/) and its scores (scores.json): GenEval's shares per "
     "category and prompt form with Wilson intervals, image quality (re-render distance), CLIP "
     "score under the alignment judge, FID and KID against held-out world images. On a user's data, "
-    "which has no truth: CLIP score, FID and KID on the held-out curated captions and images.",
+    "which has no truth: CLIP score, FID and KID on the curated captions and images.",
 )
 def eval_scores(
     context: AssetExecutionContext, config: EvalConfig, storage: ProjectStorage, mlflow: MlflowTracking
@@ -111,11 +111,13 @@ def eval_scores(
         (staging / SCORES_FILE).write_text(evaluated.scores.to_json())
 
     def fill_user(staging: Path) -> None:
-        """A user's data has no truth: its held-out curated captions are the prompts, their
-        images the real set, and CLIP score, FID and KID the figures."""
-        items = load_curated(list_shards(storage.curated_dir()), "heldout")[: config.real_images]
+        """A user's data has no truth: its curated captions (held-out first: the generator trains
+        on the web shards' mix, never on these) are the prompts, their images the real set, and
+        CLIP score, FID and KID the figures."""
+        shards = list_shards(storage.curated_dir())
+        items = [*load_curated(shards, "heldout"), *load_curated(shards, "train")][: config.real_images]
         if len(items) < 2:
-            raise ValueError(f"{storage.curated_dir()}: {len(items)} held-out curated images; FID needs 2 or more")
+            raise ValueError(f"{storage.curated_dir()}: {len(items)} curated images; FID and KID need 2 or more")
         prompts = [item.long for item in items]
         images = draw_prompts(load_pipeline(pipeline_dir), prompts, sampling=sampling)
         (staging / "samples").mkdir()

@@ -8,7 +8,7 @@ import pytest
 
 from components.evaluation.image_quality import image_quality
 from components.world import WorldConfig, render, sample_scene
-from components.world.palette import BACKGROUNDS
+from components.world.palette import BACKGROUNDS, COLORS
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -41,3 +41,13 @@ def test_noise_and_blur_lower_the_quality() -> None:
 def test_the_parser_refuses_an_image_of_another_size() -> None:
     with pytest.raises(ValueError):
         image_quality(np.zeros((32, 32, 3), dtype=np.uint8))
+
+
+def test_a_blot_at_the_edge_re_renders_just_inside_the_canvas():
+    """The parser reads a blot in the corner as an object whose box runs past the edge, which
+    no world picture has; the re-render draws it just inside, so the figure exists."""
+    image = np.empty((64, 64, 3), dtype=np.uint8)
+    image[:] = BACKGROUNDS["white"]
+    image[56:64, 0:8] = COLORS["brown"]  # 8 x 8 in the corner: read as a small square centred at (4, 60)
+    quality = image_quality(image)
+    assert 0.0 < quality.distance < 0.05 and 0.9 < quality.explained < 1.0
