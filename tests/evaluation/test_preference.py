@@ -38,6 +38,9 @@ def test_clauses_decide_before_quality() -> None:
     assert prefer(ImageVerdict(2, 0.1), ImageVerdict(2, 0.2)) == 1.0
     assert prefer(ImageVerdict(2, 0.2), ImageVerdict(2, 0.1)) == 0.0
     assert prefer(ImageVerdict(2, 0.2), ImageVerdict(2, 0.2)) == 0.5
+    # A difference no one could see is a tie: the quality margin.
+    assert prefer(ImageVerdict(2, 0.161), ImageVerdict(2, 0.165)) == 0.5
+    assert prefer(ImageVerdict(2, 0.150), ImageVerdict(2, 0.165)) == 1.0
 
 
 def test_a_rate_and_its_interval_from_counts() -> None:
