@@ -20,6 +20,7 @@ from PIL import Image
 from components.evaluation.clip_score import JUDGE_BLIND_SPOTS
 from components.evaluation.generator_scores import GeneratorScores
 from components.evaluation.preference import ImageVerdict, PreferenceRate, preference_rate
+from components.evaluation.prompts import FORMS
 
 REFERENCE = "original_only"
 # mix -> (the paper's table, its row, the paper's preference rate)
@@ -98,22 +99,20 @@ def _by_clip(a: GeneratorScores, b: GeneratorScores) -> PreferenceRate | None:
     return preference_rate(va, vb) if va and va.keys() == vb.keys() else None
 
 
+def report_forms(report: EvalReport) -> list[str]:
+    """The prompt forms any generator was judged in, in the suite's order."""
+    judged = {form for r in report.rows for form in r.scores.overall}
+    return [form for form in FORMS if form in judged] + sorted(judged - set(FORMS))
+
+
 def _cell(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
 def report_table(report: EvalReport) -> str:
     """The report as plain text: one line per generator, then the notes."""
-    forms = list(dict.fromkeys(form for r in report.rows for form in r.scores.overall))
-    header = [
-        "generator",
-        *(f"{form}" for form in forms),
-        "CLIP",
-        "FID",
-        "KID",
-        f"pref. vs {report.reference}",
-        "paper",
-    ]
+    forms = report_forms(report)
+    header = ["generator", *forms, "CLIP", "FID", "KID", f"preference vs {report.reference}", "the paper's"]
     lines = []
     for r in report.rows:
         s = r.scores
@@ -173,7 +172,7 @@ def report_chart(report: EvalReport) -> Image.Image:
     """Grouped bars: each generator's overall share per form (and its preference rate)."""
     from components.evaluation.charts import plt
 
-    forms = list(dict.fromkeys(form for r in report.rows for form in r.scores.overall))
+    forms = report_forms(report)
     names = [r.name for r in report.rows]
     figure, axes = plt.subplots(figsize=(1.6 + 1.3 * len(names), 3.2), dpi=100)
     groups = [*forms, "preference"]
