@@ -136,8 +136,17 @@ def test_downstream_assets_follow_a_changed_input_and_skip_an_unchanged_one() ->
         for partition in set(generators) - {"oracle"}:
             materialized(instance, "generator", partition, "v2")
         trained = evaluate_automation_conditions(defs=defs, instance=instance, cursor=mixes.cursor)
+        # each retrained generator is evaluated anew (eval_scores follows its generator's partition)
+        assert trained.get_requested_partitions(AssetKey("eval_scores")) == set(generators) - {"oracle"}
+        for partition in set(generators) - {"oracle"}:
+            materialized(instance, "eval_scores", partition, "v2")
+        evaluated = evaluate_automation_conditions(defs=defs, instance=instance, cursor=trained.cursor)
+        assert {k.to_user_string() for k in graph.toposorted_asset_keys if evaluated.get_num_requested(k)} == {
+            "eval_report"
+        }
+        materialized(instance, "eval_report", None, "v2")
         materialized(instance, "curated_captions", None, "v2")  # the curated set changed: every model follows
-        curated = evaluate_automation_conditions(defs=defs, instance=instance, cursor=trained.cursor)
+        curated = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluated.cursor)
         requested = {k.to_user_string() for k in graph.toposorted_asset_keys if curated.get_num_requested(k)}
         readers = {k.to_user_string() for k in graph.get(AssetKey("curated_captions")).child_keys}
         assert requested == readers and {"captioner_pretrained", "captioner", "vae"} <= readers  # then theirs

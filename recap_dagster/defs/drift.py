@@ -42,6 +42,7 @@ from components.io.hashing import dir_md5, file_md5
 from recap_dagster.defs.captioner import captioner, captioner_pretrained
 from recap_dagster.defs.curation import alignment_model, filtered_captions, training_mix
 from recap_dagster.defs.data import curated_captions, web_shards
+from recap_dagster.defs.evaluation import eval_report, eval_scores
 from recap_dagster.defs.generator import generator, vae
 from recap_dagster.defs.recaption import recaptioned_shards
 from recap_dagster.metadata import DVC_DIR_MD5, DVC_FILE_MD5, PATH
@@ -239,5 +240,7 @@ DRIFT_CHECKS = [
         training_mix,
         vae,
         generator,
+        eval_scores,
+        eval_report,
     )
 ]
