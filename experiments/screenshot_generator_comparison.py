@@ -23,6 +23,13 @@ from tests.browser.test_uis import SCROLL_TO, SHOW_DIFFERENCES
 from tests.browser.webdriver import find_binaries, headless_chromium
 
 BIN = Path(sys.executable).parent
+# MLflow 3.17 opens an assistant panel over the right third of the page: closed for the picture.
+CLOSE_ASSISTANT = """
+const panel = [...document.querySelectorAll('div')].find(d => (d.innerText || '').startsWith('MLflow Assistant'));
+const close = panel && [...panel.querySelectorAll('button')].find(b => /close/i.test(b.getAttribute('aria-label') || ''));
+if (close) close.click();
+return !!close;
+"""
 
 
 def eval_children(store: str) -> tuple[str, list[str]]:
@@ -80,7 +87,8 @@ def main() -> None:
             page.goto(f"{base}/#/compare-runs?{query}")
             page.wait_for("return document.body.innerText.includes('Comparing');", "the comparison")
             page.wait_for(SHOW_DIFFERENCES, "the comparison's Show diff only switches")
-            page.script(SCROLL_TO, "Metrics")
+            page.script(CLOSE_ASSISTANT)
+            page.script(SCROLL_TO, "Parameters")
             page.screenshot(args.out)
     print(f"{len(runs)} generators compared -> {args.out}")
 
