@@ -26,7 +26,8 @@ BIN = Path(sys.executable).parent
 # MLflow 3.17 opens an assistant panel over the right third of the page: closed for the picture.
 CLOSE_ASSISTANT = """
 const panel = [...document.querySelectorAll('div')].find(d => (d.innerText || '').startsWith('MLflow Assistant'));
-const close = panel && [...panel.querySelectorAll('button')].find(b => /close/i.test(b.getAttribute('aria-label') || ''));
+const buttons = panel ? [...panel.querySelectorAll('button')] : [];
+const close = buttons.find(b => /close/i.test(b.getAttribute('aria-label') || ''));
 if (close) close.click();
 return !!close;
 """

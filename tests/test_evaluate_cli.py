@@ -17,6 +17,7 @@ from components.evaluation.benchmark import TAGS
 from components.world import Scene, render
 from components.world.palette import BACKGROUNDS
 from recap_dagster.cli import main
+from tests.generator.saved_pipeline import save_tiny_pipeline
 
 FORMS = ("short", "long", "unseen")
 
@@ -216,22 +217,7 @@ def test_an_out_folder_holding_something_else_is_refused_before_drawing(tmp_path
 @pytest.fixture(scope="module")
 def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained tiny generator saved as a diffusers pipeline, judged (generator.json) at 2 steps."""
-    import torch
-
-    from components.generator.model import build_unet
-    from components.generator.objective import resolve_objective
-    from components.generator.pipeline import assemble_pipeline, sampling_scheduler
-    from components.generator.text_encoder import load_text_encoder
-    from components.vae.model import build_vae
-
-    torch.manual_seed(0)
-    vae = build_vae("tiny_f4").eval()
-    vae.register_to_config(scaling_factor=1.0)
-    encoder = load_text_encoder(max_tokens=8)
-    unet = build_unet("tiny", sample_size=16, latent_channels=4, cross_attention_dim=encoder.width)
-    scheduler = sampling_scheduler("ddim", dict(resolve_objective("epsilon").scheduler().config))
-    directory = tmp_path_factory.mktemp("generator") / "tiny"
-    assemble_pipeline(vae, encoder, unet, scheduler).save_pretrained(directory)
+    directory = save_tiny_pipeline(tmp_path_factory.mktemp("generator") / "tiny")
     sampling = {"steps": 2, "guidance_scale": 4.0, "guidance_rescale": 0.0}
     (directory / "generator.json").write_text(json.dumps({"recipe": {"sampling": sampling}}))
     return directory

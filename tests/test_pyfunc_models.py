@@ -98,20 +98,10 @@ def test_the_registered_captioner_captions_as_recaptioning_does(tracking: Mlflow
 
 
 def test_the_registered_generator_draws_as_generate_does(tracking: MlflowTracking, tmp_path: Path) -> None:
-    from components.generator.model import build_unet
-    from components.generator.objective import resolve_objective
-    from components.generator.pipeline import assemble_pipeline, generate, load_pipeline, sampling_scheduler
-    from components.generator.text_encoder import load_text_encoder
-    from components.vae.model import build_vae
+    from components.generator.pipeline import generate, load_pipeline
+    from tests.generator.saved_pipeline import save_tiny_pipeline
 
-    torch.manual_seed(0)
-    vae = build_vae("tiny_f4").eval()
-    vae.register_to_config(scaling_factor=1.0)
-    encoder = load_text_encoder(max_tokens=8)
-    unet = build_unet("tiny", sample_size=16, latent_channels=4, cross_attention_dim=encoder.width)
-    scheduler = sampling_scheduler("ddim", dict(resolve_objective("epsilon").scheduler().config))
-    pipeline_dir = tmp_path / "generator"
-    assemble_pipeline(vae, encoder, unet, scheduler).save_pretrained(pipeline_dir)
+    pipeline_dir = save_tiny_pipeline(tmp_path / "generator")
     run = new_run(tracking)
     run.register_model(pipeline_dir, "recap-generator", "newest_test", tags={"mix": "test"})
     run.finish()

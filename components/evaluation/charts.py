@@ -27,6 +27,11 @@ def before_after_histogram(
     axes.set_xlabel(xlabel)
     axes.set_ylabel("captions")
     axes.legend(fontsize=8)
+    return figure_image(figure)
+
+
+def figure_image(figure) -> Image.Image:
+    """A finished matplotlib figure as an RGB image; the figure is closed."""
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

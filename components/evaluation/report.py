@@ -10,7 +10,6 @@ Where the world's truth judged the images, a pair is decided by clauses, then cl
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,7 +169,7 @@ def report_json(report: EvalReport) -> dict[str, Any]:
 
 def report_chart(report: EvalReport) -> Image.Image:
     """Grouped bars: each generator's overall share per form (and its preference rate)."""
-    from components.evaluation.charts import plt
+    from components.evaluation.charts import figure_image, plt
 
     forms = report_forms(report)
     names = [r.name for r in report.rows]
@@ -190,9 +189,4 @@ def report_chart(report: EvalReport) -> Image.Image:
     axes.set_ylabel("share / rate")
     axes.set_title(f"prompt following by form; preference vs {report.reference}", fontsize=9)
     axes.legend(fontsize=7, ncol=len(groups))
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    buffer.seek(0)
-    return Image.open(buffer).convert("RGB")
+    return figure_image(figure)
