@@ -598,12 +598,13 @@ def claim_pipeline_benchmark(args: argparse.Namespace) -> Path | None:
     """--pipeline's folder (--out, default work/benchmark/<the pipeline's folder name>), once the
     pipeline directory, the suite, --out and --reference are checked; nothing is written before.
     None: params.yaml, needed for the default --out, is wrong (told on stderr)."""
+    from components.evaluation.benchmark_folder import read_folder
     from components.generator.pipeline import check_pipeline_dir
 
     pipeline_dir = check_pipeline_dir(Path(args.pipeline).expanduser())
     entries, info = benchmark_suite_of(args)
     if args.reference:
-        reference = read_benchmark(Path(args.reference).expanduser())
+        reference = read_folder(Path(args.reference).expanduser())
         check_same_prompts(entries, "the suite", [p.entry for p in reference.prompts], str(reference.root))
     if args.out:
         root = Path(args.out).expanduser()
@@ -636,18 +637,6 @@ def draw_pipeline_benchmark(args: argparse.Namespace, root: Path) -> None:
     draw_benchmark(load_pipeline(pipeline_dir), root, entries, samples_per_prompt=samples, sampling=sampling)
 
 
-def read_benchmark(root: Path):
-    """benchmark_folder.read_folder, with a suite.json that does not parse named."""
-    import json
-
-    from components.evaluation.benchmark_folder import SUITE_FILE, read_folder
-
-    try:
-        return read_folder(root)
-    except json.JSONDecodeError as error:  # the metadata lines' own errors already name their file
-        raise ValueError(f"{root / SUITE_FILE} does not parse: {error}") from None
-
-
 def check_same_prompts(a: list, a_name: str, b: list, b_name: str) -> None:
     """Two sets of benchmark entries pair up only when they hold the same prompts under the same keys."""
     prompts_a = {e.key: e.prompt for e in a}
@@ -671,12 +660,13 @@ def judge_benchmark(args: argparse.Namespace, root: Path) -> int:
     the same numbers in a file."""
     import json
 
+    from components.evaluation.benchmark_folder import read_folder
     from components.evaluation.benchmark_judge import judge_folder
     from components.evaluation.benchmark_table import preference_json, preference_lines, result_json, result_table
     from components.evaluation.preference import preference_rate
 
-    folder = read_benchmark(root)
-    reference = read_benchmark(Path(args.reference).expanduser()) if args.reference else None
+    folder = read_folder(root)
+    reference = read_folder(Path(args.reference).expanduser()) if args.reference else None
     if reference is not None:
         check_same_prompts(
             [p.entry for p in folder.prompts], str(root), [p.entry for p in reference.prompts], str(reference.root)

@@ -28,6 +28,7 @@ import pandas as pd
 from dagster import AssetKey, DagsterInstance
 
 from components.captioner.loading import read_extra
+from components.evaluation.prompts import FORMS
 from components.io.atomic import write_dir_atomically, write_file_atomically
 from components.judge.checkpoint import read_judge_manifest
 from components.recaption.sidecar import read_table_info
@@ -196,11 +197,7 @@ def eval_report_figures(storage: ProjectStorage, history: MetricHistory) -> Stag
     bars = [
         {
             "generator": name,
-            **{
-                form: figures[f"geneval/{form}/overall"]
-                for form in ("short", "long", "unseen")
-                if f"geneval/{form}/overall" in figures
-            },
+            **{form: figures[f"geneval/{form}/overall"] for form in FORMS if f"geneval/{form}/overall" in figures},
         }
         for name, figures in report.items()
     ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -35,6 +35,8 @@ class SampleJudgement:
     quality: ImageQuality | None
     note: str | None = None  # how the sample was read (converted, resized), if not as it was
     file: str = ""  # the sample's file name in its folder's samples/
+    # (64, 64, 3) uint8 as judged, for CLIP score, FID and the grid without reading it again
+    image: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -63,7 +65,7 @@ def judge_sample(
     parsed = parse_image(image, config).scene
     verdicts = tuple(check_clause(c, parsed) for c in entry.clauses)
     judgement = ImageJudgement(entry.prompt_id, entry.tag, entry.form, verdicts, parsed)
-    return SampleJudgement(entry, sample, judgement, image_quality(image, config), note)
+    return SampleJudgement(entry, sample, judgement, image_quality(image, config), note, image=image)
 
 
 def judge_folder(folder: BenchmarkFolder, strict: bool = False, config: WorldConfig | None = None) -> BenchmarkResult:

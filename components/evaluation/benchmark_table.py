@@ -29,10 +29,14 @@ def _cell(share: Share) -> str:
     return f"{share.value:.3f} [{lo:.2f}, {hi:.2f}] n={share.n}"
 
 
-def _grid(header: list[str], body: list[list[str]]) -> list[str]:
-    """Columns padded to their widest cell; the first column left-aligned, the others too."""
+def text_grid(header: list[str], body: list[list[str]], rule: bool = False) -> list[str]:
+    """Left-aligned columns padded to their widest cell, two spaces apart; `rule`: a line of
+    dashes under the header."""
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *body]]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *body]]
+    if rule:
+        lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
 
 def result_table(result: BenchmarkResult) -> str:
@@ -50,7 +54,7 @@ def result_table(result: BenchmarkResult) -> str:
     body.append(["explained share (mean)", *(f"{quality[f].explained:.3f}" if f in quality else "-" for f in forms)])
     for label, count in (("missing images", _missing), ("unjudgeable images", _unjudgeable)):
         body.append([label, *(str(count(rows, f)) for f in forms)])
-    lines = _grid(["category", *forms], body)
+    lines = text_grid(["category", *forms], body)
     if UNSEEN in forms:
         lines += ["", "unseen: phrasings no caption uses, reported apart from short and long (generalization)."]
     notes = result.notes()
@@ -117,7 +121,7 @@ def preference_lines(rates: Mapping[str, PreferenceRate], a: str, b: str) -> str
         ]
         for form, r in rates.items()
     ]
-    return "\n".join(_grid(header, body))
+    return "\n".join(text_grid(header, body))
 
 
 def preference_json(rates: Mapping[str, PreferenceRate]) -> dict[str, Any]:

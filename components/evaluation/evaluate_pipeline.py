@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from components.evaluation.benchmark import benchmark_suite
 from components.evaluation.benchmark_draw import draw_benchmark, pipeline_sampling
-from components.evaluation.benchmark_folder import BenchmarkFolder, read_folder, write_prompts
+from components.evaluation.benchmark_folder import read_folder, write_prompts
 from components.evaluation.benchmark_judge import BenchmarkResult, judge_folder
 from components.evaluation.clip_score import load_cosine_judge
 from components.evaluation.generator_scores import GeneratorScores, benchmark_scores, heldout_world_images
@@ -21,7 +22,6 @@ from components.generator.pipeline import check_pipeline_dir, load_pipeline
 @dataclass(frozen=True)
 class Evaluated:
     scores: GeneratorScores
-    folder: BenchmarkFolder
     result: BenchmarkResult
 
 
@@ -44,14 +44,12 @@ def evaluate_pipeline(
     draw_benchmark(
         pipe, folder_dir, entries, samples_per_prompt=samples_per_prompt, sampling=pipeline_sampling(pipeline_dir)
     )
-    folder = read_folder(folder_dir)
-    result = judge_folder(folder)
-    scores = benchmark_scores(
-        name,
-        folder,
-        result,
-        judge=load_cosine_judge(judge_dir),
-        features=judge_image_features(judge_dir),
-        real=heldout_world_images(real_images),
-    )
-    return Evaluated(scores, folder, result)
+    result = judge_folder(read_folder(folder_dir))
+    scores = benchmark_scores(name, result, **judge_measures(judge_dir), real=heldout_world_images(real_images))
+    return Evaluated(scores, result)
+
+
+def judge_measures(judge_dir: Path) -> dict[str, Any]:
+    """CLIP score's judge (scoring by cosine) and FID's features, both the alignment judge's:
+    the keyword arguments of benchmark_scores and free_scores."""
+    return {"judge": load_cosine_judge(judge_dir), "features": judge_image_features(judge_dir)}

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from components.evaluation.benchmark_folder import BenchmarkFolder, load_sample
 from components.evaluation.benchmark_judge import BenchmarkResult
 from components.evaluation.clip_score import clip_score
 from components.evaluation.image_features import ImageFeatures, feature_distances
@@ -80,14 +79,13 @@ class GeneratorScores:
 
 def benchmark_scores(
     name: str,
-    folder: BenchmarkFolder,
     result: BenchmarkResult,
     *,
     judge: Judge | None = None,
     features: ImageFeatures | None = None,
     real: np.ndarray | None = None,
 ) -> GeneratorScores:
-    """The scores of `name`'s judged folder; CLIP score with `judge` (scoring by cosine), FID and
+    """The scores of `name`'s judged benchmark; CLIP score with `judge` (scoring by cosine), FID and
     KID with `features` against `real` (N, 64, 64, 3) uint8, each where given."""
     scores = GeneratorScores(name, truth=True)
     for row in result.rows():
@@ -108,7 +106,9 @@ def benchmark_scores(
     scores.quality = {form: asdict(q) for form, q in result.quality().items()}
     scores.verdicts = {key: [v.clauses_passed, v.distance] for key, v in result.verdicts().items()}
     scores.notes = result.notes()
-    keys, prompts, images = _drawn(folder)
+    drawn = [(sample.key, sample.entry.prompt, sample.image) for sample in result.samples if sample.image is not None]
+    keys, prompts = [key for key, _, _ in drawn], [prompt for _, prompt, _ in drawn]
+    images = np.stack([image for _, _, image in drawn]) if drawn else np.zeros((0, 64, 64, 3), np.uint8)
     scores.images = len(images)
     _add_free_figures(scores, keys, prompts, images, judge, features, real)
     return scores
@@ -128,16 +128,6 @@ def free_scores(
     scores = GeneratorScores(name, truth=False, images=len(images))
     _add_free_figures(scores, list(keys), list(prompts), images, judge, features, real)
     return scores
-
-
-def _drawn(folder: BenchmarkFolder) -> tuple[list[str], list[str], np.ndarray]:
-    keys, prompts, images = [], [], []
-    for prompt in folder.prompts:
-        for i, path in enumerate(prompt.samples):
-            keys.append(f"{prompt.entry.key}#{i}")
-            prompts.append(prompt.entry.prompt)
-            images.append(load_sample(path).image)
-    return keys, prompts, np.stack(images) if images else np.zeros((0, 64, 64, 3), np.uint8)
 
 
 def _add_free_figures(

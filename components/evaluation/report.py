@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image
 
+from components.evaluation.benchmark_table import text_grid
 from components.evaluation.clip_score import JUDGE_BLIND_SPOTS
 from components.evaluation.generator_scores import GeneratorScores
 from components.evaluation.preference import ImageVerdict, PreferenceRate, preference_rate
@@ -134,11 +135,7 @@ def report_table(report: EvalReport) -> str:
                 f"{paper[2]:.1%} ({paper[1]})" if paper else "-",
             ]
         )
-    widths = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
-    text = [
-        "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *lines]
-    ]
-    text.insert(1, "  ".join("-" * w for w in widths))
+    text = text_grid(header, lines, rule=True)
     images = {r.name: r.scores.images for r in report.rows}
     sizes = {r.scores.distances["n_real"] for r in report.rows if r.scores.distances}
     text.append("")

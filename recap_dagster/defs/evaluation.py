@@ -44,19 +44,16 @@ class EvalConfig(Config):
     real_images: int = REAL_IMAGES.get(PARAMS.profile, 64)
 
 
-def judged_grid(folder, result):
+def judged_grid(result):
     """The first samples of each form, captioned PASS or fail with the prompt."""
     from components.data.preview import sample_grid
-    from components.evaluation.benchmark_folder import load_sample
 
-    paths = {(p.entry.index, i): path for p in folder.prompts for i, path in enumerate(p.samples)}
     shown, per_form = [], {}
     for s in result.samples:
-        if s.judgement is None or per_form.get(s.entry.form, 0) >= GRID_PER_FORM:
+        if s.image is None or per_form.get(s.entry.form, 0) >= GRID_PER_FORM:
             continue
         per_form[s.entry.form] = per_form.get(s.entry.form, 0) + 1
-        image = load_sample(paths[(s.entry.index, s.sample)]).image
-        shown.append((image, f"{'PASS' if s.status == 'pass' else s.status} {s.entry.form}: {s.entry.prompt[:48]}"))
+        shown.append((s.image, f"{'PASS' if s.status == 'pass' else s.status} {s.entry.form}: {s.entry.prompt[:48]}"))
     return sample_grid([i for i, _ in shown], [c for _, c in shown], columns=GRID_PER_FORM)
 
 
@@ -83,10 +80,8 @@ def eval_scores(
     from components.data.shard_layout import list_shards
     from components.evaluation.benchmark_draw import draw_prompts, pipeline_sampling
     from components.evaluation.benchmark_table import result_table
-    from components.evaluation.clip_score import load_cosine_judge
-    from components.evaluation.evaluate_pipeline import evaluate_pipeline
+    from components.evaluation.evaluate_pipeline import evaluate_pipeline, judge_measures
     from components.evaluation.generator_scores import free_scores
-    from components.evaluation.image_features import judge_image_features
     from components.generator.pipeline import check_pipeline_dir, load_pipeline
 
     mix = context.partition_key
@@ -106,7 +101,7 @@ def eval_scores(
             samples_per_prompt=config.samples_per_prompt,
             real_images=config.real_images,
         )
-        made["scores"], made["grid"] = evaluated.scores, judged_grid(evaluated.folder, evaluated.result)
+        made["scores"], made["grid"] = evaluated.scores, judged_grid(evaluated.result)
         (staging / "table.txt").write_text(result_table(evaluated.result) + "\n")
         (staging / SCORES_FILE).write_text(evaluated.scores.to_json())
 
@@ -128,8 +123,7 @@ def eval_scores(
             [f"{item.key}#0" for item in items],
             prompts,
             images,
-            judge=load_cosine_judge(judge_dir),
-            features=judge_image_features(judge_dir),
+            **judge_measures(judge_dir),
             real=np.stack([item.image for item in items]),
         )
         made["grid"] = sample_grid(
@@ -189,9 +183,10 @@ def caption_sources(spec: MixSpec) -> str:
     return "captioner" if {"descriptive", "short"} & set(spec.shares) else "alt text"
 
 
-def captioner_figures_by_mix(storage: ProjectStorage, mixes: list[str]) -> dict[str, dict[str, float]]:
-    """For mixes captioned by the fine-tuned captioner: its held-out CIDEr-D, recall and
-    hallucination against truth (long captions); nothing for alt text or the truth's captions."""
+def captioner_figures_by_mix(storage: ProjectStorage, sources: dict[str, str]) -> dict[str, dict[str, float]]:
+    """For the mixes whose captions (`sources`: mix -> caption_sources) are the fine-tuned
+    captioner's: its held-out CIDEr-D, recall and hallucination against truth (long captions);
+    nothing for alt text or the truth's captions."""
     from components.captioner.loading import read_extra
 
     try:
@@ -204,8 +199,7 @@ def captioner_figures_by_mix(storage: ProjectStorage, mixes: list[str]) -> dict[
         "long/hallucination_rate": "hallucination_rate",
     }
     figures = {short: float(metrics[name]) for name, short in wanted.items() if name in metrics}
-    specs = all_mix_specs()
-    return {mix: figures for mix in mixes if mix in specs and caption_sources(specs[mix]) == "captioner"}
+    return {mix: figures for mix, source in sources.items() if source == "captioner"}
 
 
 @asset(
@@ -218,18 +212,20 @@ def captioner_figures_by_mix(storage: ProjectStorage, mixes: list[str]) -> dict[
 )
 def eval_report(context: AssetExecutionContext, storage: ProjectStorage, mlflow: MlflowTracking) -> MaterializeResult:
     from components.evaluation.generator_scores import GeneratorScores
-    from components.evaluation.report import build_report, report_chart, report_json, report_table
+    from components.evaluation.report import build_report, report_chart, report_forms, report_json, report_table
 
     root = storage.eval_dir("any").parent
     paths = sorted(root.glob(f"*/{SCORES_FILE}")) if root.is_dir() else []
     if not paths:
         raise FileNotFoundError(f"no evaluated generator under {root}: materialize eval_scores first")
     generators = [GeneratorScores.read(p) for p in paths]
-    order = {mix: i for i, mix in enumerate(all_mix_specs())}
+    specs = all_mix_specs()
+    order = {mix: i for i, mix in enumerate(specs)}
     generators.sort(key=lambda g: order.get(g.name, len(order)))
-    report = build_report(generators, captioner=captioner_figures_by_mix(storage, [g.name for g in generators]))
+    sources = {g.name: caption_sources(specs[g.name]) for g in generators if g.name in specs}
+    report = build_report(generators, captioner=captioner_figures_by_mix(storage, sources))
     table, figures, chart = report_table(report), report_json(report), report_chart(report)
-    sources = {g.name: caption_sources(all_mix_specs()[g.name]) for g in generators if g.name in all_mix_specs()}
+    forms = report_forms(report)
     out_dir = storage.eval_report_dir()
 
     def fill(staging: Path) -> None:
@@ -252,7 +248,7 @@ def eval_report(context: AssetExecutionContext, storage: ProjectStorage, mlflow:
         [
             r.name,
             sources.get(r.name, ""),
-            *(round(r.scores.overall.get(f, float("nan")), 3) for f in ("short", "long", "unseen")),
+            *(round(r.scores.overall.get(f, float("nan")), 3) for f in forms),
             None if r.preference is None else round(r.preference.rate, 3),
             None if r.preference is None else f"[{r.preference.interval[0]:.2f}, {r.preference.interval[1]:.2f}]",
             round(r.scores.clip_score, 2) if r.scores.clip_score is not None else None,
@@ -266,9 +262,7 @@ def eval_report(context: AssetExecutionContext, storage: ProjectStorage, mlflow:
                 [
                     "generator",
                     "captions",
-                    "short",
-                    "long",
-                    "unseen",
+                    *forms,
                     f"preference vs {report.reference}",
                     "95% interval",
                     "CLIP score",
