@@ -24,6 +24,8 @@ from components.generator.train.recipe import GeneratorRecipe, resolve_generator
 from components.judge.train.recipe import JudgeRecipe, resolve_judge_recipe
 from components.overrides import with_overrides
 from components.recaption.settings import RecaptionSettings
+from components.upsampling.backends import RewriterSettings
+from components.upsampling.train.recipe import UpsamplerRecipe, resolve_upsampler_recipe
 from components.vae.train.recipe import VaeRecipe, resolve_vae_recipe
 from components.world import WorldConfig
 
@@ -41,6 +43,8 @@ KNOWN_PARAMS = {
     "mixes",
     "vae",
     "generator",
+    "upsampling",
+    "rewriter",
 }
 # `dataset:` keys that name inputs rather than the profile's sizes.
 INPUT_KEYS = ("source", "curated")
@@ -70,6 +74,8 @@ class Params:
     mixes: dict[str, Any] = field(default_factory=dict)  # the user's mix specs by name: {shares: {...}, max_tokens}
     vae: dict[str, Any] = field(default_factory=dict)  # the autoencoder's recipe overrides, e.g. {"preset": "kl_f4"}
     generator: dict[str, Any] = field(default_factory=dict)  # the generator's recipe overrides, e.g. {"unet": "small"}
+    upsampling: dict[str, Any] = field(default_factory=dict)  # the local rewriter's recipe overrides: {"pairs": "both"}
+    rewriter: dict[str, Any] = field(default_factory=dict)  # which rewriter upsamples: {"backend": "openai"}
 
     def dataset_sizes(self) -> dict[str, Any]:
         """`dataset:`'s overrides of the profile's sizes (its other keys name the inputs)."""
@@ -109,6 +115,12 @@ class Params:
     def generator_recipe(self) -> GeneratorRecipe:
         return resolve_generator_recipe(self.profile, self.generator)
 
+    def upsampler_recipe(self) -> UpsamplerRecipe:
+        return resolve_upsampler_recipe(self.profile, self.upsampling)
+
+    def rewriter_settings(self) -> RewriterSettings:
+        return RewriterSettings.from_mapping(self.rewriter)
+
     def curation_settings(self) -> CurationSettings:
         return with_overrides(CurationSettings(), self.curation, what="curation")
 
@@ -136,7 +148,8 @@ def load_params(path: Path | None = None) -> Params:
     params = Params(**raw)
     if not isinstance(params.seed, int) or isinstance(params.seed, bool):
         raise ValueError(f"seed must be an integer, got {params.seed!r}")
-    for name in ("dataset", "world", "captioner", "recaption", "alignment", "curation", "mixes", "vae", "generator"):
+    mappings = ("dataset", "world", "captioner", "recaption", "alignment", "curation", "mixes", "vae", "generator")
+    for name in (*mappings, "upsampling", "rewriter"):
         if not isinstance(getattr(params, name), dict):
             raise ValueError(f"{name} in {path} must be a mapping, got {getattr(params, name)!r}")
     params.dataset_profile()  # fails now on an unknown profile or a bad size
@@ -148,6 +161,8 @@ def load_params(path: Path | None = None) -> Params:
     params.curation_settings()
     params.vae_recipe()
     params.generator_recipe()
+    params.upsampler_recipe()
+    params.rewriter_settings()
     for name, spec in params.mixes.items():  # a spec whose shares do not sum to 1 stops here
         if not isinstance(spec, dict):
             raise ValueError(f"mixes.{name} in {path} must be a mapping (shares, max_tokens), got {spec!r}")

@@ -59,6 +59,7 @@ class BenchmarkEntry:
     clauses: tuple[Clause, ...]  # what a correct image satisfies, all checkable on a parsed scene
     unjudgeable: tuple[str, ...] = ()  # what the prompt asks that the world cannot check, and why
     scene: Scene | None = None  # the truth, where the suite made the prompt from one
+    user_prompt: str | None = None  # an upsampled entry's prompt as the user wrote it (`prompt` is the rewrite)
 
     @property
     def key(self) -> str:
@@ -142,6 +143,7 @@ def metadata_line(entry: BenchmarkEntry) -> dict[str, Any]:
         "suite": f"{SUITE_NAME}/{SUITE_VERSION}",
         "clauses": [clause_to_dict(c) for c in entry.clauses],
         "scene": None if entry.scene is None else entry.scene.to_dict(),
+        **({} if entry.user_prompt is None else {"user_prompt": entry.user_prompt}),
     }
 
 
@@ -156,8 +158,19 @@ def entry_from_metadata(index: int, line: Mapping[str, Any]) -> BenchmarkEntry:
         clauses, unjudgeable = clauses_from_geneval(line)
     scene = Scene.from_dict(line["scene"]) if line.get("scene") else None
     prompt_id = str(line.get("id", f"{line['tag']}/{index:05d}"))
+    user_prompt = line.get("user_prompt")
+    if user_prompt is not None and not isinstance(user_prompt, str):
+        raise ValueError(f"field 'user_prompt' must be a string, got {user_prompt!r}")
     return BenchmarkEntry(
-        index, prompt_id, line["tag"], str(line.get("form", "user")), line["prompt"], clauses, unjudgeable, scene
+        index,
+        prompt_id,
+        line["tag"],
+        str(line.get("form", "user")),
+        line["prompt"],
+        clauses,
+        unjudgeable,
+        scene,
+        user_prompt,
     )
 
 

@@ -114,6 +114,7 @@ class FallbackStats:
 
     prompts: int = 0
     skipped: int = 0  # empty prompts, passed through
+    too_long: int = 0  # past the rewriter's context, passed through without a call (upsampler.py)
     rewritten: int = 0  # a rewrite passed
     fallbacks: int = 0  # every attempt failed
     first_try: int = 0  # rewritten on the first attempt
@@ -123,7 +124,8 @@ class FallbackStats:
         self.prompts += 1
         self.attempts += result.attempts
         if result.attempts == 0:
-            self.skipped += 1
+            self.too_long += result.used_fallback
+            self.skipped += not result.used_fallback
         elif result.used_fallback:
             self.fallbacks += 1
         else:
@@ -145,6 +147,7 @@ class FallbackStats:
         return {
             "prompts": self.prompts,
             "skipped": self.skipped,
+            "too_long": self.too_long,
             "rewritten": self.rewritten,
             "fallbacks": self.fallbacks,
             "first_try": self.first_try,

@@ -130,6 +130,10 @@ class ProjectStorage(ConfigurableResource):
         """models/alignment/: the alignment judge that scores captions against their images."""
         return self.models_path() / "alignment"
 
+    def upsampler_dir(self) -> Path:
+        """models/upsampler/: the local prompt rewriter, a transformers causal-LM directory."""
+        return self.models_path() / "upsampler"
+
     def vae_dir(self) -> Path:
         """models/vae/: the generator's autoencoder, a diffusers model directory."""
         return self.models_path() / "vae"

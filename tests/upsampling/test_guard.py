@@ -141,6 +141,7 @@ def test_fallback_stats_add_up():
     assert stats.as_dict() == {
         "prompts": 4,
         "skipped": 1,
+        "too_long": 0,
         "rewritten": 2,
         "fallbacks": 1,
         "first_try": 1,

@@ -1,0 +1,77 @@
+"""The rewriter's training batches: each pair rendered by the tokenizer's chat template,
+`<short>{short}<long>{long}<eos>`, and trained as a causal LM on the rewrite alone (the
+prompt's tokens, through `<long>`, are context and never targets).
+
+Batch: input_ids (B, T) long right-padded with the pad id, attention_mask (B, T), labels
+(B, T) with -100 on the prompt and the padding. A pair longer than the context keeps its
+prompt and as much of the rewrite as fits, without `<eos>`: the model must not learn to stop
+mid-sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from components.training.shuffled_loader import shuffled_loader
+from components.upsampling.train.pairs import CaptionPair
+
+IGNORE = -100  # the label Hugging Face's causal-LM loss skips
+
+
+def encode_pair(tokenizer: Any, short: str, long: str, context: int) -> tuple[list[int], int]:
+    """(ids of the whole rendered pair cut to `context`, how many of them are the prompt)."""
+    user = [{"role": "user", "content": short}]
+    prompt = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=False)
+    whole = tokenizer.apply_chat_template([*user, {"role": "assistant", "content": long}], tokenize=False)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    ids = tokenizer(whole, add_special_tokens=False)["input_ids"]
+    return ids[:context], len(prompt_ids)
+
+
+class EncodedPairs(Dataset):
+    def __init__(self, pairs: Sequence[CaptionPair], tokenizer: Any, context: int) -> None:
+        if not pairs:
+            raise ValueError("no (short, long) caption pairs to train the rewriter on")
+        self.rows = [encode_pair(tokenizer, p.short, p.long, context) for p in pairs]
+        self.rows = [
+            (ids, n) for ids, n in self.rows if len(ids) > n
+        ]  # a prompt that fills the context teaches nothing
+        if not self.rows:
+            raise ValueError(f"every pair's short caption fills the rewriter's {context}-token context")
+        self.pad_id = int(tokenizer.pad_token_id)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> tuple[list[int], int]:
+        return self.rows[index]
+
+    def collate(self, rows: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
+        width = max(len(ids) for ids, _ in rows)
+        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, (ids, prompt_length) in enumerate(rows):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            labels[row, prompt_length : len(ids)] = torch.tensor(ids[prompt_length:])
+            mask[row, : len(ids)] = 1
+        return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+class PairDataModule(L.LightningDataModule):
+    def __init__(self, pairs: EncodedPairs, *, batch_size: int, seed: int, num_workers: int = 0) -> None:
+        super().__init__()
+        self.pairs, self.batch_size, self.seed, self.num_workers = pairs, batch_size, seed, num_workers
+
+    def train_dataloader(self) -> DataLoader:
+        return shuffled_loader(
+            self.pairs,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            num_workers=self.num_workers,
+            collate_fn=self.pairs.collate,
+        )

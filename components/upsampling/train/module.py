@@ -1,0 +1,35 @@
+"""The rewriter as a LightningModule: a thin adapter over a transformers causal LM, whose own
+loss (shifted cross-entropy, labels of -100 skipped) is the objective."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import lightning as L
+import torch
+
+from components.training.fit import time_fraction
+from components.training.schedule import adamw_with_schedule
+from components.training.settings import OptimizerSettings
+
+
+class RewriterModule(L.LightningModule):
+    def __init__(self, model: Any, optimizer: OptimizerSettings, *, total_steps: int) -> None:
+        super().__init__()
+        self.save_hyperparameters(
+            {"model": model.config.to_dict(), "optimizer": asdict(optimizer), "total_steps": total_steps}
+        )
+        self.model = model.train()
+        self.optimizer_settings, self.total_steps = optimizer, total_steps
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.model(**batch).loss
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]))
+        return loss
+
+    def configure_optimizers(self):
+        optimizer, scheduler = adamw_with_schedule(
+            self.model, self.optimizer_settings, self.total_steps, lambda: time_fraction(self)
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

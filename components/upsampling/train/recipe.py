@@ -1,0 +1,55 @@
+"""The local rewriter's recipe per profile: what params.yaml's `upsampling:` overrides. Apart
+from stage.py so that reading it (the Dagster definitions do, at load) imports neither
+Lightning nor torch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from components.overrides import with_overrides
+from components.training.settings import OptimizerSettings, TrainerSettings
+
+# Which (short, long) pairs of one image it learns from: the curated set's (true, few), the
+# captioner's own from the filtered sidecars (the generator's very training distribution,
+# with the captioner's mistakes), or both.
+PAIR_SOURCES = ("curated", "captioner", "both")
+
+
+@dataclass(frozen=True)
+class UpsamplerRecipe:
+    preset: str = "small"
+    vocab_size: int = 1024
+    pairs: str = "curated"
+    trainer: TrainerSettings = field(default_factory=lambda: TrainerSettings(max_steps=1500, max_minutes=1.5))
+    optimizer: OptimizerSettings = field(default_factory=lambda: OptimizerSettings(lr=2e-3, warmup_steps=50))
+    batch_size: int = 32
+    temperature: float = 0.8  # sampling, so that one short prompt gives varied rewrites
+    top_p: float = 0.95
+    max_new_tokens: int = 160
+    tries: int = 3  # rewrites the guard tries before drawing the prompt as written
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pairs not in PAIR_SOURCES:
+            raise ValueError(f"pairs={self.pairs!r} must be one of {PAIR_SOURCES}")
+        if not 0.0 < self.top_p <= 1.0 or not self.temperature > 0:
+            raise ValueError(f"top_p must be in (0, 1] and temperature > 0, got {self.top_p}, {self.temperature}")
+        if self.tries < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ValueError(f"tries ({self.tries}), max_new_tokens and batch_size must be >= 1")
+
+
+# Per profile: quick fits the main job's budget on a 2-core CPU, paper trains to convergence.
+UPSAMPLER_RECIPES = {
+    "quick": UpsamplerRecipe(),
+    "paper": UpsamplerRecipe(trainer=TrainerSettings(max_steps=6000, max_minutes=None)),
+}
+
+
+def resolve_upsampler_recipe(profile: str, overrides: Mapping[str, Any] | None = None) -> UpsamplerRecipe:
+    """The profile's recipe with `overrides` by dotted path or unique name (components/overrides.py):
+    `max_steps`, `trainer.max_minutes`, `pairs`, `preset`, `temperature`..."""
+    if profile not in UPSAMPLER_RECIPES:
+        raise ValueError(f"unknown upsampler recipe {profile!r}; known: {sorted(UPSAMPLER_RECIPES)}")
+    return with_overrides(UPSAMPLER_RECIPES[profile], overrides, what="prompt upsampler")

@@ -1,0 +1,100 @@
+"""Training the local rewriter on (short, long) caption pairs and saving it: what the
+`prompt_upsampler` asset runs.
+
+The tokenizer is a BPE over the pairs' captions, kept in the work directory so that a
+resumed run reads the very ids its checkpoint learnt; the model is the recipe's preset
+(model.py). The saved directory is a plain transformers one plus `upsampler.json`."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import Logger
+
+from components.io.paths import check_output_dir
+from components.training.fit import FitResult, fit
+from components.upsampling.checkpoint import save_upsampler
+from components.upsampling.model import new_model, read_preset, train_tokenizer
+from components.upsampling.train.data import EncodedPairs, PairDataModule
+from components.upsampling.train.module import RewriterModule
+from components.upsampling.train.pairs import CaptionPair, captioner_pairs, curated_pairs
+from components.upsampling.train.recipe import UpsamplerRecipe
+
+TOKENIZER_DIR = "tokenizer"
+
+
+@dataclass(frozen=True)
+class UpsamplerResult:
+    out_dir: Path
+    fit: FitResult
+    pairs: dict[str, int]  # source -> training pairs
+    manifest: dict[str, Any]
+
+
+def training_pairs(
+    recipe: UpsamplerRecipe, curated_shards: Sequence[Path], sidecars: Sequence[Path]
+) -> list[CaptionPair]:
+    pairs: list[CaptionPair] = []
+    if recipe.pairs in ("curated", "both"):
+        pairs += curated_pairs(curated_shards, "train")
+    if recipe.pairs in ("captioner", "both"):
+        if not sidecars:
+            raise ValueError(f"pairs={recipe.pairs!r} needs filtered caption sidecars; none were given")
+        pairs += captioner_pairs(sidecars)
+    return pairs
+
+
+def train_upsampler(
+    recipe: UpsamplerRecipe,
+    *,
+    curated_shards: Sequence[Path],
+    sidecars: Sequence[Path] = (),
+    work_dir: Path,
+    out_dir: Path,
+    seed: int = 0,
+    logger: Logger | bool = False,
+    resume: bool = True,
+) -> UpsamplerResult:
+    """Trains a new rewriter of the recipe's preset on the recipe's pairs and saves it to `out_dir`."""
+    check_output_dir(out_dir)
+    check_output_dir(work_dir)
+    pairs = training_pairs(recipe, curated_shards, sidecars)
+    if not pairs:
+        raise ValueError(f"no {recipe.pairs} caption pairs to train the prompt upsampler on")
+    context = int(read_preset(recipe.preset)["max_position_embeddings"])
+    tokenizer_dir = work_dir / TOKENIZER_DIR
+    if resume and tokenizer_dir.is_dir():
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    else:
+        tokenizer = train_tokenizer((t for p in pairs for t in (p.short, p.long)), recipe.vocab_size, context)
+        tokenizer.save_pretrained(tokenizer_dir)
+    model = new_model(recipe.preset, tokenizer, seed)
+    module = RewriterModule(model, recipe.optimizer, total_steps=recipe.trainer.max_steps)
+    data = PairDataModule(
+        EncodedPairs(pairs, tokenizer, context), batch_size=recipe.batch_size, seed=seed, num_workers=recipe.num_workers
+    )
+    result = fit(module, data, recipe.trainer, work_dir, seed=seed, validate=False, logger=logger, resume=resume)
+    model.eval()
+    counts = {source: sum(p.source == source for p in pairs) for source in ("curated", "captioner")}
+    manifest: dict[str, Any] = {
+        "temperature": recipe.temperature,
+        "top_p": recipe.top_p,
+        "max_new_tokens": recipe.max_new_tokens,
+        "tries": recipe.tries,
+        "preset": recipe.preset,
+        "pairs": recipe.pairs,
+        "pair_counts": counts,
+        "steps": result.steps,
+        "minutes": result.minutes,
+        "optimizer": asdict(recipe.optimizer),
+    }
+    save_upsampler(out_dir, model, tokenizer, manifest, overwrite=True)
+    shutil.rmtree(result.checkpoint_dir, ignore_errors=True)  # complete: a rerun starts afresh
+    shutil.rmtree(tokenizer_dir, ignore_errors=True)
+    return UpsamplerResult(out_dir, result, counts, manifest)
