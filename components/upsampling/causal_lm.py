@@ -1,0 +1,208 @@
+"""Any transformers causal LM as a prompt rewriter: a saved directory (the local upsampler of
+model.py, a downloaded instruct model) or a hub id, driven through its tokenizer's chat
+template.
+
+    rewriter = CausalLMRewriter("data/models/upsampler", seed=0)
+    rewriter("a red circle")            # one sampled rewrite, a str
+    rewriter.rewrite_many("a red circle", 4)   # four, from one batched generate
+    rewriter.reply(messages)            # the assistant's answer to a whole chat (chat_server.py)
+
+A call is `reply(chat_messages(prompt, system_prompt))`: the chat template renders the system
+and user turns (a template may ignore the system turn, as the local model's does) and opens
+the assistant's turn; the model samples until its end-of-sequence token or `max_new_tokens`,
+and only the new tokens are decoded. A temperature of 0 decodes greedily, as in OpenAI's API.
+
+Each call samples anew, so that the guard's retries can differ. With `seed` set, call i
+samples under torch.manual_seed(seed + i) inside torch.random.fork_rng: the sequence of
+calls is reproducible and the caller's global RNG stays as it was. One lock serialises the
+calls, since the guard may leave a timed-out call running in its thread while the next one
+starts, and the chat server answers requests from several threads.
+
+A model argument that names a local path (an existing one, or one written as a path: absolute,
+starting with "." or "~", or with separators but not shaped like a hub id "owner/name") must
+exist, and is checked before anything loads; anything else goes to `from_pretrained` as a hub
+id, which needs the network or the hub's cache.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .chat import SYSTEM_PROMPT, chat_messages
+
+MIN_NEW_TOKENS = 8  # a prompt fits when the model can still write at least this many tokens after it
+_SANE_CONTEXT = 10**7  # a tokenizer without a known limit reports int(1e30)
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+
+
+def is_local_path(model: str | Path) -> bool:
+    """Whether `model` names a local path rather than a hub id ("gpt2", "owner/name")."""
+    if isinstance(model, Path):
+        return True
+    expanded = Path(model).expanduser()
+    if expanded.exists() or os.path.isabs(model) or model.startswith((".", "~")):
+        return True
+    has_separator = os.sep in model or "/" in model
+    return has_separator and not (_HUB_ID.fullmatch(model) and ".." not in model and "--" not in model)
+
+
+def _checked_directory(model: str | Path) -> Path:
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"no model at {str(model)!r}: the path does not exist")
+    if not path.is_dir():
+        raise NotADirectoryError(f"{str(model)!r} is a file; a saved transformers model is a directory")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{str(model)!r} has no config.json: not a saved transformers model directory")
+    return path
+
+
+class CausalLMRewriter:
+    """A transformers causal LM that rewrites prompts through its chat template; see the module."""
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        system_prompt: str = SYSTEM_PROMPT,
+        temperature: float = 0.8,
+        top_p: float = 0.95,
+        max_new_tokens: int = 160,
+        seed: int | None = None,
+        device: str = "cpu",
+    ) -> None:
+        _check_sampling(temperature, top_p, max_new_tokens)
+        source: str | Path = _checked_directory(model) if is_local_path(model) else str(model)
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError(f"the tokenizer of {str(model)!r} has no chat template, so a prompt cannot be put to it")
+        self.model_id = str(model)
+        self.system_prompt = system_prompt
+        self.temperature = temperature
+        self.top_p = top_p
+        self.max_new_tokens = max_new_tokens
+        self.seed = seed
+        self.device = device
+        self.tokenizer = tokenizer
+        # Any: transformers 5's stubs type the loaded model so that pyright rejects .to() and .generate().
+        self.model: Any = AutoModelForCausalLM.from_pretrained(source)
+        self.model.to(device).eval()
+        self.context = _context(self.model.config, tokenizer)
+        self._calls = 0  # the index of the next call, for the seeded sequence
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return f"transformers: {self.model_id}"
+
+    def __call__(self, prompt: str) -> str:
+        return self.reply(chat_messages(prompt, self.system_prompt))
+
+    def rewrite_many(self, prompt: str, k: int) -> list[str]:
+        """k sampled rewrites of `prompt`, from one batched `generate`."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+        return self._generate(chat_messages(prompt, self.system_prompt), k, None, None, None)
+
+    def reply(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_new_tokens: int | None = None,
+    ) -> str:
+        """The assistant's reply to a chat of {"role", "content"} turns; None keeps the rewriter's setting."""
+        return self._generate(messages, 1, temperature, top_p, max_new_tokens)[0]
+
+    def prompt_fits(self, prompt: str) -> bool:
+        """Whether the templated prompt leaves room for MIN_NEW_TOKENS in the model's context."""
+        if self.context is None:
+            return True
+        length = len(self._encode(chat_messages(prompt, self.system_prompt))["input_ids"][0])
+        return length + MIN_NEW_TOKENS <= self.context
+
+    def _encode(self, messages: Sequence[dict[str, str]]) -> Any:
+        # transformers 5 returns a BatchEncoding (input_ids and attention_mask) by default.
+        return self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_dict=True, return_tensors="pt"
+        )
+
+    def _generate(
+        self,
+        messages: Sequence[dict[str, str]],
+        k: int,
+        temperature: float | None,
+        top_p: float | None,
+        max_new_tokens: int | None,
+    ) -> list[str]:
+        import torch
+
+        temperature = self.temperature if temperature is None else temperature
+        top_p = self.top_p if top_p is None else top_p
+        max_new_tokens = self.max_new_tokens if max_new_tokens is None else max_new_tokens
+        _check_sampling(temperature, top_p, max_new_tokens)
+        encoded = self._encode(messages).to(self.device)
+        length = encoded["input_ids"].shape[1]
+        if self.context is not None:  # past its positions a model writes noise, or fails
+            max_new_tokens = max(1, min(max_new_tokens, self.context - length))
+        sampling = {"temperature": temperature, "top_p": top_p} if temperature > 0 else {}
+        with self._lock, self._rng():
+            with torch.inference_mode():
+                output = self.model.generate(
+                    **encoded,
+                    **sampling,
+                    **self._special_tokens(),
+                    do_sample=temperature > 0,
+                    max_new_tokens=max_new_tokens,
+                    num_return_sequences=k,
+                )
+        return [text.strip() for text in self.tokenizer.batch_decode(output[:, length:], skip_special_tokens=True)]
+
+    def _special_tokens(self) -> dict[str, Any]:
+        """The end-of-sequence and padding ids where the generation config lacks them."""
+        config = self.model.generation_config
+        eos = config.eos_token_id if config.eos_token_id is not None else self.tokenizer.eos_token_id
+        pad = config.pad_token_id if config.pad_token_id is not None else self.tokenizer.pad_token_id
+        if pad is None:  # padding a batch of samples needs some id; the eos is the usual stand-in
+            pad = eos[0] if isinstance(eos, list) else eos
+        return {"eos_token_id": eos, "pad_token_id": pad}
+
+    @contextmanager
+    def _rng(self) -> Iterator[None]:
+        """Seeds call i with seed + i, leaving the global RNG as it was; without a seed, the global RNG."""
+        index, self._calls = self._calls, self._calls + 1
+        if self.seed is None:
+            yield
+            return
+        import torch
+
+        device = torch.device(self.device)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed + index)
+            yield
+
+
+def _check_sampling(temperature: float, top_p: float, max_new_tokens: int) -> None:
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0 (0 decodes greedily), got {temperature!r}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
+
+
+def _context(config: Any, tokenizer: Any) -> int | None:
+    """The smaller of the model's positions and the tokenizer's limit, leaving out unset ones."""
+    limits = (getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None))
+    sane = [n for n in limits if isinstance(n, int) and 0 < n < _SANE_CONTEXT]
+    return min(sane) if sane else None
