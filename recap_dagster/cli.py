@@ -16,8 +16,11 @@
                                               (materialize writes them for the assets it ran)
     recap recaption --source DIR_OR_URL --out DIR [--captioner PATH]
                                               a user's img2dataset output into sidecars
+    recap upsample "a red circle" [-n 4] [--json] [--backend local|transformers|openai] [--model M]
+                                              guarded rewrites of a prompt (params.yaml's rewriter:)
     recap generate "a red circle to the left of a blue square" --out img.png [--mix paper]
-                                              an image from a trained generator
+                                              an image from a trained generator, drawn from the
+                                              prompt's guarded rewrite (--no-upsample: as written)
     recap evaluate --write-prompts DIR [--per-category 8] [--forms short long unseen]
                                               the benchmark's prompts in GenEval's layout
     recap evaluate --images DIR [--strict] [--json OUT] [--reference DIR2]
@@ -40,6 +43,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from components.upsampling.backends import RewriterSettings
+    from components.upsampling.guard import GuardedRewrite
+    from components.upsampling.upsampler import Upsampler
     from recap_dagster.console import MaterializeReport
 
 
@@ -430,18 +436,131 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def generate_command(args: argparse.Namespace) -> int:
-    """One image per seed for the prompt, from a generator directory (or the project's of --mix)."""
+def rewriter_settings(args: argparse.Namespace, params) -> RewriterSettings:
+    """params.yaml's `rewriter:` with the command's flags over it. A --backend other than
+    params.yaml's drops its model and base URL, which name another backend's model."""
+    from dataclasses import replace
+
+    settings = params.rewriter_settings()
+    flags = {
+        "backend": args.backend,
+        "model": args.model,
+        "base_url": args.base_url,
+        "tries": args.tries,
+        "seed": args.seed,
+    }
+    if args.backend is not None and args.backend != settings.backend:
+        flags = {"model": "", "base_url": "", **{k: v for k, v in flags.items() if v is not None}}
+    return replace(settings, **{k: v for k, v in flags.items() if v is not None})  # checked again: ValueError
+
+
+def open_cli_upsampler(args: argparse.Namespace, params, fix: str) -> Upsampler | None:
+    """The configured rewriter behind the guard; None after saying on stderr why not. A local
+    rewriter's missing directory is named before any model loads; the project's own, never
+    trained, with how to train it and `fix` (what else the user can do)."""
+    from components.upsampling.backends import open_upsampler
+    from recap_dagster.resources import ProjectStorage
+
+    try:
+        if args.tries is not None and args.tries < 1:
+            raise ValueError(f"--tries must be >= 1, got {args.tries}")
+        settings = rewriter_settings(args, params)
+        project_dir = ProjectStorage().upsampler_dir()
+        directory = Path(settings.model).expanduser() if settings.model else project_dir
+        if settings.backend == "local" and not directory.is_dir():
+            why = "no such directory" if settings.model else f"`recap materialize prompt_upsampler` trains it; {fix}"
+            raise FileNotFoundError(f"no prompt upsampler at {directory}: {why}")
+        return open_upsampler(settings, project_dir)
+    except (ValueError, OSError) as error:
+        print(f"recap: {error}", file=sys.stderr)
+        return None
+
+
+def rewrite_status(result: GuardedRewrite) -> str:
+    """One word for how a guarded rewrite ended: passed, fell back, or unchanged (an empty prompt)."""
+    if result.used_fallback:
+        return "fell back"
+    return "passed" if result.attempts else "unchanged"
+
+
+def rewrite_lines(index: int, result: GuardedRewrite) -> list[str]:
+    """`recap upsample`'s lines for one rewrite: the text, then how it ended and each failure."""
+    lines = [f"{index}. {result.text or '(empty)'}", f"   {rewrite_status(result)}: {result.note}"]
+    return lines + [f"     {failure}" for failure in result.failures]
+
+
+def upsample_command(args: argparse.Namespace) -> int:
+    """-n guarded rewrites of the prompt by the configured rewriter: readable on stdout (each
+    rewrite, whether it passed the intent check or fell back to the prompt, and why), or with
+    --json one object {prompt, rewriter, rewrites: [{text, used_fallback, attempts, failures,
+    note}], stats}."""
+    import json
+    from dataclasses import asdict
+
     configure_environment(None)
+    if (params := checked_params()) is None:
+        return 2
+    if args.n < 1:
+        print(f"recap: -n must be >= 1, got {args.n}", file=sys.stderr)
+        return 2
+    upsampler = open_cli_upsampler(args, params, "or name a saved one with --model")
+    if upsampler is None:
+        return 2
+    print(f"recap: {args.n} rewrite(s) of {args.prompt!r} by {upsampler.name}", file=sys.stderr)
+    results = upsampler.upsample_many(args.prompt, args.n)
+    if args.json:
+        rewrites = [asdict(result) for result in results]
+        report = {"prompt": args.prompt, "rewriter": upsampler.name, "rewrites": rewrites}
+        print(json.dumps({**report, "stats": upsampler.stats.as_dict()}, indent=2))
+        return 0
+    for index, result in enumerate(results, 1):
+        print("\n".join(rewrite_lines(index, result)))
+    stats = upsampler.stats
+    print(
+        f"recap: {stats.rewritten} rewritten, {stats.fallbacks} fell back to the prompt as written; "
+        f"{stats.rewritten} of {stats.attempts} rewrites passed the intent check",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def prompt_to_draw(args: argparse.Namespace, params) -> str | None:
+    """The text `recap generate` draws from, told on stderr: the prompt's guarded rewrite,
+    seeded by --seed (one for all --count images), or the prompt itself (--no-upsample, an
+    empty prompt, or every rewrite failing the intent check). None: no rewriter (told)."""
+    if args.no_upsample:
+        return args.prompt
+    if not args.prompt.strip():  # unconditional generation: nothing to rewrite, no rewriter needed
+        print("recap: the empty prompt draws unconditionally: not rewritten", file=sys.stderr)
+        return args.prompt
+    upsampler = open_cli_upsampler(args, params, "or pass --no-upsample to draw from the prompt as written")
+    if upsampler is None:
+        return None
+    result = upsampler.upsample(args.prompt)
+    shared = f", one rewrite for all {args.count} images" if args.count > 1 else ""
+    if result.used_fallback:
+        failures = f" ({'; '.join(result.failures)})" if result.failures else ""
+        print(f"recap: {result.note}{failures}{shared}; drawing from:\n  {result.text}", file=sys.stderr)
+    else:
+        print(f"recap: upsampled by {upsampler.name}, {result.note}{shared}; drawing from:", file=sys.stderr)
+        print(f"  {result.text}", file=sys.stderr)
+    return result.text
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    """One image per seed from a generator directory (or the project's of --mix), drawn from
+    the prompt's guarded rewrite (prompt_to_draw) or, with --no-upsample, from the prompt as
+    written. Bad input and a missing rewriter stop before the pipeline loads."""
+    configure_environment(None)
+    params = None  # params.yaml: the project's generator and the rewriter's settings, when needed
+    if not (args.pipeline and args.no_upsample) and (params := checked_params()) is None:
+        return 2
     if args.pipeline:
         pipeline_dir = Path(args.pipeline).expanduser()
     else:
-        if (params := checked_params()) is None:
-            return 2
         from recap_dagster.resources import ProjectStorage
 
         pipeline_dir = ProjectStorage().generator_dir(args.mix or "paper")
-        del params
     try:
         if args.guidance < 0:
             raise ValueError(f"--guidance must be >= 0, got {args.guidance}")
@@ -454,6 +573,8 @@ def generate_command(args: argparse.Namespace) -> int:
         hint = "" if args.pipeline else f" (recap materialize generator -p {args.mix or 'paper'} trains it)"
         print(f"recap: {error}{hint}", file=sys.stderr)
         return 2
+    if (text := prompt_to_draw(args, params)) is None:
+        return 2
     import numpy as np
     from PIL import Image
 
@@ -463,7 +584,7 @@ def generate_command(args: argparse.Namespace) -> int:
     pipe = load_pipeline(pipeline_dir, args.scheduler)
     images = generate(
         pipe,
-        [args.prompt] * args.count,
+        [text] * args.count,
         seed=args.seed,
         steps=args.steps,
         guidance_scale=args.guidance,
@@ -472,7 +593,8 @@ def generate_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate(list(images), axis=1)).save(out)
-    print(f"recap: {args.count} image(s) of {args.prompt!r} from {pipeline_dir} -> {out}", file=sys.stderr)
+    drawn = "" if text == args.prompt else " (from its rewrite)"
+    print(f"recap: {args.count} image(s) of {args.prompt!r}{drawn} from {pipeline_dir} -> {out}", file=sys.stderr)
     return 0
 
 
@@ -698,6 +820,24 @@ def judge_benchmark(args: argparse.Namespace, root: Path) -> int:
     return 0
 
 
+# components.upsampling.backends.BACKENDS, written out: importing it (the intent check, the
+# world's caption reader) would slow every command's start by a third of a second.
+REWRITER_BACKENDS = ("local", "transformers", "openai")
+
+
+def add_rewriter_flags(parser: argparse.ArgumentParser) -> None:
+    """The rewriter's flags of `upsample` and `generate`; each left out keeps params.yaml's `rewriter:`."""
+    parser.add_argument(
+        "--backend", choices=REWRITER_BACKENDS, help="the rewriter (default: params.yaml's, else local)"
+    )
+    parser.add_argument(
+        "--model",
+        help="local: a saved rewriter (default: models/upsampler); transformers: path or hub id; openai: name",
+    )
+    parser.add_argument("--base-url", help="openai: the chat-completions endpoint, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--tries", type=int, help="rewrites tried before the prompt is drawn as written")
+
+
 def main(argv: list[str] | None = None) -> int:
     from components.io.console import quiet_library_notices
 
@@ -735,13 +875,22 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--out", required=True, help="image file to write (PNG); --count images side by side")
     gen.add_argument("--mix", help="the project's generator of this mix (default: paper)")
     gen.add_argument("--pipeline", help="a generator directory instead (any diffusers pipeline directory)")
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--seed", type=int, default=0, help="the first image's seed, and the rewrite's")
     gen.add_argument("--count", type=int, default=1, help="images, seeds seed .. seed + count - 1")
     gen.add_argument("--steps", type=int, default=30)
     gen.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (>= 0)")
     gen.add_argument("--rescale", type=float, help="guidance rescale in [0, 1] (default: the generator's objective's)")
     gen.add_argument("--scheduler", choices=["ddim", "dpm_solver", "euler"], help="default: the pipeline's")
+    gen.add_argument("--no-upsample", action="store_true", help="draw from the prompt as written, not its rewrite")
+    add_rewriter_flags(gen)
     gen.set_defaults(handler=generate_command)
+    ups = commands.add_parser("upsample", help="rewrite a short prompt into detailed captions, guarded by intent")
+    ups.add_argument("prompt", help='the prompt; "" is returned as it is')
+    ups.add_argument("-n", type=int, default=1, help="rewrites to sample (default 1)")
+    ups.add_argument("--json", action="store_true", help="one JSON object on stdout instead of lines")
+    ups.add_argument("--seed", type=int, help="seed the rewriter's sampling (default: params.yaml's, else unseeded)")
+    add_rewriter_flags(ups)
+    ups.set_defaults(handler=upsample_command)
     ev = commands.add_parser("evaluate", help="the benchmark: write its prompts, judge images or a generator")
     mode = ev.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write-prompts", metavar="DIR", help="write the suite in GenEval's layout for any generator")

@@ -1,7 +1,10 @@
 """Registered models load with `mlflow.pyfunc.load_model("models:/<name>@<alias>")` and do what
 the project's own code does: the captioner writes the captions recaptioning writes for an
-image, the generator draws the image `generate` draws for a prompt and seed. Each is a model
-from code (nothing pickled) with pinned requirements. `champion` moves only on a better metric."""
+image, the generator draws the image `generate` draws for a prompt and seed, the upsampler
+gives the guarded rewrites `recap upsample` gives, and a generator registered with an
+upsampler draws from a prompt's rewrite when asked (`upsample`), else as before. Each is a
+model from code (nothing pickled) with pinned requirements. `champion` moves only on a better
+metric."""
 
 from __future__ import annotations
 
@@ -27,8 +30,9 @@ from components.captioner.loading import load_captioner
 from components.captioner.sampling import SamplingSettings
 from components.data.image_decode import decode_image
 from recap_dagster.resources import MlflowRun, MlflowTracking
-from recap_dagster.resources.model_registry import CHAMPION, update_champion
+from recap_dagster.resources.model_registry import CHAMPION, save_pyfunc, update_champion
 from tests.captioner.saved_captioner import make_captioner
+from tests.upsampling.saved_upsampler import PAIRS, save_tiny_upsampler
 
 
 @pytest.fixture
@@ -41,6 +45,12 @@ def tracking(tmp_path: Path):
     yield MlflowTracking(tracking_uri=uri)
     mlflow.set_tracking_uri(previous[0])
     mlflow.set_registry_uri(previous[1])
+
+
+@pytest.fixture(scope="module")
+def upsampler_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny saved rewriter that knows PAIRS by heart ("a red circle" -> a detailed caption)."""
+    return save_tiny_upsampler(tmp_path_factory.mktemp("upsampler") / "upsampler")
 
 
 def new_run(tracking: MlflowTracking) -> MlflowRun:
@@ -112,9 +122,76 @@ def test_the_registered_generator_draws_as_generate_does(tracking: MlflowTrackin
     drawn = np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(s)))) for s in out["image"]])
     direct = generate(load_pipeline(pipeline_dir), prompts, seed=3, steps=2, guidance_scale=5.0, guidance_rescale=0.0)
     assert drawn.shape == (2, 64, 64, 3) and np.array_equal(drawn, direct)
-    assert list(out["prompt"]) == prompts
+    assert list(out["prompt"]) == prompts and list(out["drawn_prompt"]) == prompts
     other_seed = model.predict(pd.DataFrame({"prompt": prompts[:1]}), params={"seed": 4, "steps": 2})
     assert other_seed["image"][0] != out["image"][0]
+    with pytest.raises(ValueError, match="registered without a prompt upsampler"):
+        model.predict(pd.DataFrame({"prompt": prompts}), params={"upsample": True})
+    with pytest.raises(ValueError, match="extra artifact 'generator' would replace the model directory"):
+        save_pyfunc(pipeline_dir, tmp_path / "clash", {"generator": pipeline_dir})
+
+
+def decoded(images: pd.Series) -> np.ndarray:
+    return np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(s)))) for s in images])
+
+
+def test_the_registered_upsampler_rewrites_as_recap_upsample_does(
+    tracking: MlflowTracking, upsampler_dir: Path
+) -> None:
+    from components.upsampling.backends import RewriterSettings, open_upsampler
+    from components.upsampling.intent import check_intent
+
+    run = new_run(tracking)
+    run.register_model(upsampler_dir, "recap-upsampler", "newest")
+    run.finish()
+
+    prompt, rewrite = PAIRS[0]
+    prompts = [prompt, "a purple star", ""]  # known by heart, never rewritten well, empty
+    model = mlflow.pyfunc.load_model("models:/recap-upsampler@newest", model_config={"device": "cpu"})
+    out = model.predict(pd.DataFrame({"prompt": prompts}), params={"n": 2, "seed": 5})
+    assert list(out.columns) == ["prompt", "rewrite", "used_fallback", "note"] and len(out) == 6
+    assert list(out["prompt"]) == [p for p in prompts for _ in range(2)]
+    assert list(out["rewrite"][:2]) == [rewrite] * 2 and all(check_intent(prompt, r).passed for r in out["rewrite"][:2])
+    assert list(out["used_fallback"]) == [False, False, True, True, False, False]
+    assert list(out["rewrite"][2:]) == ["a purple star"] * 2 + [""] * 2
+    assert out["note"][4] == "empty prompt: not rewritten"
+    # prompt i's rewrites are `recap upsample --seed (5 + i) -n 2`'s
+    rows = list(zip(out["rewrite"], out["note"], strict=True))
+    for i, text in enumerate(prompts):
+        direct = open_upsampler(RewriterSettings(model=str(upsampler_dir), seed=5 + i)).upsample_many(text, 2)
+        assert [(r.text, r.note) for r in direct] == rows[2 * i : 2 * i + 2]
+    once = model.predict(pd.DataFrame({"prompt": ["a purple star"]}), params={"tries": 1})
+    assert once["note"][0] == "drawn from the prompt as written: 1 rewrite failed the intent check"
+
+    local = Path(mlflow.artifacts.download_artifacts("models:/recap-upsampler/1"))
+    flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["model_code_path"].endswith("upsampler_model.py") and not list(local.rglob("*.pkl"))
+    assert (local / "artifacts" / "upsampler" / "upsampler.json").is_file()
+
+
+def test_the_registered_generator_upsamples_only_when_asked(
+    tracking: MlflowTracking, upsampler_dir: Path, tmp_path: Path
+) -> None:
+    from components.generator.pipeline import generate, load_pipeline
+    from tests.generator.saved_pipeline import save_tiny_pipeline
+
+    pipeline_dir = save_tiny_pipeline(tmp_path / "generator")
+    run = new_run(tracking)
+    run.register_model(pipeline_dir, "recap-generator", "newest_test", extra_artifacts={"upsampler": upsampler_dir})
+    run.finish()
+
+    prompt, rewrite = PAIRS[0]
+    prompts = [prompt, ""]
+    model = mlflow.pyfunc.load_model("models:/recap-generator@newest_test", model_config={"device": "cpu"})
+    sampling = {"seed": 3, "steps": 2, "guidance_scale": 5.0}
+    upsampled = model.predict(pd.DataFrame({"prompt": prompts}), params={**sampling, "upsample": True})
+    as_written = model.predict(pd.DataFrame({"prompt": prompts}), params=sampling)
+    assert list(upsampled["drawn_prompt"]) == [rewrite, ""] and list(upsampled["prompt"]) == prompts
+    assert list(as_written["drawn_prompt"]) == prompts
+    pipe = load_pipeline(pipeline_dir)
+    for out, drawn in ((upsampled, [rewrite, ""]), (as_written, prompts)):
+        direct = generate(pipe, drawn, seed=3, steps=2, guidance_scale=5.0, guidance_rescale=0.0)
+        assert np.array_equal(decoded(out["image"]), direct)
 
 
 def test_champion_moves_only_on_a_better_metric(tracking: MlflowTracking) -> None:

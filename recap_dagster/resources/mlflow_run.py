@@ -82,11 +82,14 @@ class MlflowRun:
         *,
         champion_metric: str | None = None,
         higher_is_better: bool = True,
+        extra_artifacts: Mapping[str, Path] | None = None,
     ) -> str:
         """Logs `model_dir` as this run's pyfunc model `model` (model_registry.py), registers it as
         a new version of `name` with `tags`, points `alias` at it, and, given `champion_metric` (a
-        metric this run has logged), moves `champion` to it if it beats the champion; returns the version."""
-        version = register_pyfunc(self.client, self.run_id, model_dir, name, tags)
+        metric this run has logged), moves `champion` to it if it beats the champion; returns the version.
+        extra_artifacts: further directories the model bundles by name, e.g. a generator's
+        {"upsampler": dir}, which its `upsample` param needs."""
+        version = register_pyfunc(self.client, self.run_id, model_dir, name, tags, extra_artifacts)
         self.client.set_registered_model_alias(name, alias, version)
         if champion_metric is not None:
             value = self.client.get_run(self.run_id).data.metrics.get(champion_metric, float("nan"))

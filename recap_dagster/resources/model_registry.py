@@ -1,11 +1,13 @@
 """Registered models that `mlflow.pyfunc.load_model("models:/<name>@<alias>")` loads and runs.
 
-A model directory (a saved captioner, or an exported generator pipeline) is saved as an MLflow
-model from code (recap_dagster/serving/: no pickled Python objects), with the directory as its
-artifact, this checkout's `components` package bundled as code, and pip requirements pinned
-to the versions installed here: loading (env_manager "local", the default) installs nothing
-and finds no mismatch to warn of. It is logged into the run as the artifact `model` and
-registered as a new version whose source is that artifact.
+A model directory (a saved captioner, an exported generator pipeline, a saved prompt
+upsampler) is saved as an MLflow model from code (recap_dagster/serving/: no pickled Python
+objects), with the directory as its artifact (and any extra directories the model can use,
+such as a generator's upsampler, as further artifacts), this checkout's `components` package
+bundled as code, and pip requirements pinned to the versions installed here: loading
+(env_manager "local", the default) installs nothing and finds no mismatch to warn of. It is
+logged into the run as the artifact `model` and registered as a new version whose source is
+that artifact.
 
 Aliases: the caller's (`newest`, `newest_<mix>`) always moves to the new version; `champion`
 moves only when the new version's evaluation metric beats the champion's. Each version
@@ -29,6 +31,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.signature import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from PIL import Image
+
+from components.upsampling.checkpoint import MANIFEST_FILE as UPSAMPLER_MANIFEST
 
 CHAMPION = "champion"
 METRIC_TAG = "champion.metric"
@@ -74,7 +78,7 @@ GENERATOR = ModelKind(
     "generator",
     ModelSignature(
         inputs=Schema([ColSpec("string", "prompt")]),
-        outputs=Schema([ColSpec("string", "prompt"), ColSpec("string", "image")]),
+        outputs=Schema([ColSpec("string", "prompt"), ColSpec("string", "drawn_prompt"), ColSpec("string", "image")]),
         params=ParamSchema(
             [
                 ParamSpec("seed", "long", 0),
@@ -82,17 +86,39 @@ GENERATOR = ModelKind(
                 ParamSpec("guidance_scale", "double", 4.0),
                 ParamSpec("guidance_rescale", "double", -1.0),
                 ParamSpec("scheduler", "string", ""),
+                ParamSpec("upsample", "boolean", False),  # needs the `upsampler` artifact
             ]
         ),
     ),
     (*BASE_PACKAGES, "tokenizers", "transformers", "diffusers", "lightning"),
     lambda: pd.DataFrame({"prompt": ["a red circle above a blue square"]}),
 )
+UPSAMPLER = ModelKind(
+    SERVING / "upsampler_model.py",
+    "upsampler",
+    ModelSignature(
+        inputs=Schema([ColSpec("string", "prompt")]),
+        outputs=Schema(
+            [
+                ColSpec("string", "prompt"),
+                ColSpec("string", "rewrite"),
+                ColSpec("boolean", "used_fallback"),
+                ColSpec("string", "note"),
+            ]
+        ),
+        params=ParamSchema([ParamSpec("n", "long", 1), ParamSpec("seed", "long", 0), ParamSpec("tries", "long", -1)]),
+    ),
+    (*BASE_PACKAGES, "tokenizers", "transformers"),
+    lambda: pd.DataFrame({"prompt": ["a red circle"]}),
+)
 
 
 def model_kind(model_dir: Path) -> ModelKind:
-    """A diffusers pipeline directory (model_index.json) is a generator; anything else a captioner."""
-    return GENERATOR if (model_dir / "model_index.json").is_file() else CAPTIONER
+    """A diffusers pipeline directory (model_index.json) is a generator, a saved prompt
+    upsampler (upsampler.json) an upsampler; anything else a captioner."""
+    if (model_dir / "model_index.json").is_file():
+        return GENERATOR
+    return UPSAMPLER if (model_dir / UPSAMPLER_MANIFEST).is_file() else CAPTIONER
 
 
 def pinned(packages: tuple[str, ...]) -> list[str]:
@@ -106,15 +132,25 @@ def pinned(packages: tuple[str, ...]) -> list[str]:
     return found
 
 
-def save_pyfunc(model_dir: Path, path: Path) -> Path:
-    """`model_dir` as an MLflow pyfunc model from code at `path` (which must not exist or be empty)."""
+def model_artifacts(kind: ModelKind, model_dir: Path, extra: Mapping[str, Path] | None) -> dict[str, str]:
+    """The model's artifacts: its directory under the kind's name, then the extras (e.g. a
+    generator's {"upsampler": dir}); an extra may not take the directory's name."""
+    extra = dict(extra or {})
+    if kind.artifact in extra:
+        raise ValueError(f"extra artifact {kind.artifact!r} would replace the model directory {model_dir}")
+    return {kind.artifact: str(model_dir), **{name: str(path) for name, path in extra.items()}}
+
+
+def save_pyfunc(model_dir: Path, path: Path, extra_artifacts: Mapping[str, Path] | None = None) -> Path:
+    """`model_dir` as an MLflow pyfunc model from code at `path` (which must not exist or be
+    empty), bundling `extra_artifacts` ({name: directory}) beside it."""
     import mlflow.pyfunc
 
     kind = model_kind(model_dir)
     mlflow.pyfunc.save_model(
         str(path),
         python_model=str(kind.code),
-        artifacts={kind.artifact: str(model_dir)},
+        artifacts=model_artifacts(kind, model_dir, extra_artifacts),
         code_paths=[str(COMPONENTS)],
         signature=kind.signature,
         input_example=kind.example(),
@@ -133,12 +169,18 @@ def ensure_registered_model(client: MlflowClient, name: str) -> None:
 
 
 def register_pyfunc(
-    client: MlflowClient, run_id: str, model_dir: Path, name: str, tags: Mapping[str, str] | None = None
+    client: MlflowClient,
+    run_id: str,
+    model_dir: Path,
+    name: str,
+    tags: Mapping[str, str] | None = None,
+    extra_artifacts: Mapping[str, Path] | None = None,
 ) -> str:
-    """Logs `model_dir` as run `run_id`'s pyfunc model `model` and registers it as a new version
-    of `name` with `tags`; returns the version."""
+    """Logs `model_dir` (with `extra_artifacts`, see save_pyfunc) as run `run_id`'s pyfunc model
+    `model` and registers it as a new version of `name` with `tags`; returns the version."""
     with tempfile.TemporaryDirectory(prefix="recap-pyfunc-") as tmp:
-        client.log_artifacts(run_id, str(save_pyfunc(model_dir, Path(tmp) / "model")), "model")
+        saved = save_pyfunc(model_dir, Path(tmp) / "model", extra_artifacts)
+        client.log_artifacts(run_id, str(saved), "model")
     ensure_registered_model(client, name)
     source = f"{client.get_run(run_id).info.artifact_uri}/model"
     return str(client.create_model_version(name, source, run_id=run_id, tags=dict(tags or {})).version)

@@ -1,18 +1,25 @@
 """`recap-generator` as an MLflow model from code: the exported diffusers pipeline directory
 (artifact `generator`) loaded and sampled with components.generator.pipeline, as `recap
-generate` does, so the same prompt and seed give the same image.
+generate` does, so the same prompt and seed give the same image. A version registered with a
+saved prompt upsampler (artifact `upsampler`) can rewrite each prompt first, as `recap
+generate` does by default.
 
 Input: a DataFrame with a column `prompt` (strings; "" generates unconditionally).
 Params: seed (0; prompt i is drawn from seed + i), steps (30), guidance_scale (4.0),
 guidance_rescale (-1: the generator's own, from its objective), scheduler ("": the
-pipeline's; ddim, dpm_solver or euler).
-Output: a DataFrame with columns prompt and image: a base64 PNG per prompt.
+pipeline's; ddim, dpm_solver or euler), upsample (False: draw each prompt as written; True:
+draw from its guarded rewrite, seeded as `recap generate --seed (seed + i)` seeds it; needs
+the `upsampler` artifact).
+Output: a DataFrame with columns prompt, drawn_prompt (the text drawn from: the prompt, or its
+rewrite) and image (a base64 PNG per prompt).
 Model config: device = auto (a GPU when there is one), cpu, cuda, cuda:N.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
 import io
 from pathlib import Path
 from typing import Any
@@ -25,8 +32,13 @@ from mlflow.pyfunc.model import PythonModel, PythonModelContext
 from PIL import Image
 
 from components.generator.pipeline import generate, load_pipeline
+from components.upsampling.backends import RewriterSettings, open_upsampler
+from components.upsampling.causal_lm import CausalLMRewriter
+from components.upsampling.guard import FallbackStats
+from components.upsampling.upsampler import Upsampler
 
 ARTIFACT = "generator"  # the artifact holding the pipeline directory
+UPSAMPLER = "upsampler"  # the optional artifact holding a saved prompt upsampler (the `upsample` param)
 
 
 def png_base64(image: np.ndarray) -> str:
@@ -40,6 +52,27 @@ def resolve_device(device: str) -> str:
     return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
 
 
+# load_upsampler and seeded are upsampler_model.py's: a model-from-code file is loaded alone,
+# so the two serving files cannot import each other.
+def load_upsampler(directory: Path, device: str) -> Upsampler:
+    """The saved local rewriter behind the guard with its manifest's sampling, on `device`."""
+    upsampler = open_upsampler(RewriterSettings(backend="local", model=str(directory)))
+    rewriter = upsampler.rewriter
+    if device != "cpu" and isinstance(rewriter, CausalLMRewriter):  # it loads on the CPU
+        rewriter.model.to(device)
+        rewriter.device = device
+    return upsampler
+
+
+def seeded(upsampler: Upsampler, seed: int) -> Upsampler:
+    """A copy for one prompt, its rewriter's calls seeded seed, seed + 1, ... (causal_lm.py) as
+    `recap generate --seed` seeds them, sharing the loaded weights and lock; it counts its calls
+    from the loaded rewriter's count, 0 since that one is never called itself."""
+    rewriter = copy.copy(upsampler.rewriter)
+    rewriter.seed = seed  # type: ignore[attr-defined]  # a CausalLMRewriter (load_upsampler)
+    return dataclasses.replace(upsampler, rewriter=rewriter, stats=FallbackStats())
+
+
 class GeneratorModel(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         from components.generator.train.stage import default_rescale  # Lightning: only when loading
@@ -48,6 +81,20 @@ class GeneratorModel(PythonModel):
         self.device = resolve_device(str((context.model_config or {}).get("device", "auto")))
         self.rescale = default_rescale(self.directory)
         self.pipes: dict[str, Any] = {}  # scheduler name ("" the pipeline's) -> pipeline
+        self.upsampler_dir = context.artifacts.get(UPSAMPLER)  # None: registered without one
+        self.upsampler: Upsampler | None = None  # loaded at the first upsample=True
+
+    def drawn_prompts(self, prompts: list[str], seed: int) -> list[str]:
+        """Each prompt's guarded rewrite (the prompt itself where every rewrite failed the
+        intent check), prompt i's seeded from seed + i."""
+        if self.upsampler_dir is None:
+            raise ValueError(
+                "upsample=True, but this generator was registered without a prompt upsampler (no `upsampler` "
+                "artifact: register it with extra_artifacts={'upsampler': <dir>}); call it with upsample=False"
+            )
+        if self.upsampler is None:
+            self.upsampler = load_upsampler(Path(self.upsampler_dir), self.device)
+        return [seeded(self.upsampler, seed + i).upsample(prompt).text for i, prompt in enumerate(prompts)]
 
     def pipeline(self, scheduler: str):
         if scheduler not in self.pipes:
@@ -58,15 +105,19 @@ class GeneratorModel(PythonModel):
         prompts = [str(p) for p in pd.DataFrame(model_input)["prompt"]]
         params = params or {}
         rescale = float(params.get("guidance_rescale", -1.0))
+        seed = int(params.get("seed", 0))
+        drawn = self.drawn_prompts(prompts, seed) if bool(params.get("upsample", False)) else prompts
         images = generate(
             self.pipeline(str(params.get("scheduler", "") or "")),
-            prompts,
-            seed=int(params.get("seed", 0)),
+            drawn,
+            seed=seed,
             steps=int(params.get("steps", 30)),
             guidance_scale=float(params.get("guidance_scale", 4.0)),
             guidance_rescale=self.rescale if rescale < 0 else rescale,
         )  # (N, H, W, 3) uint8
-        return pd.DataFrame({"prompt": prompts, "image": [png_base64(image) for image in images]})
+        return pd.DataFrame(
+            {"prompt": prompts, "drawn_prompt": drawn, "image": [png_base64(image) for image in images]}
+        )
 
 
 set_model(GeneratorModel())

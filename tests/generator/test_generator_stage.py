@@ -302,7 +302,9 @@ def test_recap_generate_writes_the_image_and_names_bad_input(trained: Path, tmp_
     from recap_dagster.cli import main
 
     out = tmp_path / "img.png"
-    assert main(["generate", "a red circle", "--pipeline", str(trained), "--out", str(out), "--steps", "2"]) == 0
+    # --no-upsample: the image of the prompt as written (tests/test_upsample_cli.py draws rewrites)
+    argv = ["generate", "a red circle", "--pipeline", str(trained), "--out", str(out), "--steps", "2", "--no-upsample"]
+    assert main(argv) == 0
     single = np.asarray(Image.open(out))
     assert single.shape == (64, 64, 3)
     pipe = load_pipeline(trained)
