@@ -5,6 +5,11 @@ side with preference rates against the reference (docs/results.md "Evaluation").
     python experiments/evaluate_generators.py original_only=models/generator/original_only \\
         paper=models/generator/paper --per-category 8 --real 512 --out work/eval_full
 
+With `--upsampler DIR` (a saved local rewriter, e.g. models/upsampler) the short and
+unseen-form prompts are also drawn as it rewrites them (forms short_upsampled and
+unseen_upsampled, judged by the prompts' own clauses; the same seeded rewrites for every
+generator): what prompt upsampling buys each generator (docs/results.md "Prompt upsampling").
+
 Name each pipeline by its mix (`original_only`, `paper`, `descriptive_50`, ...) for the paper's
 number to stand beside it; the reference is `original_only` unless `--reference` names another.
 Writes OUT/<name>/benchmark/ (GenEval's layout), OUT/<name>/scores.json, OUT/report.txt,
@@ -22,6 +27,7 @@ import torch
 from components.evaluation.benchmark_table import result_table
 from components.evaluation.evaluate_pipeline import evaluate_pipeline
 from components.evaluation.report import REFERENCE, build_report, report_chart, report_json, report_table
+from components.upsampling.backends import RewriterSettings, open_upsampler
 
 
 def labelled(text: str) -> tuple[str, Path]:
@@ -39,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--real", type=int, default=512, help="held-out world images for FID and KID")
     parser.add_argument("--judge", type=Path, default=Path("models/alignment"), help="the alignment judge")
     parser.add_argument("--reference", default=REFERENCE)
+    parser.add_argument("--upsampler", type=Path, help="a saved local rewriter: also draw the prompts it rewrites")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", type=Path, required=True, help="a folder that does not exist yet")
     args = parser.parse_args(argv)
@@ -47,6 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     scored = []
     for name, path in args.pipelines:
+        upsampler = (
+            None if args.upsampler is None else open_upsampler(RewriterSettings(model=str(args.upsampler), seed=0))
+        )
         evaluated = evaluate_pipeline(
             name,
             path,
@@ -55,7 +65,10 @@ def main(argv: list[str] | None = None) -> None:
             per_category=args.per_category,
             samples_per_prompt=args.samples,
             real_images=args.real,
+            upsampler=upsampler,
         )
+        if upsampler is not None:
+            print(f"== {name}: upsampling {json.dumps(upsampler.stats.as_dict())}", flush=True)
         (args.out / name / "scores.json").write_text(evaluated.scores.to_json())
         print(f"== {name} ({path})\n{result_table(evaluated.result)}\n", flush=True)
         scored.append(evaluated.scores)

@@ -143,12 +143,19 @@ HEADLINES: dict[str, tuple[Figure, ...]] = {
         Figure("skipped_as_current", "already current", "true"),
     ),
     "training_mix": (Figure("summaries", "mixes", "len"),),
+    "prompt_upsampler": (
+        Figure("steps", "steps"),
+        Figure("intent_before_guard", "intent kept"),
+        Figure("fallback_rate", "fallback"),
+        Figure("distinct_share", "distinct"),
+    ),
     "vae": (Figure("steps", "steps"), Figure("psnr_db", "PSNR {} dB"), Figure("objects_kept", "objects kept")),
     "generator": (Figure("steps", "steps"), Figure("eval/short/all", "short"), Figure("eval/long/all", "long")),
     "eval_scores": (
         Figure("eval/geneval/short/overall", "short"),
         Figure("eval/geneval/long/overall", "long"),
         Figure("eval/geneval/unseen/overall", "unseen"),
+        Figure("eval/geneval/short_upsampled/overall", "short upsampled"),
     ),
     "eval_report": (Figure("generators", "generators", "sum"),),
 }

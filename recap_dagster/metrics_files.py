@@ -29,10 +29,13 @@ from dagster import AssetKey, DagsterInstance
 
 from components.captioner.loading import read_extra
 from components.evaluation.prompts import FORMS
+from components.evaluation.upsampling import UPSAMPLED
 from components.io.atomic import write_dir_atomically, write_file_atomically
 from components.judge.checkpoint import read_judge_manifest
 from components.recaption.sidecar import read_table_info
+from components.upsampling.checkpoint import read_upsampler_manifest
 from recap_dagster.defs.curation import MIX_KEY
+from recap_dagster.defs.upsampling import MEASURES_FILE
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 
 METRICS_DIR = "metrics"
@@ -116,6 +119,30 @@ def alignment_figures(storage: ProjectStorage, history: MetricHistory) -> StageF
     )
 
 
+def upsampler_figures(storage: ProjectStorage, history: MetricHistory) -> StageFigures:
+    """The rewriter's training and what it was measured at: intent kept before and after the
+    guard per category, the fallback rate, the distinct share and the rewrites' lengths."""
+    directory = storage.upsampler_dir()
+    manifest = read_upsampler_manifest(directory)
+    measures_path = directory / MEASURES_FILE
+    if not measures_path.is_file():
+        raise FileNotFoundError(f"no measures at {measures_path}: materialize prompt_upsampler again")
+    measures = json.loads(measures_path.read_text())
+    intent = {
+        category: {name: row[name]["share"] for name in ("before", "after", "fallbacks")}
+        for category, row in measures["intent"].items()
+    }
+    diversity = measures["diversity"]
+    return StageFigures(
+        metrics={
+            **numbers({k: manifest.get(k) for k in ("steps", "minutes")}),
+            "intent": {category: numbers(shares) for category, shares in intent.items()},
+            "distinct_share": diversity["distinct_share"],
+            "rewrite_words": numbers(diversity["rewrite_words"]),
+        }
+    )
+
+
 def filter_figures(storage: ProjectStorage, history: MetricHistory) -> StageFigures:
     """Over every filtered sidecar: rows, the share of judged rows that fell back to the original
     caption or needed a regeneration, and the share of rows per caption source."""
@@ -194,10 +221,11 @@ def eval_report_figures(storage: ProjectStorage, history: MetricHistory) -> Stag
     if not path.is_file():
         raise FileNotFoundError(f"no evaluation report at {path}: materialize eval_report first")
     report = json.loads(path.read_text())
+    forms = [*FORMS, *UPSAMPLED.values()]
     bars = [
         {
             "generator": name,
-            **{form: figures[f"geneval/{form}/overall"] for form in FORMS if f"geneval/{form}/overall" in figures},
+            **{form: figures[f"geneval/{form}/overall"] for form in forms if f"geneval/{form}/overall" in figures},
         }
         for name, figures in report.items()
     ]
@@ -209,6 +237,7 @@ FIGURES: dict[str, Callable[[ProjectStorage, MetricHistory], StageFigures]] = {
     "captioner": captioner_figures,
     "alignment_model": alignment_figures,
     "filtered_captions": filter_figures,
+    "prompt_upsampler": upsampler_figures,
     "training_mix": mix_figures,
     "vae": vae_figures,
     "generator": generator_figures,

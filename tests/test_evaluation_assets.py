@@ -15,7 +15,15 @@ from mlflow import MlflowClient
 from components.evaluation.benchmark import TAGS
 from components.evaluation.benchmark_folder import read_folder
 from components.evaluation.generator_scores import GeneratorScores
-from recap_dagster.definitions import RESOURCES, alignment_model, eval_report, eval_scores, generator, vae
+from recap_dagster.definitions import (
+    RESOURCES,
+    alignment_model,
+    eval_report,
+    eval_scores,
+    generator,
+    prompt_upsampler,
+    vae,
+)
 from recap_dagster.defs.evaluation import BENCHMARK_DIR, SCORES_FILE
 from recap_dagster.metrics_files import write_figures
 from tests.helpers import materialize_tiny_datasets, write_alt_text_mix
@@ -28,7 +36,8 @@ def test_eval_scores_and_report_over_two_generators(tmp_path) -> None:
     with DagsterInstance.ephemeral() as instance:
         if not storage.web_shards_dir().is_dir():
             materialize_tiny_datasets(instance)
-        for asset, where in ((alignment_model, storage.alignment_dir()), (vae, storage.vae_dir())):
+        made = ((alignment_model, storage.alignment_dir()), (vae, storage.vae_dir()))
+        for asset, where in (*made, (prompt_upsampler, storage.upsampler_dir())):
             if not where.is_dir():
                 assert materialize([asset], resources=RESOURCES, instance=instance).success
         if not storage.generator_dir("original_only").is_dir():
@@ -48,15 +57,21 @@ def test_eval_scores_and_report_over_two_generators(tmp_path) -> None:
         report = materialize([eval_report], resources=RESOURCES, instance=instance)
         assert report.success
 
-    # eval_scores: a GenEval folder of 8 categories x 3 forms, one sample each, and its scores
+    # eval_scores: a GenEval folder of 8 categories x 3 forms, and the short and unseen prompts
+    # as the upsampler rewrote them, one sample each, and its scores
     folder = read_folder(storage.eval_dir("paper") / BENCHMARK_DIR)
-    assert len(folder.prompts) == len(TAGS) * 3 and not folder.missing
+    assert len(folder.prompts) == len(TAGS) * 5 and not folder.missing
     line = json.loads((folder.root / "00000" / "metadata.jsonl").read_text())
     assert {"tag", "prompt", "include", "exclude", "background", "text", "form"} <= set(line)
+    upsampled = json.loads((folder.root / f"{len(TAGS) * 3:05d}" / "metadata.jsonl").read_text())
+    assert upsampled["form"] == "short_upsampled" and upsampled["user_prompt"] == line["prompt"]
+    assert upsampled["clauses"] == line["clauses"]  # judged as the prompt the user wrote
     scores = GeneratorScores.read(storage.eval_dir("paper") / SCORES_FILE)
-    assert scores.images == 24 and set(scores.overall) == {"short", "long", "unseen"}
+    forms = {"short", "long", "unseen", "short_upsampled", "unseen_upsampled"}
+    assert scores.images == 40 and set(scores.overall) == forms
     assert scores.distances is not None and scores.distances["n_real"] == 8 and scores.clip_score is not None
-    assert metadata["images"] == 24 and "categories" in metadata and "judged_samples" in metadata
+    assert metadata["images"] == 40 and "categories" in metadata
+    assert metadata["upsampling"]["prompts"] == 2 * len(TAGS)  # every short and unseen prompt, guarded and "judged_samples" in metadata
     assert metadata["eval/clip_score"] == round(scores.clip_score, 4)
 
     # eval_report: the copy against the reference ties every pair
@@ -87,4 +102,4 @@ def test_eval_scores_and_report_over_two_generators(tmp_path) -> None:
         "plots/eval_report.json",
     ]
     bars = json.loads(written[1].read_text())
-    assert [b["generator"] for b in bars] == ["original_only", "paper"] and {"short", "long", "unseen"} <= set(bars[0])
+    assert [b["generator"] for b in bars] == ["original_only", "paper"] and forms <= set(bars[0])

@@ -66,8 +66,21 @@ def permute_colors(
     index = palette_index(image)  # (H, W): one lookup for all 8 colours, not 8 masks
     objects = index >= 0
     out[objects] = PALETTE[np.asarray(permutation)[index[objects]]]
+    return out, recolor_captions(captions, permutation)
+
+
+def recolor_captions(captions: Sequence[str], permutation: Sequence[int]) -> list[str]:
+    """Every colour word i of the captions becomes colour permutation[i]: the text side of
+    permute_colors, for captions without their image (a pair of captions stays one scene's)."""
     mapping = {COLOR_NAMES[s]: COLOR_NAMES[t] for s, t in enumerate(permutation)}
-    return out, [_replace_words(COLOR_PATTERN, mapping, text) for text in captions]
+    return [_replace_words(COLOR_PATTERN, mapping, text) for text in captions]
+
+
+def swap_sides(captions: Sequence[str]) -> list[str]:
+    """ "left" and "right" swapped: the text side of flip_horizontal (a quoted sign word is text,
+    not pixels, so captions alone may always be swapped)."""
+    mapping = {"left": "right", "right": "left"}
+    return [_replace_words(SIDE_PATTERN, mapping, text) for text in captions]
 
 
 def can_flip(image: np.ndarray, captions: Sequence[str]) -> bool:
@@ -80,8 +93,7 @@ def flip_horizontal(image: np.ndarray, captions: Sequence[str]) -> tuple[np.ndar
     """Mirrors `image` left-right and swaps "left" and "right" in the captions."""
     if not can_flip(image, captions):
         raise ValueError("image holds a sign (or a caption quotes a word): flipping would mirror its text")
-    mapping = {"left": "right", "right": "left"}
-    return image[:, ::-1].copy(), [_replace_words(SIDE_PATTERN, mapping, text) for text in captions]
+    return image[:, ::-1].copy(), swap_sides(captions)
 
 
 def augment(

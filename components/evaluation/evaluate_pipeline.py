@@ -16,7 +16,9 @@ from components.evaluation.benchmark_judge import BenchmarkResult, judge_folder
 from components.evaluation.clip_score import load_cosine_judge
 from components.evaluation.generator_scores import GeneratorScores, benchmark_scores, heldout_world_images
 from components.evaluation.image_features import judge_image_features
+from components.evaluation.upsampling import upsampled_entries
 from components.generator.pipeline import check_pipeline_dir, load_pipeline
+from components.upsampling.upsampler import Upsampler
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,16 @@ def evaluate_pipeline(
     per_category: int,
     samples_per_prompt: int = 1,
     real_images: int = 64,
+    upsampler: Upsampler | None = None,
 ) -> Evaluated:
     """`name`'s generator at `pipeline_dir` drawn into `folder_dir` (made here; it must not exist
-    or be empty) and scored; the judge at `judge_dir` gives CLIP score and the FID features."""
+    or be empty) and scored; the judge at `judge_dir` gives CLIP score and the FID features.
+    upsampler: also draw the short and unseen-form prompts as it rewrites them (the forms
+    short_upsampled and unseen_upsampled, judged by the prompts' own clauses)."""
     pipeline_dir = check_pipeline_dir(pipeline_dir)
     entries = benchmark_suite(per_category)
+    if upsampler is not None:
+        entries += upsampled_entries(entries, upsampler)
     write_prompts(folder_dir, entries, per_category=per_category, generator=str(pipeline_dir))
     pipe = load_pipeline(pipeline_dir)
     draw_benchmark(

@@ -12,15 +12,18 @@ entry's own clauses, so "short" and "short_upsampled" are the same requests draw
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from components.evaluation.benchmark import BenchmarkEntry
+from components.evaluation.benchmark import BenchmarkEntry, benchmark_suite
 from components.evaluation.image_judge import Share
 from components.text.words import word_count
 from components.upsampling import GuardedRewrite, check_intent
+from components.upsampling.backends import RewriterSettings, open_upsampler
+from components.upsampling.train.pairs import curated_pairs
 from components.upsampling.upsampler import Upsampler
 
 UPSAMPLED = {"short": "short_upsampled", "unseen": "unseen_upsampled"}  # form -> its upsampled form
@@ -58,7 +61,8 @@ def measure_intent(
 def _example(category: str, prompt: str, result: GuardedRewrite) -> RewriteExample:
     first_passed = result.attempts >= 1 and not result.failures
     first = result.text if first_passed else prompt
-    failures = [] if first_passed else [f.split(": ", 1)[-1] for f in result.failures[:1]]
+    # A prompt the rewriter was never called on (past its context) has no first rewrite: its note says why.
+    failures = [] if first_passed else [f.split(": ", 1)[-1] for f in result.failures[:1]] or [result.note]
     return RewriteExample(category, prompt, first, failures, result.text, result.used_fallback)
 
 
@@ -132,3 +136,50 @@ def intent_json(rows: Sequence[IntentRow]) -> dict[str, Any]:
         }
         for r in rows
     }
+
+
+@dataclass(frozen=True)
+class UpsamplerMeasures:
+    intent_rows: list[IntentRow]  # per category of the short prompts, `unseen`, then `all`
+    examples: list[RewriteExample]
+    diversity: Diversity
+    stats: dict[str, Any]  # the guard's FallbackStats over every call
+
+    def metrics(self) -> dict[str, float]:
+        out = {}
+        for row in self.intent_rows:
+            for name, share in (("before", row.before), ("after", row.after), ("fallbacks", row.fallbacks)):
+                out[f"intent/{name}/{row.category}"] = share.value
+        out["diversity/distinct_share"] = self.diversity.distinct_share
+        out.update({f"diversity/words_{k}": v for k, v in self.diversity.rewrite_words.items()})
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "intent": intent_json(self.intent_rows),
+            "diversity": asdict(self.diversity),
+            "stats": self.stats,
+            "examples": [asdict(e) for e in self.examples],
+        }
+
+
+def measure_upsampler(
+    upsampler_dir: Path,
+    curated_shards: Sequence[Path],
+    *,
+    per_category: int,
+    diversity_prompts: int,
+    k: int,
+    seed: int = 0,
+) -> UpsamplerMeasures:
+    """The saved rewriter at `upsampler_dir`, loaded as users load it, on the benchmark's short
+    prompts (by category) and unseen-form prompts; its diversity on the first short prompts of
+    each category in turn, beside the curated training captions' lengths."""
+    upsampler = open_upsampler(RewriterSettings(model=str(upsampler_dir), seed=seed))
+    entries = benchmark_suite(per_category, forms=("short", "unseen"))
+    prompts = [(e.tag if e.form == "short" else "unseen", e.prompt) for e in entries]
+    rows, examples = measure_intent(upsampler, prompts)
+    shorts = sorted((e for e in entries if e.form == "short"), key=lambda e: (int(e.prompt_id.split("/")[1]), e.index))
+    captions = [p.long for p in curated_pairs(curated_shards, "train")]
+    diversity = measure_diversity(upsampler, [e.prompt for e in shorts[:diversity_prompts]], k, captions)
+    return UpsamplerMeasures(rows, examples, diversity, upsampler.stats.as_dict())

@@ -2,13 +2,31 @@
 into the detailed captions the generator learnt from, with the user's intent checked.
 
 intent.py reads the facts a prompt states and checks a rewrite against them; guard.py wraps
-any rewriter in that check, resampling and falling back to the prompt as written.
+any rewriter in that check, resampling and falling back to the prompt as written;
+upsampler.py holds one rewriter behind the guard. The rewriters: causal_lm.py (any
+transformers causal LM with a chat template, the local one of model.py and train/ included),
+openai_chat.py (any OpenAI-compatible chat-completions endpoint); backends.py picks one from
+configuration, and chat_server.py serves a causal LM in the chat-completions format.
 """
 
+from .backends import RewriterSettings, open_upsampler
+from .causal_lm import CausalLMRewriter
+from .chat_server import ChatServer, serve_chat_completions
 from .guard import FallbackStats, GuardedRewrite, Rewriter, RewriteTimeout, guarded_rewrite
 from .intent import Intent, IntentVerdict, check_intent, compare_intents, read_intent
+from .openai_chat import ChatEndpointError, ChatEndpointTimeout, OpenAIChatRewriter
+from .upsampler import Upsampler
 
 __all__ = [
+    "CausalLMRewriter",
+    "ChatEndpointError",
+    "ChatEndpointTimeout",
+    "ChatServer",
+    "OpenAIChatRewriter",
+    "RewriterSettings",
+    "Upsampler",
+    "open_upsampler",
+    "serve_chat_completions",
     "FallbackStats",
     "GuardedRewrite",
     "Intent",

@@ -30,10 +30,11 @@ class RewriterSettings:
     system_prompt: str = SYSTEM_PROMPT  # language models' instruction (the local rewriter's template ignores it)
     temperature: float | None = None  # None: the local rewriter's manifest, else 0.8
     top_p: float | None = None  # None: the local rewriter's manifest, else 0.95
-    max_new_tokens: int = 160
+    max_new_tokens: int | None = None  # None: the local rewriter's manifest, else 160
     tries: int | None = None  # rewrites tried before the prompt is drawn as written; None: manifest's, else 3
     timeout_s: float = 30.0  # the longest wait for one rewrite
     seed: int | None = None  # reproducible sampling (local and transformers)
+    device: str = "cpu"  # local and transformers: where the model runs (cpu, cuda, cuda:N)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -67,7 +68,7 @@ def open_upsampler(settings: RewriterSettings, project_upsampler: Path | None = 
             system_prompt=settings.system_prompt,
             temperature=_or(settings.temperature, 0.8),
             top_p=_or(settings.top_p, 0.95),
-            max_tokens=settings.max_new_tokens,
+            max_tokens=_or(settings.max_new_tokens, 160),
             timeout_s=settings.timeout_s,
         )
         return Upsampler(
@@ -89,6 +90,7 @@ def open_upsampler(settings: RewriterSettings, project_upsampler: Path | None = 
             temperature=_or(settings.temperature, manifest["temperature"]),
             top_p=_or(settings.top_p, manifest["top_p"]),
             tries=_or(settings.tries, manifest["tries"]),
+            max_new_tokens=_or(settings.max_new_tokens, manifest["max_new_tokens"]),
             system_prompt="",
         )
     from .causal_lm import CausalLMRewriter
@@ -98,8 +100,9 @@ def open_upsampler(settings: RewriterSettings, project_upsampler: Path | None = 
         system_prompt=settings.system_prompt,
         temperature=_or(settings.temperature, 0.8),
         top_p=_or(settings.top_p, 0.95),
-        max_new_tokens=settings.max_new_tokens,
+        max_new_tokens=_or(settings.max_new_tokens, 160),
         seed=settings.seed,
+        device=settings.device,
     )
     return Upsampler(rewriter, _or(settings.tries, 3), settings.timeout_s, f"{settings.backend}: {settings.model}")
 

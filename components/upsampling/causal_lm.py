@@ -2,7 +2,7 @@
 model.py, a downloaded instruct model) or a hub id, driven through its tokenizer's chat
 template.
 
-    rewriter = CausalLMRewriter("data/models/upsampler", seed=0)
+    rewriter = CausalLMRewriter("models/upsampler", seed=0)
     rewriter("a red circle")            # one sampled rewrite, a str
     rewriter.rewrite_many("a red circle", 4)   # four, from one batched generate
     rewriter.reply(messages)            # the assistant's answer to a whole chat (chat_server.py)
@@ -26,6 +26,7 @@ id, which needs the network or the hub's cache.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import threading
@@ -102,6 +103,13 @@ class CausalLMRewriter:
     @property
     def name(self) -> str:
         return f"transformers: {self.model_id}"
+
+    def reseeded(self, seed: int | None) -> CausalLMRewriter:
+        """This rewriter with its calls seeded seed, seed + 1, ... afresh, sharing the loaded
+        weights and the lock: one request's rewrites, reproducible whatever came before."""
+        twin = copy.copy(self)
+        twin.seed, twin._calls = seed, 0
+        return twin
 
     def __call__(self, prompt: str) -> str:
         return self.reply(chat_messages(prompt, self.system_prompt))

@@ -10,7 +10,7 @@ since a truncated prompt would lose facts the guard then refuses anyway.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .guard import FallbackStats, GuardedRewrite, Rewriter, guarded_rewrite
 
@@ -33,6 +33,14 @@ class Upsampler:
             result = guarded_rewrite(prompt, self.rewriter, self.tries, timeout_s=self.timeout_s)
         self.stats.add(result)
         return result
+
+    def reseeded(self, seed: int | None, tries: int | None = None) -> Upsampler:
+        """A twin for one request: its rewriter's calls seeded afresh from `seed` (a rewriter
+        with `reseeded`, the transformers ones; any other is shared as it is), new stats, and
+        `tries` (None keeps these)."""
+        reseed: Callable[[int | None], Rewriter] | None = getattr(self.rewriter, "reseeded", None)
+        rewriter = self.rewriter if reseed is None else reseed(seed)
+        return replace(self, rewriter=rewriter, tries=self.tries if tries is None else tries, stats=FallbackStats())
 
     def upsample_many(self, prompt: str, k: int) -> list[GuardedRewrite]:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:

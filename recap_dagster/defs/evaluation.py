@@ -7,6 +7,7 @@ paper's number, and the captions' figures behind each mix. In MLflow the report 
 run with a child run per generator, every child logging the same metric names."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,8 @@ def judged_grid(result):
 
 
 @asset(
-    deps=["generator", "alignment_model", "curated_captions"],  # curated: a user's held-out prompts
+    # curated: a user's held-out prompts; the upsampler rewrites the short and unseen-form prompts
+    deps=["generator", "alignment_model", "curated_captions", "prompt_upsampler"],
     partitions_def=MIX_PARTITIONS,
     group_name="evaluation",
     kinds={"pytorch", "diffusers"},
@@ -66,7 +68,8 @@ def judged_grid(result):
     metadata={"recap/main_job_partitions": MAIN_JOB_MIXES},
     description="The benchmark drawn by one generator (data/eval/<mix>/benchmark/, GenEval's layout: "
     "<NNNNN>/metadata.jsonl and samples/) and its scores (scores.json): GenEval's shares per "
-    "category and prompt form with Wilson intervals, image quality (re-render distance), CLIP "
+    "category and prompt form (short, long, unseen, and the short and unseen prompts as the configured "
+    "rewriter upsamples them) with Wilson intervals, image quality (re-render distance), CLIP "
     "score under the alignment judge, FID and KID against held-out world images. On a user's data, "
     "which has no truth: CLIP score, FID and KID on the curated captions and images.",
 )
@@ -92,6 +95,10 @@ def eval_scores(
     made = {}
 
     def fill_world(staging: Path) -> None:
+        from components.upsampling.backends import open_upsampler
+
+        settings = replace(PARAMS.rewriter_settings(), seed=PARAMS.seed)  # the same rewrites for every generator
+        upsampler = open_upsampler(settings, storage.upsampler_dir())
         evaluated = evaluate_pipeline(
             mix,
             pipeline_dir,
@@ -100,7 +107,9 @@ def eval_scores(
             per_category=config.per_category,
             samples_per_prompt=config.samples_per_prompt,
             real_images=config.real_images,
+            upsampler=upsampler,
         )
+        made["upsampling"] = upsampler.stats.as_dict()
         made["scores"], made["grid"] = evaluated.scores, judged_grid(evaluated.result)
         (staging / "table.txt").write_text(result_table(evaluated.result) + "\n")
         (staging / SCORES_FILE).write_text(evaluated.scores.to_json())
@@ -146,6 +155,8 @@ def eval_scores(
             }
         )
         run.log_metrics(figures)
+        if "upsampling" in made:
+            run.log_dict(made["upsampling"], "benchmark/upsampling.json")
         run.log_image(grid, "benchmark/judged.png")
         run.log_artifact(out_dir / SCORES_FILE)
     context.log.info(f"eval_scores[{mix}]: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items() if "overall" in k))
@@ -171,6 +182,7 @@ def eval_scores(
             ),
             "judged_samples": grid_markdown(grid, "benchmark samples per form, PASS when every clause holds"),
             "benchmark": MetadataValue.path(str(out_dir / BENCHMARK_DIR)),
+            **({"upsampling": MetadataValue.json(made["upsampling"])} if "upsampling" in made else {}),
             **run.dagster_metadata(),
         }
     )

@@ -144,8 +144,9 @@ def figures_table(figures) -> TableMetadataValue:
 
 
 @asset(
-    # the mix's images come from every web shard, whatever mix this partition is
-    deps=["training_mix", "vae", AssetDep("web_shards", partition_mapping=AllPartitionMapping())],
+    # the mix's images come from every web shard, whatever mix this partition is; the prompt
+    # upsampler is bundled into the registered model (automation.py: it retrains nothing)
+    deps=["training_mix", "vae", AssetDep("web_shards", partition_mapping=AllPartitionMapping()), "prompt_upsampler"],
     partitions_def=MIX_PARTITIONS,
     group_name="generator",
     kinds={"pytorch", "diffusers"},
@@ -209,8 +210,15 @@ def generator(
         run.log_image(result.grid, "samples/final.png")
         if result.grid_dir.is_dir():
             run.log_artifact(result.grid_dir, "samples/curve")
+        upsampler_dir = storage.upsampler_dir()
+        bundled = {"upsampler": upsampler_dir} if upsampler_dir.is_dir() else {}
         version = run.register_model(
-            out_dir, REGISTERED_GENERATOR, f"newest_{mix}", tags={"mix": mix}, champion_metric="final/long/all"
+            out_dir,
+            REGISTERED_GENERATOR,
+            f"newest_{mix}",
+            tags={"mix": mix, "upsampler": directory_version(upsampler_dir) if bundled else "none"},
+            champion_metric="final/long/all",
+            extra_artifacts=bundled,
         )
     figures = result.figures
     context.log.info(f"generator[{mix}]: " + ", ".join(f"{k} {s.value:.2f}" for k, s in figures.items()))

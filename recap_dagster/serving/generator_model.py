@@ -18,8 +18,6 @@ Model config: device = auto (a GPU when there is one), cpu, cuda, cuda:N.
 from __future__ import annotations
 
 import base64
-import copy
-import dataclasses
 import io
 from pathlib import Path
 from typing import Any
@@ -33,8 +31,6 @@ from PIL import Image
 
 from components.generator.pipeline import generate, load_pipeline
 from components.upsampling.backends import RewriterSettings, open_upsampler
-from components.upsampling.causal_lm import CausalLMRewriter
-from components.upsampling.guard import FallbackStats
 from components.upsampling.upsampler import Upsampler
 
 ARTIFACT = "generator"  # the artifact holding the pipeline directory
@@ -50,27 +46,6 @@ def png_base64(image: np.ndarray) -> str:
 
 def resolve_device(device: str) -> str:
     return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-
-
-# load_upsampler and seeded are upsampler_model.py's: a model-from-code file is loaded alone,
-# so the two serving files cannot import each other.
-def load_upsampler(directory: Path, device: str) -> Upsampler:
-    """The saved local rewriter behind the guard with its manifest's sampling, on `device`."""
-    upsampler = open_upsampler(RewriterSettings(backend="local", model=str(directory)))
-    rewriter = upsampler.rewriter
-    if device != "cpu" and isinstance(rewriter, CausalLMRewriter):  # it loads on the CPU
-        rewriter.model.to(device)
-        rewriter.device = device
-    return upsampler
-
-
-def seeded(upsampler: Upsampler, seed: int) -> Upsampler:
-    """A copy for one prompt, its rewriter's calls seeded seed, seed + 1, ... (causal_lm.py) as
-    `recap generate --seed` seeds them, sharing the loaded weights and lock; it counts its calls
-    from the loaded rewriter's count, 0 since that one is never called itself."""
-    rewriter = copy.copy(upsampler.rewriter)
-    rewriter.seed = seed  # type: ignore[attr-defined]  # a CausalLMRewriter (load_upsampler)
-    return dataclasses.replace(upsampler, rewriter=rewriter, stats=FallbackStats())
 
 
 class GeneratorModel(PythonModel):
@@ -93,8 +68,9 @@ class GeneratorModel(PythonModel):
                 "artifact: register it with extra_artifacts={'upsampler': <dir>}); call it with upsample=False"
             )
         if self.upsampler is None:
-            self.upsampler = load_upsampler(Path(self.upsampler_dir), self.device)
-        return [seeded(self.upsampler, seed + i).upsample(prompt).text for i, prompt in enumerate(prompts)]
+            settings = RewriterSettings(backend="local", model=str(self.upsampler_dir), device=self.device)
+            self.upsampler = open_upsampler(settings)
+        return [self.upsampler.reseeded(seed + i).upsample(prompt).text for i, prompt in enumerate(prompts)]
 
     def pipeline(self, scheduler: str):
         if scheduler not in self.pipes:

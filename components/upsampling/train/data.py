@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from components.data.augment import COLOR_NAMES, recolor_captions, swap_sides
 from components.training.shuffled_loader import shuffled_loader
 from components.upsampling.train.pairs import CaptionPair
 
@@ -33,22 +35,37 @@ def encode_pair(tokenizer: Any, short: str, long: str, context: int) -> tuple[li
 
 
 class EncodedPairs(Dataset):
-    def __init__(self, pairs: Sequence[CaptionPair], tokenizer: Any, context: int) -> None:
+    """Pair i encoded, recoloured and mirrored afresh at each draw when `augmented`: a random
+    permutation of the colour words and, half the time, "left" and "right" swapped, in both
+    captions alike (components/data/augment.py). A few hundred pairs are learnt by heart
+    otherwise; this way the rewriter must copy the prompt's colours and sides, not recall
+    a caption that once went with similar words."""
+
+    def __init__(
+        self, pairs: Sequence[CaptionPair], tokenizer: Any, context: int, *, augmented: bool = False, seed: int = 0
+    ) -> None:
         if not pairs:
             raise ValueError("no (short, long) caption pairs to train the rewriter on")
-        self.rows = [encode_pair(tokenizer, p.short, p.long, context) for p in pairs]
-        self.rows = [
-            (ids, n) for ids, n in self.rows if len(ids) > n
-        ]  # a prompt that fills the context teaches nothing
-        if not self.rows:
+        # a prompt that fills the context teaches nothing
+        self.pairs = [p for p in pairs if _has_target(encode_pair(tokenizer, p.short, p.long, context))]
+        if not self.pairs:
             raise ValueError(f"every pair's short caption fills the rewriter's {context}-token context")
+        self.tokenizer, self.context, self.augmented, self.seed = tokenizer, context, augmented, seed
         self.pad_id = int(tokenizer.pad_token_id)
+        self.draws = 0  # differs per epoch, so the augmentations vary
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.pairs)
 
     def __getitem__(self, index: int) -> tuple[list[int], int]:
-        return self.rows[index]
+        short, long = self.pairs[index].short, self.pairs[index].long
+        if self.augmented:
+            self.draws += 1
+            rng = np.random.default_rng([self.seed, index, self.draws])
+            short, long = recolor_captions([short, long], rng.permutation(len(COLOR_NAMES)).tolist())
+            if rng.random() < 0.5:
+                short, long = swap_sides([short, long])
+        return encode_pair(self.tokenizer, short, long, self.context)
 
     def collate(self, rows: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
         width = max(len(ids) for ids, _ in rows)
@@ -60,6 +77,10 @@ class EncodedPairs(Dataset):
             labels[row, prompt_length : len(ids)] = torch.tensor(ids[prompt_length:])
             mask[row, : len(ids)] = 1
         return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+def _has_target(row: tuple[list[int], int]) -> bool:
+    return len(row[0]) > row[1]
 
 
 class PairDataModule(L.LightningDataModule):

@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import Logger
 from components.io.paths import check_output_dir
 from components.training.fit import FitResult, fit
 from components.upsampling.checkpoint import save_upsampler
+from components.upsampling.intent import check_intent
 from components.upsampling.model import new_model, read_preset, train_tokenizer
 from components.upsampling.train.data import EncodedPairs, PairDataModule
 from components.upsampling.train.module import RewriterModule
@@ -31,7 +32,7 @@ TOKENIZER_DIR = "tokenizer"
 class UpsamplerResult:
     out_dir: Path
     fit: FitResult
-    pairs: dict[str, int]  # source -> training pairs
+    pairs: dict[str, int]  # <source>_read and <source>_kept (by the intent filter), source curated or captioner
     manifest: dict[str, Any]
 
 
@@ -45,7 +46,13 @@ def training_pairs(
         if not sidecars:
             raise ValueError(f"pairs={recipe.pairs!r} needs filtered caption sidecars; none were given")
         pairs += captioner_pairs(sidecars)
-    return pairs
+    kept = [p for p in pairs if check_intent(p.short, p.long).passed] if recipe.intent_filtered else pairs
+    counts = {
+        f"{source}_{what}": sum(p.source == source for p in group)
+        for source in ("curated", "captioner")
+        for what, group in (("read", pairs), ("kept", kept))
+    }
+    return kept, counts
 
 
 def train_upsampler(
@@ -62,9 +69,9 @@ def train_upsampler(
     """Trains a new rewriter of the recipe's preset on the recipe's pairs and saves it to `out_dir`."""
     check_output_dir(out_dir)
     check_output_dir(work_dir)
-    pairs = training_pairs(recipe, curated_shards, sidecars)
+    pairs, counts = training_pairs(recipe, curated_shards, sidecars)
     if not pairs:
-        raise ValueError(f"no {recipe.pairs} caption pairs to train the prompt upsampler on")
+        raise ValueError(f"no {recipe.pairs} caption pairs to train the prompt upsampler on ({counts})")
     context = int(read_preset(recipe.preset)["max_position_embeddings"])
     tokenizer_dir = work_dir / TOKENIZER_DIR
     if resume and tokenizer_dir.is_dir():
@@ -77,11 +84,13 @@ def train_upsampler(
     model = new_model(recipe.preset, tokenizer, seed)
     module = RewriterModule(model, recipe.optimizer, total_steps=recipe.trainer.max_steps)
     data = PairDataModule(
-        EncodedPairs(pairs, tokenizer, context), batch_size=recipe.batch_size, seed=seed, num_workers=recipe.num_workers
+        EncodedPairs(pairs, tokenizer, context, augmented=recipe.augmented, seed=seed),
+        batch_size=recipe.batch_size,
+        seed=seed,
+        num_workers=recipe.num_workers,
     )
     result = fit(module, data, recipe.trainer, work_dir, seed=seed, validate=False, logger=logger, resume=resume)
     model.eval()
-    counts = {source: sum(p.source == source for p in pairs) for source in ("curated", "captioner")}
     manifest: dict[str, Any] = {
         "temperature": recipe.temperature,
         "top_p": recipe.top_p,
@@ -89,6 +98,8 @@ def train_upsampler(
         "tries": recipe.tries,
         "preset": recipe.preset,
         "pairs": recipe.pairs,
+        "intent_filtered": recipe.intent_filtered,
+        "augmented": recipe.augmented,
         "pair_counts": counts,
         "steps": result.steps,
         "minutes": result.minutes,
