@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from components.evaluation.benchmark_table import result_table
+from components.evaluation.benchmark_table import clause_table, result_table
 from components.evaluation.evaluate_pipeline import evaluate_pipeline
 from components.evaluation.report import REFERENCE, build_report, report_chart, report_json, report_table
 from components.upsampling.backends import RewriterSettings, open_upsampler
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         if upsampler is not None:
             print(f"== {name}: upsampling {json.dumps(upsampler.stats.as_dict())}", flush=True)
         (args.out / name / "scores.json").write_text(evaluated.scores.to_json())
-        print(f"== {name} ({path})\n{result_table(evaluated.result)}\n", flush=True)
+        print(f"== {name} ({path})\n{result_table(evaluated.result)}\n{clause_table(evaluated.result)}\n", flush=True)
         scored.append(evaluated.scores)
     report = build_report(scored, reference=args.reference)
     text = report_table(report)

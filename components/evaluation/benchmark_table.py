@@ -1,7 +1,9 @@
 """A judged benchmark folder (benchmark_judge.py) as a person reads it and as a program reads it:
 `result_table` is a plain-text table, one row per GenEval category and one column per prompt
 form, with the overall figure, image quality, missing and unjudgeable counts and the notes;
-`result_json` holds the same numbers for `recap evaluate --json`. `preference_lines` and
+`result_json` holds the same numbers for `recap evaluate --json`; `clause_table` shows each
+clause kind's pass share per form, over every category (what a generator gets right before
+whole images pass: the background first). `preference_lines` and
 `preference_json` do the same for a preference rate against a reference generator.
 
 The unseen form (phrasings no caption writer uses) is a column of its own and is never folded
@@ -15,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.evaluation.benchmark_judge import BenchmarkResult, CategoryRow
-from components.evaluation.image_judge import Share
+from components.evaluation.image_judge import CLAUSE_KINDS, Share
 from components.evaluation.preference import PreferenceRate
 
 NOTES_SHOWN = 10  # the rest are counted, not listed: a folder of resized images has one per image
@@ -37,6 +39,23 @@ def text_grid(header: list[str], body: list[list[str]], rule: bool = False) -> l
     if rule:
         lines.insert(1, "  ".join("-" * w for w in widths))
     return lines
+
+
+def clause_table(result: BenchmarkResult) -> str:
+    """Clause kinds x forms: each kind's pass share over the form's images, every category together."""
+    passed: dict[tuple[str, str], int] = {}
+    total: dict[tuple[str, str], int] = {}
+    for sample in result.samples:
+        for verdict in sample.judgement.verdicts if sample.judgement is not None else ():
+            key = (verdict.clause.kind, sample.entry.form)
+            total[key] = total.get(key, 0) + 1
+            passed[key] = passed.get(key, 0) + verdict.passed
+    forms = result.forms
+    kinds = [k for k in CLAUSE_KINDS if any((k, f) in total for f in forms)]
+    body = [
+        [k, *(_cell(Share(passed[(k, f)], total[(k, f)])) if (k, f) in total else "" for f in forms)] for k in kinds
+    ]
+    return "\n".join(text_grid(["clause", *forms], body))
 
 
 def result_table(result: BenchmarkResult) -> str:

@@ -22,6 +22,7 @@ from components.evaluation.benchmark import (
 )
 from components.evaluation.benchmark_folder import load_sample, read_folder, write_prompts, write_samples
 from components.evaluation.benchmark_judge import judge_folder, judge_sample
+from components.evaluation.benchmark_table import clause_table
 from components.evaluation.prompts import UNSEEN_TEMPLATES, Clause
 from components.world import render, sample_scene
 from components.world.alt_text import sample_alt_text
@@ -107,6 +108,17 @@ def test_a_sample_that_breaks_one_clause_fails_exactly_that_clause(tmp_path, sui
     (judged,) = judge_folder(read_folder(tmp_path)).samples
     assert judged.status == "fail"
     assert [v.clause.kind for v in judged.judgement.verdicts if not v.passed] == ["background"]
+
+
+def test_the_clause_table_counts_each_clause_kind_per_form(tmp_path, suite):
+    entry = next(e for e in suite if e.tag == "background" and e.form == "long")
+    other = next(b for b in BACKGROUNDS if b != entry.scene.background)
+    write_prompts(tmp_path, [entry])
+    write_samples(tmp_path, entry, [render(replace(entry.scene, background=other))])
+    lines = clause_table(judge_folder(read_folder(tmp_path))).splitlines()
+    assert lines[0].split() == ["clause", "long"]
+    rows = {line.split()[0]: line.split()[1] for line in lines[1:]}
+    assert rows["background"] == "0.000" and all(v == "1.000" for k, v in rows.items() if k != "background")
 
 
 def test_a_missing_sample_counts_as_a_failed_image_and_is_named(tmp_path, suite):
