@@ -43,8 +43,12 @@ def test_intent_before_and_after_the_guard_and_the_fallbacks():
 
 
 def test_diversity_counts_distinct_rewrites_and_their_lengths():
-    rewriter = Script({"a red circle": ["A red circle.", "A big red circle.", "A red circle.", "A red circle on gray."]})
-    diversity = measure_diversity(Upsampler(rewriter), ["a red circle"], 4, ["one two three", "one two three four five"])
+    rewriter = Script(
+        {"a red circle": ["A red circle.", "A big red circle.", "A red circle.", "A red circle on gray."]}
+    )
+    diversity = measure_diversity(
+        Upsampler(rewriter), ["a red circle"], 4, ["one two three", "one two three four five"]
+    )
     assert diversity.distinct_share == pytest.approx(3 / 4)
     assert diversity.rewrite_words["mean"] == pytest.approx((3 + 4 + 3 + 5) / 4)
     assert diversity.caption_words["mean"] == pytest.approx(4.0)

@@ -41,7 +41,8 @@ def captioner_pairs(sidecars: Sequence[Path]) -> list[CaptionPair]:
     pairs = []
     for path in sidecars:
         table = pd.read_parquet(path, columns=["key", "short_caption", "caption", "source", "status"])
-        kept = table[(table["status"] == "ok") & (table["source"] == "long")].sort_values("key")
+        table = table.sort_values(by="key")
+        kept = table[(table["status"] == "ok") & (table["source"] == "long")]
         for short, long in zip(kept["short_caption"], kept["caption"], strict=True):
             if _both_written(short, long):
                 pairs.append(CaptionPair(short.strip(), long.strip(), "captioner"))

@@ -38,7 +38,9 @@ class UpsamplerResult:
 
 def training_pairs(
     recipe: UpsamplerRecipe, curated_shards: Sequence[Path], sidecars: Sequence[Path]
-) -> list[CaptionPair]:
+) -> tuple[list[CaptionPair], dict[str, int]]:
+    """The recipe's pairs (those keeping the intent, with `intent_filtered`), and how many of
+    each source were read and kept."""
     pairs: list[CaptionPair] = []
     if recipe.pairs in ("curated", "both"):
         pairs += curated_pairs(curated_shards, "train")
