@@ -39,6 +39,7 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
         "alignment_model",
         "filtered_captions",
         "training_mix",
+        "prompt_upsampler",
         "vae",
         "generator",
         "eval_scores",
@@ -76,7 +77,14 @@ def test_definitions_load_with_the_tiny_partitions() -> None:
     assert graph.get(AssetKey("vae")).partitions_def is None
     defs.resolve_job_def("vae_job")
     generator = graph.get(AssetKey("generator"))
-    assert generator.parent_keys == {AssetKey("training_mix"), AssetKey("vae"), AssetKey("web_shards")}
+    assert generator.parent_keys == {
+        AssetKey("training_mix"),
+        AssetKey("vae"),
+        AssetKey("web_shards"),
+        AssetKey("prompt_upsampler"),  # bundled into the registered model
+    }
+    upsampler = graph.get(AssetKey("prompt_upsampler"))
+    assert upsampler.parent_keys == {AssetKey("curated_captions"), AssetKey("filtered_captions")}
     assert generator.partitions_def.get_partition_keys() == list(MIX_SPECS)  # one generator per mix spec
     assert defs.resolve_job_def("generator_job").partitions_def == generator.partitions_def
 

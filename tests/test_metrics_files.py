@@ -12,7 +12,9 @@ from components.captioner import checkpoint
 from components.generator.train.stage import MANIFEST as GENERATOR_MANIFEST
 from components.judge import checkpoint as judge_checkpoint
 from components.recaption.sidecar import write_table_with_info
+from components.upsampling import checkpoint as upsampler_checkpoint
 from components.vae.checkpoint import MANIFEST as VAE_MANIFEST
+from recap_dagster.defs.upsampling import MEASURES_FILE
 from recap_dagster.metrics_files import FIGURES, MIX_KEY, declared_outputs, rounded, write_figures
 from recap_dagster.resources import ProjectStorage
 
@@ -23,7 +25,7 @@ def write_json(path: Path, value: object) -> None:
 
 
 def fake_artifacts(storage: ProjectStorage) -> None:
-    """The manifests, parquets and report the seven assets with figures write, with made-up figures."""
+    """The manifests, parquets and report the eight assets with figures write, with made-up figures."""
     write_json(
         storage.captioner_dir() / checkpoint.MANIFEST_FILE,
         {
@@ -34,6 +36,22 @@ def fake_artifacts(storage: ProjectStorage) -> None:
     write_json(
         storage.alignment_dir() / judge_checkpoint.MANIFEST_FILE,
         {"format": judge_checkpoint.FORMAT, "threshold": 0.25, "steps": 7, "metrics": {"true_pass_share": 0.95}},
+    )
+    write_json(
+        storage.upsampler_dir() / upsampler_checkpoint.MANIFEST_FILE,
+        {"format": upsampler_checkpoint.FORMAT, "steps": 11, "minutes": 1.5, "temperature": 0.8},
+    )
+    write_json(
+        storage.upsampler_dir() / MEASURES_FILE,
+        {
+            "intent": {
+                "all": {
+                    name: {"share": share, "interval": [0, 1]}
+                    for name, share in (("before", 0.5), ("after", 1.0), ("fallbacks", 0.25))
+                }
+            },
+            "diversity": {"distinct_share": 0.75, "rewrite_words": {"mean": 60.0}},
+        },
     )
     write_json(
         storage.vae_dir() / VAE_MANIFEST,
@@ -71,6 +89,13 @@ def test_each_asset_writes_the_files_dvc_yaml_declares(tmp_path: Path) -> None:
     assert figures["captioner"] == {"steps": 40, "minutes": 1.5, "long/object_recall": 0.5}  # headline figures only
     assert figures["alignment_model"] == {"threshold": 0.25, "steps": 7, "heldout": {"true_pass_share": 0.95}}
     assert figures["vae"] == {"steps": 9, "psnr": None, "objects_kept": 0.75}  # JSON has no Infinity
+    assert figures["prompt_upsampler"] == {
+        "steps": 11,
+        "minutes": 1.5,
+        "intent": {"all": {"before": 0.5, "after": 1.0, "fallbacks": 0.25}},
+        "distinct_share": 0.75,
+        "rewrite_words": {"mean": 60.0},
+    }
     assert figures["generator"]["paper"]["single/colour"] == 0.75
     assert figures["generator"]["original_only"]["single/colour"] == 0.25
     assert figures["filtered_captions"]["fallback_share"] == pytest.approx(1 / 3)  # of the 3 judged rows

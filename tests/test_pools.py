@@ -45,6 +45,7 @@ def test_every_training_or_device_step_is_in_a_pool() -> None:
         "captioner",
         "alignment_model",
         "vae",
+        "prompt_upsampler",
         "generator",
         "eval_scores",  # draws with a generator: a device step
         "recaptioned_shards",

@@ -180,10 +180,12 @@ def test_generate_draws_from_the_rewrite(pipeline_dir: Path, upsampler_dir: Path
 
 
 def test_generate_without_the_project_upsampler_stops_before_the_pipeline(
-    pipeline_dir: Path, tmp_path: Path, no_model_loads: None, capsys
+    pipeline_dir: Path, tmp_path: Path, no_model_loads: None, capsys, monkeypatch
 ) -> None:
     from recap_dagster.resources import ProjectStorage
 
+    # The tiny project may hold one (tests/test_upsampling_assets.py trains it): point past it.
+    monkeypatch.setattr(ProjectStorage, "upsampler_dir", lambda self: tmp_path / "models" / "upsampler")
     out = tmp_path / "img.png"
     assert main(["generate", PROMPT, "--pipeline", str(pipeline_dir), "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -29,9 +29,9 @@ def test_prompt_upsampler_trains_measures_registers_and_saves(tmp_path) -> None:
     metadata = {k: v.value for k, v in event.metadata.items()}
     assert metadata["steps"] == 2
     assert metadata["pairs"] == {"curated_read": 30, "curated_kept": 30, "captioner_read": 0, "captioner_kept": 0}
-    # Two prompts per category in the short form and in the unseen form: every one measured.
+    # One prompt per category (quick) in the short form and in the unseen form: every one measured.
     intent = {r.data["category"]: r.data for r in metadata["intent"].records}
-    assert set(intent) == {*TAGS, "unseen", "all"} and intent["all"]["prompts"] == 2 * 2 * len(TAGS)
+    assert set(intent) == {*TAGS, "unseen", "all"} and intent["all"]["prompts"] == 2 * len(TAGS)
     # Whatever the untrained rewriter writes, the guard draws from a text that keeps the intent.
     assert metadata["intent_after_guard"] == 1.0
     assert 0.0 <= metadata["intent_before_guard"] <= 1.0 and 0.0 <= metadata["fallback_rate"] <= 1.0

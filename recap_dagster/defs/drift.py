@@ -45,6 +45,7 @@ from recap_dagster.defs.data import curated_captions, web_shards
 from recap_dagster.defs.evaluation import eval_report, eval_scores
 from recap_dagster.defs.generator import generator, vae
 from recap_dagster.defs.recaption import recaptioned_shards
+from recap_dagster.defs.upsampling import prompt_upsampler
 from recap_dagster.metadata import DVC_DIR_MD5, DVC_FILE_MD5, PATH
 
 DRIFT_CHECK = "disk_matches_materialization"
@@ -238,6 +239,7 @@ DRIFT_CHECKS = [
         alignment_model,
         filtered_captions,
         training_mix,
+        prompt_upsampler,
         vae,
         generator,
         eval_scores,

@@ -30,8 +30,8 @@ REGISTERED_UPSAMPLER = "recap-upsampler"
 MEASURES_FILE = "measures.json"  # beside the model: what the asset measured it at
 # Benchmark prompts per category (in the short and the unseen form) the intent is measured
 # on, and prompts x rewrites the diversity is.
-INTENT_PER_CATEGORY = {"quick": 2, "paper": 8}
-DIVERSITY_PROMPTS = {"quick": 6, "paper": 32}
+INTENT_PER_CATEGORY = {"quick": 1, "paper": 8}
+DIVERSITY_PROMPTS = {"quick": 4, "paper": 32}
 DIVERSITY_K = 4
 TABLE_ROWS = 16
 
@@ -41,8 +41,8 @@ class UpsamplerConfig(TrainingRunConfig):
     `upsampling:` overrides, then `overrides` for this run (e.g. {"pairs": "both"}); and the
     size of the measurement."""
 
-    intent_per_category: int = INTENT_PER_CATEGORY.get(PARAMS.profile, 2)
-    diversity_prompts: int = DIVERSITY_PROMPTS.get(PARAMS.profile, 6)
+    intent_per_category: int = INTENT_PER_CATEGORY.get(PARAMS.profile, 1)
+    diversity_prompts: int = DIVERSITY_PROMPTS.get(PARAMS.profile, 4)
 
     def resolve(self) -> UpsamplerRecipe:
         return self.scaled(resolve_upsampler_recipe(self.recipe, {**PARAMS.upsampling, **self.overrides}))

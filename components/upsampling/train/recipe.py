@@ -45,11 +45,11 @@ class UpsamplerRecipe:
 
 
 # Per profile: quick fits the main job's budget on a 2-core CPU, paper trains to convergence.
-# On this 2-core CPU the small preset takes ~0.6 s a step at batch 32: quick's 1.5 minutes buy
-# ~300 steps at batch 16, where 800 steps at batch 32 first keep the intent of a third of the
+# On this 2-core CPU the small preset takes ~0.6 s a step at batch 32: quick's minute buys
+# ~200 steps at batch 16, where 800 steps at batch 32 first keep the intent of a third of the
 # benchmark's prompts (docs/results.md "Prompt upsampling").
 UPSAMPLER_RECIPES = {
-    "quick": UpsamplerRecipe(batch_size=16),
+    "quick": UpsamplerRecipe(batch_size=16, trainer=TrainerSettings(max_steps=1500, max_minutes=1.0)),
     "paper": UpsamplerRecipe(trainer=TrainerSettings(max_steps=6000, max_minutes=None)),
 }
 
