@@ -46,6 +46,7 @@ class RewriteExample:
     first_failures: list[str]  # why the first rewrite failed the check; [] when it passed
     drawn: str  # what the guard hands the generator
     used_fallback: bool
+    drawn_keeps_intent: bool  # checked once here, counted in its category's row and in `all`
 
 
 def measure_intent(
@@ -63,13 +64,14 @@ def _example(category: str, prompt: str, result: GuardedRewrite) -> RewriteExamp
     first = result.text if first_passed else prompt
     # A prompt the rewriter was never called on (past its context) has no first rewrite: its note says why.
     failures = [] if first_passed else [f.split(": ", 1)[-1] for f in result.failures[:1]] or [result.note]
-    return RewriteExample(category, prompt, first, failures, result.text, result.used_fallback)
+    kept = check_intent(prompt, result.text).passed
+    return RewriteExample(category, prompt, first, failures, result.text, result.used_fallback, kept)
 
 
 def _row(category: str, examples: Sequence[RewriteExample]) -> IntentRow:
     n = len(examples)
     before = sum(not e.first_failures for e in examples)
-    after = sum(check_intent(e.prompt, e.drawn).passed for e in examples)
+    after = sum(e.drawn_keeps_intent for e in examples)
     return IntentRow(category, n, Share(before, n), Share(after, n), Share(sum(e.used_fallback for e in examples), n))
 
 
