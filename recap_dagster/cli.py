@@ -20,7 +20,10 @@
                                               guarded rewrites of a prompt (params.yaml's rewriter:)
     recap generate "a red circle to the left of a blue square" --out img.png [--mix paper]
                                               an image from a trained generator, drawn from the
-                                              prompt's guarded rewrite (--no-upsample: as written)
+                                              prompt's guarded rewrite (--no-upsample: as written),
+                                              under the safety policy, signed with C2PA (--no-sign)
+    recap provenance test-cert DIR            a test CA and signing certificate (testing only)
+    recap provenance verify FILE [--trust CA] an image's C2PA manifest and validation state
     recap evaluate --write-prompts DIR [--per-category 8] [--forms short long unseen]
                                               the benchmark's prompts in GenEval's layout
     recap evaluate --images DIR [--strict] [--json OUT] [--reference DIR2]
@@ -524,80 +527,6 @@ def upsample_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def prompt_to_draw(args: argparse.Namespace, params) -> str | None:
-    """The text `recap generate` draws from, told on stderr: the prompt's guarded rewrite,
-    seeded by --seed (one for all --count images), or the prompt itself (--no-upsample, an
-    empty prompt, or every rewrite failing the intent check). None: no rewriter (told)."""
-    if args.no_upsample:
-        return args.prompt
-    if not args.prompt.strip():  # unconditional generation: nothing to rewrite, no rewriter needed
-        print("recap: the empty prompt draws unconditionally: not rewritten", file=sys.stderr)
-        return args.prompt
-    upsampler = open_cli_upsampler(args, params, "or pass --no-upsample to draw from the prompt as written")
-    if upsampler is None:
-        return None
-    result = upsampler.upsample(args.prompt)
-    shared = f", one rewrite for all {args.count} images" if args.count > 1 else ""
-    if result.used_fallback:
-        failures = f" ({'; '.join(result.failures)})" if result.failures else ""
-        print(f"recap: {result.note}{failures}{shared}; drawing from:\n  {result.text}", file=sys.stderr)
-    else:
-        print(f"recap: upsampled by {upsampler.name}, {result.note}{shared}; drawing from:", file=sys.stderr)
-        print(f"  {result.text}", file=sys.stderr)
-    return result.text
-
-
-def generate_command(args: argparse.Namespace) -> int:
-    """One image per seed from a generator directory (or the project's of --mix), drawn from
-    the prompt's guarded rewrite (prompt_to_draw) or, with --no-upsample, from the prompt as
-    written. Bad input and a missing rewriter stop before the pipeline loads."""
-    configure_environment(None)
-    params = None  # params.yaml: the project's generator and the rewriter's settings, when needed
-    if not (args.pipeline and args.no_upsample) and (params := checked_params()) is None:
-        return 2
-    if args.pipeline:
-        pipeline_dir = Path(args.pipeline).expanduser()
-    else:
-        from recap_dagster.resources import ProjectStorage
-
-        pipeline_dir = ProjectStorage().generator_dir(args.mix or "paper")
-    try:
-        if args.guidance < 0:
-            raise ValueError(f"--guidance must be >= 0, got {args.guidance}")
-        if args.count < 1:
-            raise ValueError(f"--count must be >= 1, got {args.count}")
-        from components.generator.pipeline import check_pipeline_dir
-
-        check_pipeline_dir(pipeline_dir)
-    except (ValueError, OSError) as error:
-        hint = "" if args.pipeline else f" (recap materialize generator -p {args.mix or 'paper'} trains it)"
-        print(f"recap: {error}{hint}", file=sys.stderr)
-        return 2
-    if (text := prompt_to_draw(args, params)) is None:
-        return 2
-    import numpy as np
-    from PIL import Image
-
-    from components.generator.pipeline import generate, load_pipeline
-    from components.generator.train.stage import default_rescale
-
-    pipe = load_pipeline(pipeline_dir, args.scheduler)
-    images = generate(
-        pipe,
-        [text] * args.count,
-        seed=args.seed,
-        steps=args.steps,
-        guidance_scale=args.guidance,
-        guidance_rescale=default_rescale(pipeline_dir) if args.rescale is None else args.rescale,
-    )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(list(images), axis=1)).save(out)
-    drawn = "" if text == args.prompt else " (from its rewrite)"
-    print(f"recap: {args.count} image(s) of {args.prompt!r}{drawn} from {pipeline_dir} -> {out}", file=sys.stderr)
-    return 0
-
-
 EVALUATE_DEFAULT_PER_CATEGORY = 8
 EVALUATE_MODES = ("write_prompts", "images", "pipeline")
 EVALUATE_OPTIONS = {  # option -> the modes it goes with
@@ -628,7 +557,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
     if root is None:  # params.yaml is wrong, told on stderr
         return 2
     if mode == "pipeline":  # outside the refusals: a generator's own failure shows with its traceback
-        draw_pipeline_benchmark(args, root)
+        if (params := checked_params()) is None:  # the safety policy the drawing runs under
+            return 2
+        draw_pipeline_benchmark(args, root, params.safety_policy())
     try:
         return judge_benchmark(args, root)
     except (ValueError, OSError) as error:
@@ -664,7 +595,7 @@ def claim_benchmark_dir(root: Path, entries: list, info: dict, clear_samples: bo
     import json
 
     from components.evaluation.benchmark import SUITE_NAME, SUITE_VERSION
-    from components.evaluation.benchmark_folder import SAMPLES, SUITE_FILE
+    from components.evaluation.benchmark_folder import SAFETY_FILE, SAMPLES, SUITE_FILE
 
     if not root.exists():
         return
@@ -679,7 +610,7 @@ def claim_benchmark_dir(root: Path, entries: list, info: dict, clear_samples: bo
         found = json.loads(suite_file.read_text()) if suite_file.is_file() else None
     except json.JSONDecodeError as error:
         raise ValueError(f"{suite_file} does not parse: {error}") from None
-    strangers = sorted(names - {SUITE_FILE} - {f"{e.index:05d}" for e in entries})
+    strangers = sorted(names - {SUITE_FILE, SAFETY_FILE} - {f"{e.index:05d}" for e in entries})
     if found is None:
         why = f"it has no {SUITE_FILE}"
     elif found != expected:
@@ -740,8 +671,9 @@ def claim_pipeline_benchmark(args: argparse.Namespace) -> Path | None:
     return root
 
 
-def draw_pipeline_benchmark(args: argparse.Namespace, root: Path) -> None:
-    """The suite's prompts and the pipeline's images of them, with its sampling and fixed seeds."""
+def draw_pipeline_benchmark(args: argparse.Namespace, root: Path, policy) -> None:
+    """The suite's prompts and the pipeline's images of them, with its sampling and fixed seeds,
+    under the safety policy (what it refused or blanked: told here, listed in root/safety.json)."""
     from components.evaluation.benchmark_draw import draw_benchmark, pipeline_sampling
     from components.evaluation.benchmark_folder import write_prompts
     from components.generator.pipeline import load_pipeline
@@ -756,7 +688,15 @@ def draw_pipeline_benchmark(args: argparse.Namespace, root: Path) -> None:
         f"({sampling.steps} steps, guidance {sampling.guidance_scale:g}, rescale {sampling.guidance_rescale:g})",
         file=sys.stderr,
     )
-    draw_benchmark(load_pipeline(pipeline_dir), root, entries, samples_per_prompt=samples, sampling=sampling)
+    report = draw_benchmark(
+        load_pipeline(pipeline_dir), root, entries, samples_per_prompt=samples, sampling=sampling, policy=policy
+    )
+    if report is not None and (report.refused or report.blanked):
+        print(
+            f"recap: the safety policy ({report.policy_version}) refused {len(report.refused)} prompt(s), left "
+            f"undrawn (judged missing), and blanked {len(report.blanked)} image(s): {root}/safety.json",
+            file=sys.stderr,
+        )
 
 
 def check_same_prompts(a: list, a_name: str, b: list, b_name: str) -> None:
@@ -840,6 +780,8 @@ def add_rewriter_flags(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     from components.io.console import quiet_library_notices
+    from recap_dagster.generate_cli import add_generate_parser
+    from recap_dagster.provenance_cli import add_provenance_parser
 
     quiet_library_notices()  # before any command imports Lightning or diffusers
     parser = argparse.ArgumentParser(prog="recap", description=(__doc__ or "").split("\n\n")[0])
@@ -870,20 +812,8 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--force", action="store_true", help="redo shards whose sidecars are current")
     rec.add_argument("--no-progress", action="store_true", help="no progress bar per shard")
     rec.set_defaults(handler=recaption_command)
-    gen = commands.add_parser("generate", help="an image for a prompt from a trained generator")
-    gen.add_argument("prompt", help='the prompt; "" generates unconditionally')
-    gen.add_argument("--out", required=True, help="image file to write (PNG); --count images side by side")
-    gen.add_argument("--mix", help="the project's generator of this mix (default: paper)")
-    gen.add_argument("--pipeline", help="a generator directory instead (any diffusers pipeline directory)")
-    gen.add_argument("--seed", type=int, default=0, help="the first image's seed, and the rewrite's")
-    gen.add_argument("--count", type=int, default=1, help="images, seeds seed .. seed + count - 1")
-    gen.add_argument("--steps", type=int, default=30)
-    gen.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (>= 0)")
-    gen.add_argument("--rescale", type=float, help="guidance rescale in [0, 1] (default: the generator's objective's)")
-    gen.add_argument("--scheduler", choices=["ddim", "dpm_solver", "euler"], help="default: the pipeline's")
-    gen.add_argument("--no-upsample", action="store_true", help="draw from the prompt as written, not its rewrite")
-    add_rewriter_flags(gen)
-    gen.set_defaults(handler=generate_command)
+    add_generate_parser(commands)
+    add_provenance_parser(commands)
     ups = commands.add_parser("upsample", help="rewrite a short prompt into detailed captions, guarded by intent")
     ups.add_argument("prompt", help='the prompt; "" is returned as it is')
     ups.add_argument("-n", type=int, default=1, help="rewrites to sample (default 1)")

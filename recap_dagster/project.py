@@ -23,7 +23,9 @@ from components.data.source import WORLD, ShardSource, SourceError, parse_source
 from components.generator.train.recipe import GeneratorRecipe, resolve_generator_recipe
 from components.judge.train.recipe import JudgeRecipe, resolve_judge_recipe
 from components.overrides import with_overrides
+from components.provenance.settings import SigningSettings, signing_settings
 from components.recaption.settings import RecaptionSettings
+from components.safety.policy import SafetyPolicy, load_policy
 from components.upsampling.backends import RewriterSettings
 from components.upsampling.train.recipe import UpsamplerRecipe, resolve_upsampler_recipe
 from components.vae.train.recipe import VaeRecipe, resolve_vae_recipe
@@ -45,6 +47,8 @@ KNOWN_PARAMS = {
     "generator",
     "upsampling",
     "rewriter",
+    "safety",
+    "provenance",
 }
 # `dataset:` keys that name inputs rather than the profile's sizes.
 INPUT_KEYS = ("source", "curated")
@@ -76,6 +80,8 @@ class Params:
     generator: dict[str, Any] = field(default_factory=dict)  # the generator's recipe overrides, e.g. {"unet": "small"}
     upsampling: dict[str, Any] = field(default_factory=dict)  # the local rewriter's recipe overrides: {"pairs": "both"}
     rewriter: dict[str, Any] = field(default_factory=dict)  # which rewriter upsamples: {"backend": "openai"}
+    safety: dict[str, Any] = field(default_factory=dict)  # the safety policy: {"blocked_terms": [...], ...}
+    provenance: dict[str, Any] = field(default_factory=dict)  # C2PA signing: {"certificate": ..., "private_key": ...}
 
     def dataset_sizes(self) -> dict[str, Any]:
         """`dataset:`'s overrides of the profile's sizes (its other keys name the inputs)."""
@@ -121,6 +127,14 @@ class Params:
     def rewriter_settings(self) -> RewriterSettings:
         return RewriterSettings.from_mapping(self.rewriter)
 
+    def safety_policy(self) -> SafetyPolicy:
+        return load_policy(self.safety, root=project_root())
+
+    def signing_settings(self, *, no_sign: bool = False) -> SigningSettings:
+        """C2PA signing from `provenance:` and $RECAP_C2PA_CERT / $RECAP_C2PA_KEY; not checked
+        here (the files are read when signing starts), so a machine that never signs needs none."""
+        return signing_settings(self.provenance, root=project_root(), no_sign=no_sign)
+
     def curation_settings(self) -> CurationSettings:
         return with_overrides(CurationSettings(), self.curation, what="curation")
 
@@ -149,7 +163,7 @@ def load_params(path: Path | None = None) -> Params:
     if not isinstance(params.seed, int) or isinstance(params.seed, bool):
         raise ValueError(f"seed must be an integer, got {params.seed!r}")
     mappings = ("dataset", "world", "captioner", "recaption", "alignment", "curation", "mixes", "vae", "generator")
-    for name in (*mappings, "upsampling", "rewriter"):
+    for name in (*mappings, "upsampling", "rewriter", "safety", "provenance"):
         if not isinstance(getattr(params, name), dict):
             raise ValueError(f"{name} in {path} must be a mapping, got {getattr(params, name)!r}")
     params.dataset_profile()  # fails now on an unknown profile or a bad size
@@ -163,6 +177,8 @@ def load_params(path: Path | None = None) -> Params:
     params.generator_recipe()
     params.upsampler_recipe()
     params.rewriter_settings()
+    params.safety_policy()
+    params.signing_settings()
     for name, spec in params.mixes.items():  # a spec whose shares do not sum to 1 stops here
         if not isinstance(spec, dict):
             raise ValueError(f"mixes.{name} in {path} must be a mapping (shares, max_tokens), got {spec!r}")

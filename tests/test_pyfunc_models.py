@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 from importlib import metadata
 from pathlib import Path
 
@@ -39,18 +40,27 @@ from tests.upsampling.saved_upsampler import PAIRS, save_tiny_upsampler
 def tracking(tmp_path: Path):
     """A store of its own, and the fluent API's URIs pointing at it (load_model reads them)."""
     uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    # set_tracking_uri also sets $MLFLOW_TRACKING_URI: restoring MLflow's default by setting it would
+    # point every later test in this worker at ./mlflow.db, so the environment is restored as it was
+    environment = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     yield MlflowTracking(tracking_uri=uri)
-    mlflow.set_tracking_uri(previous[0])
-    mlflow.set_registry_uri(previous[1])
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    for name, value in environment.items():
+        os.environ.pop(name, None)
+        if value is not None:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="module")
 def upsampler_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny saved rewriter that knows PAIRS by heart ("a red circle" -> a detailed caption)."""
     return save_tiny_upsampler(tmp_path_factory.mktemp("upsampler") / "upsampler")
+
+
+UNSIGNED = {"device": "cpu", "sign": False}  # images come back unsigned, by choice (signing: its own test below)
 
 
 def new_run(tracking: MlflowTracking) -> MlflowRun:
@@ -117,12 +127,13 @@ def test_the_registered_generator_draws_as_generate_does(tracking: MlflowTrackin
     run.finish()
 
     prompts = ["a red circle", ""]
-    model = mlflow.pyfunc.load_model("models:/recap-generator@newest_test", model_config={"device": "cpu"})
+    model = mlflow.pyfunc.load_model("models:/recap-generator@newest_test", model_config=UNSIGNED)
     out = model.predict(pd.DataFrame({"prompt": prompts}), params={"seed": 3, "steps": 2, "guidance_scale": 5.0})
     drawn = np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(s)))) for s in out["image"]])
     direct = generate(load_pipeline(pipeline_dir), prompts, seed=3, steps=2, guidance_scale=5.0, guidance_rescale=0.0)
     assert drawn.shape == (2, 64, 64, 3) and np.array_equal(drawn, direct)
     assert list(out["prompt"]) == prompts and list(out["drawn_prompt"]) == prompts
+    assert list(out["refusal"]) == ["", ""] and list(out["nsfw_content_detected"]) == [False, False]
     other_seed = model.predict(pd.DataFrame({"prompt": prompts[:1]}), params={"seed": 4, "steps": 2})
     assert other_seed["image"][0] != out["image"][0]
     with pytest.raises(ValueError, match="registered without a prompt upsampler"):
@@ -182,7 +193,7 @@ def test_the_registered_generator_upsamples_only_when_asked(
 
     prompt, rewrite = PAIRS[0]
     prompts = [prompt, ""]
-    model = mlflow.pyfunc.load_model("models:/recap-generator@newest_test", model_config={"device": "cpu"})
+    model = mlflow.pyfunc.load_model("models:/recap-generator@newest_test", model_config=UNSIGNED)
     sampling = {"seed": 3, "steps": 2, "guidance_scale": 5.0}
     upsampled = model.predict(pd.DataFrame({"prompt": prompts}), params={**sampling, "upsample": True})
     as_written = model.predict(pd.DataFrame({"prompt": prompts}), params=sampling)
@@ -192,6 +203,66 @@ def test_the_registered_generator_upsamples_only_when_asked(
     for out, drawn in ((upsampled, [rewrite, ""]), (as_written, prompts)):
         direct = generate(pipe, drawn, seed=3, steps=2, guidance_scale=5.0, guidance_rescale=0.0)
         assert np.array_equal(decoded(out["image"]), direct)
+
+
+def sign_scene(word: str) -> np.ndarray:
+    """A red circle top left on gray above a sign reading `word`: (64, 64, 3) uint8."""
+    from components.world.geometry import cell_centre
+    from components.world.render import render
+    from components.world.scene import Scene
+
+    circle = {"shape": "circle", "color": "red", "size": "large", "row": 0, "col": 0}
+    circle |= {"x": round(cell_centre(0)), "y": round(cell_centre(0))}
+    return render(Scene.from_dict({"background": "gray", "objects": [circle], "sign": {"text": word, "row": 2}}))
+
+
+def test_the_registered_generator_refuses_blanks_and_signs(
+    tracking: MlflowTracking, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registered with a policy blocking "stop": a prompt naming it gets a refusal and no image;
+    a drawn image whose sign reads STOP comes back blank and flagged; every image returned is
+    signed, its manifest naming the registered version found by the pipeline's hash."""
+    import components.generator.pipeline
+    from components.io.hashing import directory_version
+    from components.provenance import make_test_certificates, verify_file
+    from components.safety import load_policy
+    from components.safety.saved import save_policy
+    from tests.generator.saved_pipeline import save_tiny_pipeline
+
+    pipeline_dir = save_tiny_pipeline(tmp_path / "generator")
+    policy_dir = save_policy(load_policy({"blocked_terms": ["stop"]}, root=tmp_path), tmp_path / "safety")
+    run = new_run(tracking)
+    tags = {"pipeline_hash": directory_version(pipeline_dir)}
+    version = run.register_model(
+        pipeline_dir, "recap-generator", "newest_test", tags, extra_artifacts={"safety": policy_dir}
+    )
+    run.finish()
+    for name in ("RECAP_C2PA_CERT", "RECAP_C2PA_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(Exception, match="--no-sign"):  # signing is on and no key is configured
+        mlflow.pyfunc.load_model("models:/recap-generator@newest_test", model_config={"device": "cpu"})
+
+    certificates = make_test_certificates(tmp_path / "certs")
+    drawn = [sign_scene("STOP"), sign_scene("OPEN")]  # what the 'generator' draws, one per call
+    monkeypatch.setattr(components.generator.pipeline, "generate", lambda *a, **k: np.stack([drawn.pop(0)]))
+    config = {"device": "cpu", "c2pa_certificate": str(certificates.certificate)}
+    config["c2pa_private_key"] = str(certificates.private_key)
+    model = mlflow.pyfunc.load_model("models:/recap-generator@newest_test", model_config=config)
+    prompts = ["a red circle", "a sign that says 'st0p'", "a blue square"]
+    out = model.predict(pd.DataFrame({"prompt": prompts}), params={"seed": 3, "steps": 2})
+    assert out["refusal"][1].startswith("refused: the prompt breaks the safety policy (rule term:stop): ")
+    assert list(out["refusal"] == "") == [True, False, True] and out["image"][1] == ""
+    assert list(out["nsfw_content_detected"]) == [True, False, False]
+    images = decoded(out["image"][[0, 2]])
+    assert not images[0].any() and np.array_equal(images[1], sign_scene("OPEN"))
+    signed = tmp_path / "returned.png"
+    signed.write_bytes(base64.b64decode(out["image"][2]))
+    checked = verify_file(signed, trust_anchors=certificates.ca)
+    assert checked.state == "trusted", checked.errors
+    assert checked.manifest is not None
+    [claim] = [a["data"] for a in checked.manifest["assertions"] if a["label"] == "org.recap.generation"]
+    assert claim["model_version"] == f"recap-generator/{version}" and claim["pipeline_hash"] == tags["pipeline_hash"]
+    assert claim["user_prompt_sha256"] == hashlib.sha256(b"a blue square").hexdigest() and claim["seed"] == 5
 
 
 def test_champion_moves_only_on_a_better_metric(tracking: MlflowTracking) -> None:

@@ -156,14 +156,14 @@ def test_bad_input_stops_before_any_model_loads(tmp_path: Path, no_model_loads: 
 def test_generate_with_no_upsample_draws_as_before(pipeline_dir: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "img.png"
     argv = ["generate", PROMPT, "--pipeline", str(pipeline_dir), "--out", str(out), "--steps", "2", "--seed", "3"]
-    assert main([*argv, "--no-upsample"]) == 0
+    assert main([*argv, "--no-upsample", "--no-sign"]) == 0
     assert np.array_equal(side_by_side(out), direct_images(pipeline_dir, [PROMPT], seed=3)[0])
     assert "drawing from" not in capsys.readouterr().err
 
 
 def test_generate_draws_from_the_rewrite(pipeline_dir: Path, upsampler_dir: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "img.png"
-    base = ["generate", "--pipeline", str(pipeline_dir), "--out", str(out), "--steps", "2", "--seed", "3"]
+    base = ["generate", "--pipeline", str(pipeline_dir), "--out", str(out), "--steps", "2", "--seed", "3", "--no-sign"]
     assert main([*base, PROMPT, "--model", str(upsampler_dir), "--count", "2"]) == 0
     err = capsys.readouterr().err
     told = f"recap: upsampled by local: {upsampler_dir}, rewritten on attempt 1 of 3, one rewrite for all 2 images"
@@ -187,7 +187,7 @@ def test_generate_without_the_project_upsampler_stops_before_the_pipeline(
     # The tiny project may hold one (tests/test_upsampling_assets.py trains it): point past it.
     monkeypatch.setattr(ProjectStorage, "upsampler_dir", lambda self: tmp_path / "models" / "upsampler")
     out = tmp_path / "img.png"
-    assert main(["generate", PROMPT, "--pipeline", str(pipeline_dir), "--out", str(out)]) == 2
+    assert main(["generate", PROMPT, "--pipeline", str(pipeline_dir), "--out", str(out), "--no-sign"]) == 2
     err = capsys.readouterr().err
     assert f"no prompt upsampler at {ProjectStorage().upsampler_dir()}" in err
     assert "`recap materialize prompt_upsampler` trains it; or pass --no-upsample" in err

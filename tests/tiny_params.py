@@ -66,5 +66,7 @@ def tiny_params(**more: object) -> dict:
         "generator": TINY_GENERATOR,
         "upsampling": TINY_UPSAMPLING,
         "rewriter": {},
+        "safety": {},  # the default policy: nothing blocked, the sign-word check on
+        "provenance": {},
         **more,
     }

@@ -3,6 +3,7 @@
     DIR/suite.json                      which suite, its version, prompts per category, seed
     DIR/<NNNNN>/metadata.jsonl          one JSON object: the prompt and its truth (benchmark.py)
     DIR/<NNNNN>/samples/<SSSS>.png      the images drawn for it, by anything
+    DIR/safety.json                     (optional) what a safety policy refused and blanked
 
 Reading checks everything it can before any judging: the folder exists, every prompt folder is
 numbered and has a metadata line that parses; an error names the file. Samples are read as
@@ -34,6 +35,7 @@ from components.world.palette import IMAGE_SIZE
 SUITE_FILE = "suite.json"
 METADATA = "metadata.jsonl"
 SAMPLES = "samples"
+SAFETY_FILE = "safety.json"  # what a safety policy refused and blanked while drawing (benchmark_draw.py)
 _PROMPT_DIR = re.compile(r"^\d{5}$")
 
 
@@ -48,7 +50,7 @@ def write_prompts(root: str | Path, entries: Sequence[BenchmarkEntry], **suite: 
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"{root} exists and is not a directory")
     strangers = (
-        [p.name for p in root.iterdir() if p.name != SUITE_FILE and not _PROMPT_DIR.match(p.name)]
+        [p.name for p in root.iterdir() if p.name not in (SUITE_FILE, SAFETY_FILE) and not _PROMPT_DIR.match(p.name)]
         if root.is_dir()
         else []
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from components.evaluation.benchmark import benchmark_suite
-from components.evaluation.benchmark_draw import draw_benchmark, pipeline_sampling
+from components.evaluation.benchmark_draw import SafetyReport, draw_benchmark, pipeline_sampling
 from components.evaluation.benchmark_folder import read_folder, write_prompts
 from components.evaluation.benchmark_judge import BenchmarkResult, judge_folder
 from components.evaluation.clip_score import load_cosine_judge
@@ -18,6 +18,7 @@ from components.evaluation.generator_scores import GeneratorScores, benchmark_sc
 from components.evaluation.image_features import judge_image_features
 from components.evaluation.upsampling import upsampled_entries
 from components.generator.pipeline import check_pipeline_dir, load_pipeline
+from components.safety import SafetyPolicy
 from components.upsampling.upsampler import Upsampler
 
 
@@ -25,6 +26,7 @@ from components.upsampling.upsampler import Upsampler
 class Evaluated:
     scores: GeneratorScores
     result: BenchmarkResult
+    safety: SafetyReport | None = None  # what the policy refused and blanked, drawn under one
 
 
 def evaluate_pipeline(
@@ -37,23 +39,30 @@ def evaluate_pipeline(
     samples_per_prompt: int = 1,
     real_images: int = 64,
     upsampler: Upsampler | None = None,
+    policy: SafetyPolicy | None = None,
 ) -> Evaluated:
     """`name`'s generator at `pipeline_dir` drawn into `folder_dir` (made here; it must not exist
     or be empty) and scored; the judge at `judge_dir` gives CLIP score and the FID features.
     upsampler: also draw the short and unseen-form prompts as it rewrites them (the forms
-    short_upsampled and unseen_upsampled, judged by the prompts' own clauses)."""
+    short_upsampled and unseen_upsampled, judged by the prompts' own clauses).
+    policy: draw as users meet the generator, behind the safety policy (benchmark_draw.py)."""
     pipeline_dir = check_pipeline_dir(pipeline_dir)
     entries = benchmark_suite(per_category)
     if upsampler is not None:
         entries += upsampled_entries(entries, upsampler)
     write_prompts(folder_dir, entries, per_category=per_category, generator=str(pipeline_dir))
     pipe = load_pipeline(pipeline_dir)
-    draw_benchmark(
-        pipe, folder_dir, entries, samples_per_prompt=samples_per_prompt, sampling=pipeline_sampling(pipeline_dir)
+    safety = draw_benchmark(
+        pipe,
+        folder_dir,
+        entries,
+        samples_per_prompt=samples_per_prompt,
+        sampling=pipeline_sampling(pipeline_dir),
+        policy=policy,
     )
     result = judge_folder(read_folder(folder_dir))
     scores = benchmark_scores(name, result, **judge_measures(judge_dir), real=heldout_world_images(real_images))
-    return Evaluated(scores, result)
+    return Evaluated(scores, result, safety)
 
 
 def judge_measures(judge_dir: Path) -> dict[str, Any]:

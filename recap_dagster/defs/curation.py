@@ -27,6 +27,7 @@ from components.captioner.loading import load_captioner
 from components.curation.filter_shard import CurationSettings, FilterReport, filter_shard
 from components.curation.mix import MIX_SPECS, MixSpec, build_manifest, resolve_mix
 from components.curation.regenerate import engine_regenerator
+from components.curation.safety_screen import screen_rows
 from components.data.oracle_captions import oracle_captions
 from components.data.preview import sample_grid
 from components.data.shard_layout import list_shards
@@ -338,6 +339,9 @@ def training_mix(
     if any(uses_oracle(spec) for spec in specs):  # written from the web shards' scene records
         oracle = oracle_captions([storage.web_shard_tar(shard) for shard in sorted(set(rows["shard"]))], config.seed)
         rows = rows.merge(oracle, on=["shard", "key"], how="left")
+    policy = PARAMS.safety_policy()
+    screened = screen_rows(rows, policy, {shard: storage.web_shard_tar(shard) for shard in sorted(set(rows["shard"]))})
+    rows, safety = screened.rows, screened.summary()
     tokenizer = load_captioner(storage.captioner_dir()).tokenizer if storage.captioner_dir().is_dir() else None
     count = (lambda text: len(tokenizer.text_ids(text))) if tokenizer is not None else word_count
     summaries: dict[str, dict[str, Any]] = {}
@@ -349,14 +353,20 @@ def training_mix(
                 "seed": config.seed,
                 "inputs": {p.name: file_sha256(p) for p in paths},
                 **result.summary(),
+                "safety": safety,
             }
             storage.mix_dir().mkdir(parents=True, exist_ok=True)
             table = pa.Table.from_pandas(result.manifest, preserve_index=False)
             write_table_with_info(storage.mix_dir() / f"{spec.name}.parquet", table, MIX_KEY, info)
             summaries[spec.name] = result.summary()
             run.log_metrics({f"{spec.name}/share/{k}": v for k, v in result.shares.items()})
-        run.log_dict(summaries, "mixes.json")
-    context.log.info(f"wrote {len(specs)} mixes over {len(rows)} filtered rows")
+        run.log_params({"safety_policy_version": policy.version})
+        run.log_metrics({"safety/removed": screened.counts.removed})
+        run.log_dict({"safety": safety, "mixes": summaries}, "mixes.json")
+    context.log.info(
+        f"wrote {len(specs)} mixes over {len(rows)} filtered rows; safety policy {policy.version} removed "
+        f"{screened.counts.removed} of {screened.counts.seen} examples {safety['removed_by_rule']}"
+    )
     return MaterializeResult(
         metadata={
             **dvc_metadata(storage.mix_dir()),
@@ -376,6 +386,12 @@ def training_mix(
                 ],
             ),
             "summaries": MetadataValue.json(summaries),
+            "safety_policy_version": policy.version,
+            "removed_by_safety_policy": screened.counts.removed,
+            "safety": metadata_table(
+                ["rule", "examples removed"],
+                [[rule, n] for rule, n in sorted(safety["removed_by_rule"].items())] or [["(none)", 0]],
+            ),
             **run.dagster_metadata(),
         }
     )

@@ -81,11 +81,12 @@ def eval_scores(
     from components.data.curated import load_curated
     from components.data.preview import sample_grid
     from components.data.shard_layout import list_shards
-    from components.evaluation.benchmark_draw import draw_prompts, pipeline_sampling
+    from components.evaluation.benchmark_draw import draw_prompts, pipeline_sampling, prompt_refusal
     from components.evaluation.benchmark_table import result_table
     from components.evaluation.evaluate_pipeline import evaluate_pipeline, judge_measures
     from components.evaluation.generator_scores import free_scores
     from components.generator.pipeline import check_pipeline_dir, load_pipeline
+    from components.safety import screen_images
 
     mix = context.partition_key
     pipeline_dir = check_pipeline_dir(storage.generator_dir(mix))
@@ -93,6 +94,7 @@ def eval_scores(
     out_dir = storage.eval_dir(mix)
     judge_dir = storage.alignment_dir()
     made = {}
+    policy = PARAMS.safety_policy()
 
     def fill_world(staging: Path) -> None:
         from components.upsampling.backends import open_upsampler
@@ -108,7 +110,10 @@ def eval_scores(
             samples_per_prompt=config.samples_per_prompt,
             real_images=config.real_images,
             upsampler=upsampler,
+            policy=policy,
         )
+        if evaluated.safety is not None:
+            made["safety"] = evaluated.safety.as_dict()
         made["upsampling"] = upsampler.stats.as_dict()
         made["scores"], made["grid"] = evaluated.scores, judged_grid(evaluated.result)
         (staging / "table.txt").write_text(result_table(evaluated.result) + "\n")
@@ -122,8 +127,20 @@ def eval_scores(
         items = [*load_curated(shards, "heldout"), *load_curated(shards, "train")][: config.real_images]
         if len(items) < 2:
             raise ValueError(f"{storage.curated_dir()}: {len(items)} curated images; FID and KID need 2 or more")
+        refusals = {item.key: r for item in items if (r := prompt_refusal(policy, item.long)) is not None}
+        items = [item for item in items if item.key not in refusals]
         prompts = [item.long for item in items]
-        images = draw_prompts(load_pipeline(pipeline_dir), prompts, sampling=sampling)
+        screened = screen_images(policy, draw_prompts(load_pipeline(pipeline_dir), prompts, sampling=sampling))
+        images = screened.images
+        made["safety"] = {
+            "policy_version": policy.version,
+            "refused": [{"key": key, **r} for key, r in refusals.items()],
+            "blanked": [
+                {"key": item.key, "rule": v.rule, "reason": v.reason}
+                for item, flagged, v in zip(items, screened.flagged, screened.verdicts, strict=True)
+                if flagged
+            ],
+        }
         (staging / "samples").mkdir()
         for item, image in zip(items, images, strict=True):
             Image.fromarray(image).save(staging / "samples" / f"{item.key}.png")
@@ -157,13 +174,23 @@ def eval_scores(
         run.log_metrics(figures)
         if "upsampling" in made:
             run.log_dict(made["upsampling"], "benchmark/upsampling.json")
+        run.log_dict(made["safety"], "benchmark/safety.json")
+        run.log_metrics(
+            {"safety/refused": len(made["safety"]["refused"]), "safety/blanked": len(made["safety"]["blanked"])}
+        )
         run.log_image(grid, "benchmark/judged.png")
         run.log_artifact(out_dir / SCORES_FILE)
     context.log.info(f"eval_scores[{mix}]: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items() if "overall" in k))
+    safety = made["safety"]
+    for record in [*safety["refused"], *safety["blanked"]]:  # by hash and rule: never the prompt itself
+        context.log.warning(f"eval_scores[{mix}]: safety policy {policy.version}: {json.dumps(record)}")
     return MaterializeResult(
         metadata={
             "mix": MetadataValue.text(mix),
             "images": MetadataValue.int(scores.images),
+            "safety_policy_version": MetadataValue.text(policy.version),
+            "safety_refused_prompts": MetadataValue.int(len(safety["refused"])),
+            "safety_blanked_images": MetadataValue.int(len(safety["blanked"])),
             **{f"eval/{k}": MetadataValue.float(round(v, 4)) for k, v in figures.items()},
             "categories": metadata_table(
                 ["form", "category", "share", "95% interval", "images", "missing", "unjudgeable"],

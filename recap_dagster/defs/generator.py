@@ -4,6 +4,9 @@ the held-out images' objects the scene parser still reads after the round trip; 
 `generator`, one latent-diffusion generator per caption mix (a partition per mix spec),
 judged clause by clause on prompts whose truth is known and exported as a diffusers pipeline."""
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 from dagster import (
     AllPartitionMapping,
@@ -22,6 +25,7 @@ from components.data.preview import sample_grid
 from components.data.shard_layout import list_shards
 from components.generator.train.recipe import GeneratorRecipe, resolve_generator_recipe
 from components.io.hashing import directory_version
+from components.safety.saved import save_policy
 from components.vae.train.recipe import VaeRecipe, resolve_vae_recipe
 from components.world import IMAGE_SIZE  # the generator works at the world's canvas; a user's images are resized to it
 from recap_dagster.config import PARAMS, SOURCE, TrainingRunConfig
@@ -212,14 +216,22 @@ def generator(
             run.log_artifact(result.grid_dir, "samples/curve")
         upsampler_dir = storage.upsampler_dir()
         bundled = {"upsampler": upsampler_dir} if upsampler_dir.is_dir() else {}
-        version = run.register_model(
-            out_dir,
-            REGISTERED_GENERATOR,
-            f"newest_{mix}",
-            tags={"mix": mix, "upsampler": directory_version(upsampler_dir) if bundled else "none"},
-            champion_metric="final/long/all",
-            extra_artifacts=bundled,
-        )
+        policy = PARAMS.safety_policy()
+        with tempfile.TemporaryDirectory(prefix="recap-safety-") as tmp:  # the served model checks prompts by it
+            bundled["safety"] = save_policy(policy, Path(tmp) / "safety")
+            version = run.register_model(
+                out_dir,
+                REGISTERED_GENERATOR,
+                f"newest_{mix}",
+                tags={
+                    "mix": mix,
+                    "pipeline_hash": directory_version(out_dir),  # C2PA claims name the version by it
+                    "upsampler": directory_version(upsampler_dir) if upsampler_dir.is_dir() else "none",
+                    "safety_policy": policy.version,
+                },
+                champion_metric="final/long/all",
+                extra_artifacts=bundled,
+            )
     figures = result.figures
     context.log.info(f"generator[{mix}]: " + ", ".join(f"{k} {s.value:.2f}" for k, s in figures.items()))
     return MaterializeResult(

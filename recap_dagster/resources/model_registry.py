@@ -21,7 +21,7 @@ import io
 import math
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -50,6 +50,7 @@ class ModelKind:
     signature: ModelSignature
     packages: tuple[str, ...]  # distributions the code imports, pinned at their installed versions
     example: Callable[[], pd.DataFrame]  # an input the model takes, saved with it
+    model_config: Mapping[str, object] = field(default_factory=lambda: {"device": "auto"})  # every key a loader may set
 
 
 def gray_png(size: int = 64) -> bytes:
@@ -78,7 +79,15 @@ GENERATOR = ModelKind(
     "generator",
     ModelSignature(
         inputs=Schema([ColSpec("string", "prompt")]),
-        outputs=Schema([ColSpec("string", "prompt"), ColSpec("string", "drawn_prompt"), ColSpec("string", "image")]),
+        outputs=Schema(
+            [
+                ColSpec("string", "prompt"),
+                ColSpec("string", "drawn_prompt"),
+                ColSpec("string", "image"),  # "" where the prompt was refused
+                ColSpec("boolean", "nsfw_content_detected"),  # the image checks blanked it
+                ColSpec("string", "refusal"),  # "" or why the safety policy refused the prompt
+            ]
+        ),
         params=ParamSchema(
             [
                 ParamSpec("seed", "long", 0),
@@ -90,8 +99,11 @@ GENERATOR = ModelKind(
             ]
         ),
     ),
-    (*BASE_PACKAGES, "tokenizers", "transformers", "diffusers", "lightning"),
+    (*BASE_PACKAGES, "tokenizers", "transformers", "diffusers", "lightning", "c2pa-python", "cryptography"),
     lambda: pd.DataFrame({"prompt": ["a red circle above a blue square"]}),
+    # signing (serving/generator_model.py): on unless the loader says sign=False; "" : not set
+    {"device": "auto", "sign": True, "c2pa_certificate": "", "c2pa_private_key": "", "c2pa_tsa_url": ""}
+    | {"model_version": ""},
 )
 UPSAMPLER = ModelKind(
     SERVING / "upsampler_model.py",
@@ -155,7 +167,7 @@ def save_pyfunc(model_dir: Path, path: Path, extra_artifacts: Mapping[str, Path]
         signature=kind.signature,
         input_example=kind.example(),
         pip_requirements=pinned(kind.packages),
-        model_config={"device": "auto"},
+        model_config=dict(kind.model_config),
     )
     return path
 

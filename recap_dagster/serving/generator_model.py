@@ -11,14 +11,26 @@ pipeline's; ddim, dpm_solver or euler), upsample (False: draw each prompt as wri
 draw from its guarded rewrite, seeded as `recap generate --seed (seed + i)` seeds it; needs
 the `upsampler` artifact).
 Output: a DataFrame with columns prompt, drawn_prompt (the text drawn from: the prompt, or its
-rewrite) and image (a base64 PNG per prompt).
-Model config: device = auto (a GPU when there is one), cpu, cuda, cuda:N.
+rewrite), image (a base64 PNG per prompt, carrying a signed C2PA manifest unless signing is off;
+"" where the prompt was refused), nsfw_content_detected (True where the image checks refused
+the drawn image, which is returned blank, as diffusers' safety checker does) and refusal (""; or
+why the safety policy refused the prompt or its rewrite: nothing was drawn for it).
+Safety: the policy bundled at registration (artifact `safety`, the project's params.yaml
+`safety:`), else the default one (blocked sign words none, nothing refused); every refusal is
+logged on the logger "recap.safety" by rule and prompt hash.
+Model config: device = auto (a GPU when there is one), cpu, cuda, cuda:N; signing: sign (True:
+images leave signed, and load fails without a key; False: unsigned, by choice), c2pa_certificate
+and c2pa_private_key (PEM paths; $RECAP_C2PA_CERT and $RECAP_C2PA_KEY override), c2pa_tsa_url;
+model_version (what the C2PA claim names; default: the registry's version tagged with this
+pipeline's hash, found through the current MLflow tracking URI, else "unregistered").
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +42,58 @@ from mlflow.pyfunc.model import PythonModel, PythonModelContext
 from PIL import Image
 
 from components.generator.pipeline import generate, load_pipeline
+from components.io.hashing import directory_version
+from components.provenance import (
+    GenerationClaim,
+    SigningSettings,
+    check_signing,
+    sha256_text,
+    sign_png,
+    signing_settings,
+)
+from components.safety import SafetyPolicy, check_prompt, load_policy, refusal_record, screen_images
+from components.safety.saved import load_saved_policy
 from components.upsampling.backends import RewriterSettings, open_upsampler
 from components.upsampling.upsampler import Upsampler
 
 ARTIFACT = "generator"  # the artifact holding the pipeline directory
 UPSAMPLER = "upsampler"  # the optional artifact holding a saved prompt upsampler (the `upsample` param)
+SAFETY = "safety"  # the optional artifact holding the safety policy it was registered with (saved.py)
+REGISTERED_NAME = "recap-generator"
+logger = logging.getLogger("recap.safety")
 
 
-def png_base64(image: np.ndarray) -> str:
-    """(H, W, 3) uint8 -> base64 text of its PNG."""
+def png_bytes(image: np.ndarray) -> bytes:
+    """(H, W, 3) uint8 -> its PNG."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def bundled_policy(directory: str | None) -> SafetyPolicy:
+    """The policy saved beside the model at registration, else the default policy."""
+    return load_policy(None, root=Path.cwd()) if directory is None else load_saved_policy(Path(directory))
+
+
+def model_signing(config: dict[str, Any]) -> SigningSettings:
+    """The model config's signing keys (c2pa_*) as provenance settings, the environment over them."""
+    keys = {"sign": "sign", "c2pa_certificate": "certificate", "c2pa_private_key": "private_key"}
+    named = {**keys, "c2pa_tsa_url": "tsa_url"}
+    provenance = {name: config[key] for key, name in named.items() if config.get(key) not in (None, "")}
+    settings = signing_settings(provenance, root=Path.cwd())
+    check_signing(settings)  # no key while signing is on, or a bad file: the model does not load
+    return settings
+
+
+def registered_version(pipeline_hash: str) -> str:
+    """The registry's newest version of recap-generator tagged with this pipeline hash."""
+    from mlflow import MlflowClient
+
+    found = MlflowClient().search_model_versions(
+        f"name = '{REGISTERED_NAME}' and tags.pipeline_hash = '{pipeline_hash}'"
+    )
+    versions = sorted((int(v.version) for v in found), reverse=True)
+    return f"{REGISTERED_NAME}/{versions[0]}" if versions else "unregistered"
 
 
 def resolve_device(device: str) -> str:
@@ -58,10 +110,15 @@ class GeneratorModel(PythonModel):
         self.pipes: dict[str, Any] = {}  # scheduler name ("" the pipeline's) -> pipeline
         self.upsampler_dir = context.artifacts.get(UPSAMPLER)  # None: registered without one
         self.upsampler: Upsampler | None = None  # loaded at the first upsample=True
+        config = dict(context.model_config or {})
+        self.policy = bundled_policy(context.artifacts.get(SAFETY))
+        self.signing = model_signing(config)
+        self.pipeline_hash = directory_version(self.directory)
+        self.model_version = str(config.get("model_version") or "")  # looked up at the first signature
 
-    def drawn_prompts(self, prompts: list[str], seed: int) -> list[str]:
+    def drawn_prompts(self, prompts: list[str], seed: int, skip: list[bool]) -> list[str]:
         """Each prompt's guarded rewrite (the prompt itself where every rewrite failed the
-        intent check), prompt i's seeded from seed + i."""
+        intent check, or where `skip` says so: a refused prompt), prompt i's seeded from seed + i."""
         if self.upsampler_dir is None:
             raise ValueError(
                 "upsample=True, but this generator was registered without a prompt upsampler (no `upsampler` "
@@ -70,29 +127,85 @@ class GeneratorModel(PythonModel):
         if self.upsampler is None:
             settings = RewriterSettings(backend="local", model=str(self.upsampler_dir), device=self.device)
             self.upsampler = open_upsampler(settings)
-        return [self.upsampler.reseeded(seed + i).upsample(prompt).text for i, prompt in enumerate(prompts)]
+        return [
+            prompt if skipped else self.upsampler.reseeded(seed + i).upsample(prompt).text
+            for i, (prompt, skipped) in enumerate(zip(prompts, skip, strict=True))
+        ]
 
     def pipeline(self, scheduler: str):
         if scheduler not in self.pipes:
             self.pipes[scheduler] = load_pipeline(self.directory, scheduler or None).to(self.device)
         return self.pipes[scheduler]
 
+    def refusal(self, prompt: str, drawn: str) -> str:
+        """Why the policy refuses the user's prompt or the rewrite drawn from it ("" : neither),
+        logged by rule and prompt hash (the prompt itself only where the policy logs prompts)."""
+        stages = [("prompt", prompt)] + ([("rewrite", drawn)] if drawn != prompt else [])
+        for stage, text in stages:
+            verdict = check_prompt(self.policy, text)
+            if not verdict.allowed:
+                record = {"where": REGISTERED_NAME, "stage": stage, **refusal_record(self.policy, text, verdict)}
+                logger.warning("refused: %s", json.dumps(record))
+                what = "the prompt" if stage == "prompt" else "the prompt's rewrite"
+                return f"refused: {what} breaks the safety policy (rule {verdict.rule}): {verdict.reason}"
+        return ""
+
+    def signed(self, image: np.ndarray, prompt: str, drawn: str, seed: int) -> str:
+        """The image's PNG, signed with a C2PA manifest of this generation (unless signing is off), base64."""
+        data = png_bytes(image)
+        if self.signing.sign:
+            if not self.model_version:
+                self.model_version = registered_version(self.pipeline_hash)
+            claim = GenerationClaim(
+                model_version=self.model_version,
+                pipeline_hash=self.pipeline_hash,
+                prompt_sha256=sha256_text(drawn),
+                user_prompt_sha256=sha256_text(prompt),
+                upsampled=drawn != prompt,
+                filters={
+                    "prompt": self.policy.enabled,
+                    "image": self.policy.enabled,
+                    "policy_version": self.policy.version,
+                },
+                seed=seed,
+            )
+            data = sign_png(data, claim, self.signing)
+        return base64.b64encode(data).decode("ascii")
+
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         prompts = [str(p) for p in pd.DataFrame(model_input)["prompt"]]
         params = params or {}
         rescale = float(params.get("guidance_rescale", -1.0))
         seed = int(params.get("seed", 0))
-        drawn = self.drawn_prompts(prompts, seed) if bool(params.get("upsample", False)) else prompts
-        images = generate(
-            self.pipeline(str(params.get("scheduler", "") or "")),
-            drawn,
-            seed=seed,
-            steps=int(params.get("steps", 30)),
-            guidance_scale=float(params.get("guidance_scale", 4.0)),
-            guidance_rescale=self.rescale if rescale < 0 else rescale,
-        )  # (N, H, W, 3) uint8
+        refusals = [self.refusal(p, p) for p in prompts]  # the user's prompts, before any rewriting
+        upsample = bool(params.get("upsample", False))
+        drawn = self.drawn_prompts(prompts, seed, [bool(r) for r in refusals]) if upsample else list(prompts)
+        refusals = [r or self.refusal(p, d) for r, p, d in zip(refusals, prompts, drawn, strict=True)]
+        allowed = [i for i, r in enumerate(refusals) if not r]
+        sampling = {
+            "steps": int(params.get("steps", 30)),
+            "guidance_scale": float(params.get("guidance_scale", 4.0)),
+            "guidance_rescale": self.rescale if rescale < 0 else rescale,
+        }
+        pipe = self.pipeline(str(params.get("scheduler", "") or ""))
+        if len(allowed) == len(prompts):  # one batch: prompt i from seed + i
+            images = list(generate(pipe, drawn, seed=seed, **sampling))  # (H, W, 3) uint8 each
+        else:  # each drawn prompt keeps its own seed
+            images = [generate(pipe, [drawn[i]], seed=seed + i, **sampling)[0] for i in allowed]
+        encoded, flagged = [""] * len(prompts), [False] * len(prompts)
+        if allowed:
+            screened = screen_images(self.policy, np.stack(list(images)))
+            for j, i in enumerate(allowed):
+                encoded[i] = self.signed(screened.images[j], prompts[i], drawn[i], seed + i)
+                flagged[i] = screened.flagged[j]
         return pd.DataFrame(
-            {"prompt": prompts, "drawn_prompt": drawn, "image": [png_base64(image) for image in images]}
+            {
+                "prompt": prompts,
+                "drawn_prompt": drawn,
+                "image": encoded,
+                "nsfw_content_detected": flagged,
+                "refusal": refusals,
+            }
         )
 
 

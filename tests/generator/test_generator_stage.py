@@ -304,6 +304,7 @@ def test_recap_generate_writes_the_image_and_names_bad_input(trained: Path, tmp_
     out = tmp_path / "img.png"
     # --no-upsample: the image of the prompt as written (tests/test_upsample_cli.py draws rewrites)
     argv = ["generate", "a red circle", "--pipeline", str(trained), "--out", str(out), "--steps", "2", "--no-upsample"]
+    argv += ["--no-sign"]  # tests/test_generate_safety.py signs
     assert main(argv) == 0
     single = np.asarray(Image.open(out))
     assert single.shape == (64, 64, 3)
@@ -313,7 +314,8 @@ def test_recap_generate_writes_the_image_and_names_bad_input(trained: Path, tmp_
     expected = generate(pipe, ["a red circle"], seed=0, steps=2, guidance_scale=4.0, guidance_rescale=0.7)
     assert np.array_equal(single, expected[0])
     two = tmp_path / "two.png"
-    assert main(["generate", "", "--pipeline", str(trained), "--out", str(two), "--steps", "2", "--count", "2"]) == 0
+    argv = ["generate", "", "--pipeline", str(trained), "--out", str(two), "--steps", "2", "--count", "2", "--no-sign"]
+    assert main(argv) == 0
     assert np.asarray(Image.open(two)).shape == (64, 128, 3)  # side by side; "" is unconditional
     assert main(["generate", "x", "--pipeline", str(trained), "--out", str(out), "--guidance", "-1"]) == 2
     assert "--guidance must be >= 0, got -1.0" in capsys.readouterr().err
