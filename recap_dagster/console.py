@@ -142,7 +142,7 @@ HEADLINES: dict[str, tuple[Figure, ...]] = {
         Figure("fallback_share", "fallback", "mean"),
         Figure("skipped_as_current", "already current", "true"),
     ),
-    "training_mix": (Figure("summaries", "mixes", "len"),),
+    "training_mix": (Figure("summaries", "mixes", "len"), Figure("removed_by_safety_policy", "removed by policy")),
     "prompt_upsampler": (
         Figure("steps", "steps"),
         Figure("intent_before_guard", "intent kept"),

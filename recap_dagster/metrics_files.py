@@ -166,7 +166,8 @@ def filter_figures(storage: ProjectStorage, history: MetricHistory) -> StageFigu
 
 
 def mix_figures(storage: ProjectStorage, history: MetricHistory) -> StageFigures:
-    """Per mix: its rows, the realised share of each caption source, and what was left out."""
+    """Per mix: its rows, the realised share of each caption source, and what was left out
+    (the safety policy's removals included)."""
     paths = sorted(storage.mix_dir().glob("*.parquet"))
     if not paths:
         raise FileNotFoundError(f"no mix manifests in {storage.mix_dir()}")
@@ -176,6 +177,7 @@ def mix_figures(storage: ProjectStorage, history: MetricHistory) -> StageFigures
         metrics[path.stem] = {
             **numbers({k: info.get(k) for k in ("rows", "truncated", "fallbacks", "errors_left_out")}),
             "share": numbers(info.get("shares", {})),
+            **({"safety_removed": int(info["safety"]["removed"])} if "safety" in info else {}),
         }
     return StageFigures(metrics=metrics)
 

@@ -68,6 +68,7 @@ def fake_artifacts(storage: ProjectStorage) -> None:
     storage.mix_dir().mkdir(parents=True)
     table = pa.table({"key": ["a", "b"]})
     info = {"rows": 2, "shares": {"descriptive": 0.5, "original": 0.5}, "truncated": 0, "spec": {"name": "paper"}}
+    info["safety"] = {"policy_version": "0123456789ab", "removed": 1, "removed_by_rule": {"term:stop": 1}}
     write_table_with_info(storage.mix_dir() / "paper.parquet", table, MIX_KEY, info)
     report = {
         "original_only": {"geneval/short/overall": 0.25, "geneval/long/overall": 0.125, "clip_score": 20.0},
@@ -101,7 +102,7 @@ def test_each_asset_writes_the_files_dvc_yaml_declares(tmp_path: Path) -> None:
     assert figures["filtered_captions"]["fallback_share"] == pytest.approx(1 / 3)  # of the 3 judged rows
     assert figures["filtered_captions"]["source_share"] == {"error": 0.25, "long": 0.5, "original": 0.25}
     assert figures["training_mix"] == {
-        "paper": {"rows": 2, "truncated": 0, "share": {"descriptive": 0.5, "original": 0.5}}
+        "paper": {"rows": 2, "truncated": 0, "share": {"descriptive": 0.5, "original": 0.5}, "safety_removed": 1}
     }
     loss = json.loads((root / "plots" / "captioner_loss.json").read_text())
     assert loss == [{"step": 0, "train_loss": 4.0}, {"step": 1, "train_loss": 3.5, "val_loss": 3.75}]
