@@ -17,11 +17,9 @@ from PIL import Image
 
 from components.io.hashing import directory_version
 from components.provenance import make_test_certificates, verify_file
-from components.world.geometry import cell_centre
-from components.world.render import render
-from components.world.scene import Scene
 from recap_dagster.cli import main
 from tests.generator.saved_pipeline import save_tiny_pipeline
+from tests.safety.sign_scenes import sign_scene
 from tests.tiny_params import tiny_params
 from tests.upsampling.saved_upsampler import PAIRS, save_tiny_upsampler
 
@@ -68,13 +66,6 @@ def pipeline_never_loads(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the pipeline was loaded")
 
     monkeypatch.setattr(components.generator.pipeline, "load_pipeline", refuse)
-
-
-def sign_scene(word: str) -> np.ndarray:
-    """A red circle top left on gray above a sign reading `word`: (64, 64, 3) uint8."""
-    circle = {"shape": "circle", "color": "red", "size": "large", "row": 0, "col": 0}
-    circle |= {"x": round(cell_centre(0)), "y": round(cell_centre(0))}
-    return render(Scene.from_dict({"background": "gray", "objects": [circle], "sign": {"text": word, "row": 2}}))
 
 
 def refusal_runs(root: Path) -> list:

@@ -33,6 +33,7 @@ from components.data.image_decode import decode_image
 from recap_dagster.resources import MlflowRun, MlflowTracking
 from recap_dagster.resources.model_registry import CHAMPION, save_pyfunc, update_champion
 from tests.captioner.saved_captioner import make_captioner
+from tests.safety.sign_scenes import sign_scene
 from tests.upsampling.saved_upsampler import PAIRS, save_tiny_upsampler
 
 
@@ -46,8 +47,8 @@ def tracking(tmp_path: Path):
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     yield MlflowTracking(tracking_uri=uri)
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
+    mlflow.set_tracking_uri(None)  # pyright: ignore[reportArgumentType]  # None: back to MLflow's default
+    mlflow.set_registry_uri(None)  # pyright: ignore[reportArgumentType]
     for name, value in environment.items():
         os.environ.pop(name, None)
         if value is not None:
@@ -203,17 +204,6 @@ def test_the_registered_generator_upsamples_only_when_asked(
     for out, drawn in ((upsampled, [rewrite, ""]), (as_written, prompts)):
         direct = generate(pipe, drawn, seed=3, steps=2, guidance_scale=5.0, guidance_rescale=0.0)
         assert np.array_equal(decoded(out["image"]), direct)
-
-
-def sign_scene(word: str) -> np.ndarray:
-    """A red circle top left on gray above a sign reading `word`: (64, 64, 3) uint8."""
-    from components.world.geometry import cell_centre
-    from components.world.render import render
-    from components.world.scene import Scene
-
-    circle = {"shape": "circle", "color": "red", "size": "large", "row": 0, "col": 0}
-    circle |= {"x": round(cell_centre(0)), "y": round(cell_centre(0))}
-    return render(Scene.from_dict({"background": "gray", "objects": [circle], "sign": {"text": word, "row": 2}}))
 
 
 def test_the_registered_generator_refuses_blanks_and_signs(

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .policy import ClassifierSpec, check_model_reference
+from .verdict import SafetyVerdict, blocked
 
 
 @lru_cache(maxsize=4)
@@ -65,3 +66,15 @@ def blocking_label(spec: ClassifierSpec, scores: dict[str, float]) -> tuple[str,
     """The highest-scoring of the spec's labels at or above its threshold, or None."""
     hits = [(label, scores[label]) for label in spec.labels if scores.get(label, 0.0) >= spec.threshold]
     return max(hits, key=lambda hit: hit[1]) if hits else None
+
+
+def classifier_verdict(kind: str, spec: ClassifierSpec, scores: dict[str, float], what: str) -> SafetyVerdict | None:
+    """The refusal by the `kind` ("text" or "image") classifier of `what` it scored, or None."""
+    hit = blocking_label(spec, scores)
+    if hit is None:
+        return None
+    label, score = hit
+    return blocked(
+        f"{kind}-classifier:{label}",
+        f"the {kind} classifier scores the {what} {label!r} {score:.3f} >= {spec.threshold:g}",
+    )

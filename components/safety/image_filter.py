@@ -19,7 +19,7 @@ import numpy as np
 
 from components.world import IMAGE_SIZE, VOCABULARY, parse_image
 
-from .classifiers import blocking_label, image_scores
+from .classifiers import classifier_verdict, image_scores
 from .normalise import normalise_words
 from .policy import SafetyPolicy
 from .verdict import ALLOWED, SafetyVerdict, blocked
@@ -61,14 +61,8 @@ def check_image(policy: SafetyPolicy, image: np.ndarray) -> SafetyVerdict:
                 f"the image's sign reads {sign.text!r}, which the blocked term {term!r} matches",
             )
     spec = policy.image_classifier
-    if spec is not None:
-        hit = blocking_label(spec, image_scores(spec, image))
-        if hit is not None:
-            label, score = hit
-            return blocked(
-                f"image-classifier:{label}",
-                f"the image classifier scores the image {label!r} {score:.3f} >= {spec.threshold:g}",
-            )
+    if spec is not None and (verdict := classifier_verdict("image", spec, image_scores(spec, image), "image")):
+        return verdict
     return ALLOWED
 
 

@@ -11,7 +11,7 @@ policy's log_prompts is true.
 
 import logging
 
-from .classifiers import blocking_label, text_scores
+from .classifiers import classifier_verdict, text_scores
 from .normalise import normalise_text, normalise_words
 from .policy import SafetyPolicy
 from .verdict import ALLOWED, SafetyVerdict, blocked, prompt_digest
@@ -39,14 +39,8 @@ def check_text(policy: SafetyPolicy, text: str, *, what: str = "prompt") -> Safe
                     f"the {what} matches the blocked pattern {name!r} (at {found.group(0)!r} once normalised)",
                 )
     spec = policy.text_classifier
-    if spec is not None:
-        hit = blocking_label(spec, text_scores(spec, text))
-        if hit is not None:
-            label, score = hit
-            return blocked(
-                f"text-classifier:{label}",
-                f"the text classifier scores the {what} {label!r} {score:.3f} >= {spec.threshold:g}",
-            )
+    if spec is not None and (verdict := classifier_verdict("text", spec, text_scores(spec, text), what)):
+        return verdict
     return ALLOWED
 
 

@@ -15,22 +15,14 @@ from components.curation.mix import build_manifest, resolve_mix
 from components.curation.safety_screen import images_can_be_refused, screen_rows
 from components.data.shard_writer import ShardWriter
 from components.safety import load_policy
-from components.world.geometry import cell_centre
-from components.world.render import render
-from components.world.scene import Scene
+from tests.safety.sign_scenes import sign_scene
 
 POLICY = {"blocked_terms": ["stop", "gore"]}
 
 
 def scene_png(sign: str | None) -> bytes:
-    """A red circle top left on gray, with a sign of `sign` on the bottom row (none: no sign)."""
-    circle = {"shape": "circle", "color": "red", "size": "large", "row": 0, "col": 0}
-    circle |= {"x": round(cell_centre(0)), "y": round(cell_centre(0))}
-    scene = Scene.from_dict(
-        {"background": "gray", "objects": [circle], "sign": None if sign is None else {"text": sign, "row": 2}}
-    )
     buffer = io.BytesIO()
-    Image.fromarray(render(scene)).save(buffer, format="PNG")
+    Image.fromarray(sign_scene(sign)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -18,15 +18,7 @@ from components.evaluation.benchmark import benchmark_suite
 from components.evaluation.benchmark_draw import draw_benchmark
 from components.evaluation.benchmark_folder import SAFETY_FILE, read_folder, write_prompts
 from components.safety import load_policy
-from components.world.geometry import cell_centre
-from components.world.render import render
-from components.world.scene import Scene
-
-
-def sign_scene(word: str) -> np.ndarray:
-    circle = {"shape": "circle", "color": "red", "size": "large", "row": 0, "col": 0}
-    circle |= {"x": round(cell_centre(0)), "y": round(cell_centre(0))}
-    return render(Scene.from_dict({"background": "gray", "objects": [circle], "sign": {"text": word, "row": 2}}))
+from tests.safety.sign_scenes import sign_scene
 
 
 def test_refused_prompts_stay_undrawn_and_blocked_signs_come_back_blank(
