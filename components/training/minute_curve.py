@@ -2,7 +2,9 @@
 minutes that survives resumes: how the VAE's and the generator's recipes are chosen.
 
 Minutes count wall-clock time inside training batches only, so the measurements themselves
-(sampling, parsing) do not eat into the curve's x axis. Subclasses say what to measure.
+(sampling, parsing) do not eat into the curve's x axis. Subclasses say what to measure. On
+several ranks rank 0 measures, by its own minutes (the weights are the same on every rank, and
+rank 0 writes the checkpoint that keeps the curve); the others train on.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class MinuteCurve(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.trained_minutes += (time.perf_counter() - self._batch_start) / 60
-        if self.trained_minutes >= self.next_at:
+        if self.trained_minutes >= self.next_at and trainer.is_global_zero:
             self.add_point(trainer, pl_module)
             self.next_at += self.every_minutes
 

@@ -10,6 +10,11 @@ from typing import TypeVar
 
 _Recipe = TypeVar("_Recipe")
 
+# Lightning's strategy names this project runs: one process per device holding the whole model
+# and the ranks' gradients averaged (DDP; gloo on CPUs, NCCL on GPUs), DDP that tolerates
+# parameters a step leaves unused, and FSDP (shards the model over NCCL: a CUDA device only).
+STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true", "fsdp")
+
 
 @dataclass(frozen=True)
 class OptimizerSettings:
@@ -50,6 +55,11 @@ class TrainerSettings:
     gradient_clip_val: float | None = 1.0  # global gradient norm cap (open_clip's default 1.0); None: no clipping
     accelerator: str = "auto"
     progress_bar: bool = True
+    # Data parallelism (README, Data-parallel training): processes per node and nodes, each
+    # started by a launcher (torchrun, srun); the recipe's batch size stays the global batch.
+    strategy: str = "auto"  # STRATEGIES; `auto`: DDP when there are several processes
+    devices: int | str = 1  # per node; `auto`: every device of the accelerator
+    num_nodes: int = 1
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.checkpoint_every_n_steps < 1 or self.log_every_n_steps < 1:
@@ -60,6 +70,14 @@ class TrainerSettings:
             )
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"trainer strategy {self.strategy!r} is not one of {STRATEGIES}")
+        if isinstance(self.devices, bool) or not (
+            (isinstance(self.devices, int) and self.devices >= 1) or self.devices == "auto"
+        ):
+            raise ValueError(f"trainer devices must be a count >= 1 or 'auto', got {self.devices!r}")
+        if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or self.num_nodes < 1:
+            raise ValueError(f"trainer num_nodes must be a count >= 1, got {self.num_nodes!r}")
 
 
 def scale_budgets(recipe: _Recipe, factor: float) -> _Recipe:

@@ -8,12 +8,15 @@ of about 140. So each batch holds one type, drawn per batch (long with the datas
 batches come from a stream grouped by length: a shuffled pass over the items is cut into
 mega-batches of `group` batches, each sorted by caption length and cut into batches, whose
 order is shuffled again (the scheme of HF Trainer's `group_by_length`). Each batch is a
-list of (index, type) pairs that `CuratedCaptionDataset` reads.
+list of (index, type) pairs that `CuratedCaptionDataset` reads. These are global batches: on
+several ranks each takes its slice of every one (training/shuffled_loader.py), so a batch's
+type is the same on every rank.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -78,3 +81,20 @@ class CaptionTypeBatches(Sampler[list[CaptionKey]]):
             kind = "long" if self.rng.random() < self.dataset.long_share else "short"
             stream = self.long if kind == "long" else self.short
             yield [(int(i), kind) for i in stream.next_batch()]
+
+    def random_state(self) -> dict[str, Any]:
+        """The generator and the passes under way: what the next batches are drawn from."""
+        return {
+            "rng": self.rng.bit_generator.state,
+            "short": [batch.tolist() for batch in self.short.pending],
+            "long": [batch.tolist() for batch in self.long.pending],
+        }
+
+    def set_random_state(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.short.pending = [np.asarray(batch, dtype=np.int64) for batch in state["short"]]
+        self.long.pending = [np.asarray(batch, dtype=np.int64) for batch in state["long"]]
+
+    def skip_epoch(self) -> None:
+        for _ in self:  # each batch's type at the dataset's long_share now
+            pass

@@ -5,16 +5,24 @@ in [0, 1]; captions as right-padded token ids that start with their type token (
 or <long>). Web alt-text trains the <short> type: it is the only caption a web image has.
 The curated set is small, so it is held in memory and re-augmented every epoch; the web
 set streams, shards split across DataLoader workers, through a shuffle buffer.
+
+On several ranks (training/shuffled_loader.py) each takes its slice of every global batch of
+the curated set. The web stream is split by shard over every rank's every worker (WebDataset's
+split_by_node and split_by_worker), each reader cycling its own shards reshuffled (resampled)
+for an equalised epoch: the same number of batches on every rank, or DDP would hang.
+Augmentations are drawn per rank: fresh as on one process, not the same draws.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import lightning as L
 import numpy as np
+import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
@@ -26,6 +34,7 @@ from components.data.image_decode import decode_image
 from components.data.shard_reader import ReadStats, read_shard
 from components.text.tokenizer import CaptionTokenizer
 from components.text.words import word_counts
+from components.training.shuffled_loader import data_rank, epoch_loader, shuffled_loader
 
 log = logging.getLogger("recap.captioner.data")
 
@@ -66,7 +75,9 @@ class CuratedCaptionDataset(Dataset):
 
 
 class WebAltText(IterableDataset):
-    """Streams (image, alt-text, "short") from web shards, shuffled through a buffer."""
+    """Streams (image, alt-text, "short") from web shards, shuffled through a buffer. On one
+    process an epoch is one pass over the shards; on several, `split` gives each rank its
+    shards and each of its workers an equal quota of samples per epoch."""
 
     def __init__(
         self, tar_paths: Sequence[Path], settings: CaptionerDataSettings, image_size: int, seed: int = 0
@@ -79,27 +90,74 @@ class WebAltText(IterableDataset):
         self.seed = seed
         self.epoch = 0
         self.stats = ReadStats()
+        self.rank, self.world_size, self.quota = 0, 1, 0
+
+    def split(self, rank: int, world_size: int, quota: int) -> None:
+        """Rank `rank` of `world_size` reads shards i with i % (world_size x workers) == its
+        reader's slot, `quota` samples per worker per epoch."""
+        self.rank, self.world_size, self.quota = rank, world_size, quota
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, str, str]]:
         worker = get_worker_info()
         worker_id, workers = (worker.id, worker.num_workers) if worker else (0, 1)
         self.epoch += 1
-        rng = np.random.default_rng([self.seed, self.epoch, worker_id])
-        paths = [self.tar_paths[i] for i in rng.permutation(len(self.tar_paths)) if i % workers == worker_id]
-        size = self.image_size
-        buffer: list[tuple[torch.Tensor, str, str]] = []
+        if self.world_size == 1:
+            rng = np.random.default_rng([self.seed, self.epoch, worker_id])
+            paths = [self.tar_paths[i] for i in rng.permutation(len(self.tar_paths)) if i % workers == worker_id]
+            yield from self._buffered(self._decoded(paths), rng)
+            return
+        rng = np.random.default_rng([self.seed, self.epoch, self.rank, worker_id])
+        slot, slots = self.rank * workers + worker_id, self.world_size * workers
+        mine = [path for i, path in enumerate(self.tar_paths) if i % slots == slot]
+        if not mine:
+            raise ValueError(
+                f"{len(self.tar_paths)} web shards for {slots} readers ({self.world_size} ranks x {workers} "
+                "workers): every reader needs a shard of its own"
+            )
+        yield from itertools.islice(self._buffered(self._resampled(mine, rng), rng), self.quota)
+
+    def _decoded(self, paths: Iterable[Path]) -> Iterator[tuple[torch.Tensor, str, str]]:
         for path in paths:
             for sample in read_shard(path, stats=self.stats, decode=False):
                 try:  # a user's web images come in any size and mode
-                    image = decode_image(sample.image, size)[0]
+                    image = decode_image(sample.image, self.image_size)[0]
                 except Exception as error:  # untrusted bytes: PIL raises an open-ended set of types
                     self.stats.skip(sample.key, f"undecodable_image: {type(error).__name__}")
                     continue
-                buffer.append((to_tensor(image), sample.caption, "short"))
-                if len(buffer) >= self.settings.shuffle_buffer:
-                    yield buffer.pop(int(rng.integers(len(buffer))))
+                yield to_tensor(image), sample.caption, "short"
+
+    def _resampled(self, paths: list[Path], rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, str, str]]:
+        """`paths` over and over, reshuffled each pass."""
+        while True:
+            read = 0
+            for sample in self._decoded([paths[i] for i in rng.permutation(len(paths))]):
+                read += 1
+                yield sample
+            if not read:
+                raise ValueError(f"no decodable web sample in {len(paths)} shard(s): {[p.name for p in paths]}")
+
+    def _buffered(
+        self, samples: Iterator[tuple[torch.Tensor, str, str]], rng: np.random.Generator
+    ) -> Iterator[tuple[torch.Tensor, str, str]]:
+        buffer: list[tuple[torch.Tensor, str, str]] = []
+        for sample in samples:
+            buffer.append(sample)
+            if len(buffer) >= self.settings.shuffle_buffer:
+                yield buffer.pop(int(rng.integers(len(buffer))))
         rng.shuffle(buffer)
         yield from buffer
+
+
+def web_samples(tar_paths: Sequence[Path]) -> int:
+    """Samples in the shards, by their parquet indexes (img2dataset's) where there are, else by reading."""
+    total = 0
+    for path in tar_paths:
+        index = path.with_suffix(".parquet")
+        if index.is_file():
+            total += pq.read_metadata(index).num_rows
+        else:
+            total += sum(1 for _ in read_shard(path, decode=False))
+    return total
 
 
 class CaptionCollator:
@@ -174,13 +232,34 @@ class CaptionerDataModule(L.LightningDataModule):
         }
         if self.train_data is None:
             raise RuntimeError("train_dataloader() needs the training data: call setup('fit') first")
-        if isinstance(self.train_data, CuratedCaptionDataset) and self.settings.grouped_batches:
+        rank, world_size = data_rank(self)
+        batch = self.settings.batch_size
+        if isinstance(self.train_data, WebAltText):
+            if world_size > 1:
+                if batch % world_size:
+                    raise ValueError(f"the global batch of {batch} does not split over {world_size} ranks")
+                batch //= world_size
+                readers = world_size * max(1, self.settings.num_workers)
+                # Each reader's quota: whole batches, all the readers' together within one pass.
+                quota = web_samples(self.train_data.tar_paths) // (readers * batch) * batch
+                if not quota:
+                    raise ValueError(f"the web shards hold fewer samples than {readers} readers x a batch of {batch}")
+                self.train_data.split(rank, world_size, quota)
+            return DataLoader(self.train_data, batch_size=batch, drop_last=True, **workers)
+        if not isinstance(self.train_data, CuratedCaptionDataset):
+            raise TypeError(f"unexpected training data {type(self.train_data).__name__}")
+        if self.settings.grouped_batches:
             long_lengths = word_counts([item.long for item in self.train_data.items])
-            batches = CaptionTypeBatches(self.train_data, self.settings.batch_size, long_lengths, seed=self.seed)
-            return DataLoader(self.train_data, batch_sampler=batches, **workers)
-        shuffle = not isinstance(self.train_data, IterableDataset)
-        return DataLoader(
-            self.train_data, batch_size=self.settings.batch_size, shuffle=shuffle, drop_last=True, **workers
+            batches = CaptionTypeBatches(self.train_data, batch, long_lengths, seed=self.seed)
+            return epoch_loader(self.train_data, batches, rank=rank, world_size=world_size, **workers)
+        return shuffled_loader(
+            self.train_data,
+            batch_size=batch,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+            num_workers=self.settings.num_workers,
+            collate_fn=self.collate,
         )
 
     def val_dataloader(self) -> DataLoader:

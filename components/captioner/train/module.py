@@ -1,4 +1,5 @@
-"""The captioner as a LightningModule: a thin adapter over any `Captioner` and CocaLoss."""
+"""The captioner as a LightningModule: a thin adapter over any `Captioner` and CocaLoss (over
+the global batch on several ranks: global_loss.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import torch
 
 from components.captioner.interface import Captioner
 from components.captioner.loss import CocaLoss
+from components.captioner.train.global_loss import global_batch_loss
+from components.training.distributed import world
 from components.training.fit import time_fraction
 from components.training.schedule import adamw_with_schedule
 from components.training.settings import OptimizerSettings
@@ -59,7 +62,13 @@ class CaptionerModule(L.LightningModule):
         )
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self.model(batch["images"], batch["tokens"], batch["attention_mask"]), batch["tokens"])
+        output = self.model(batch["images"], batch["tokens"], batch["attention_mask"])
+        _, world_size = world()
+        loss = (
+            self.loss(output, batch["tokens"])
+            if world_size == 1
+            else global_batch_loss(self.loss, output, batch["tokens"])
+        )
         self.log_dict(
             {
                 "train/loss": loss.total,
@@ -75,7 +84,10 @@ class CaptionerModule(L.LightningModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss = self.loss(self.model(batch["images"], batch["tokens"], batch["attention_mask"]), batch["tokens"])
-        self.log_dict({"val/loss": loss.total, "val/caption": loss.caption}, batch_size=len(batch["tokens"]))
+        # Every rank validates on the whole held-out split: sync_dist averages equal values.
+        self.log_dict(
+            {"val/loss": loss.total, "val/caption": loss.caption}, batch_size=len(batch["tokens"]), sync_dist=True
+        )
 
     def configure_optimizers(self):
         optimizer, scheduler = adamw_with_schedule(

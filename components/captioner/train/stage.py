@@ -8,7 +8,8 @@ curated images by the evaluation its caller hands it (evaluation sits above the 
 the stage takes it as a callable rather than importing it).
 Each writes a captioner directory atomically (`Captioner.save`). A stage killed mid-way
 resumes from work_dir/checkpoints on its next call; a stage that completes deletes them,
-so the next call trains afresh.
+so the next call trains afresh. On several ranks (README, Data-parallel training) rank 0
+judges and writes; the other ranks return once trained, with nothing judged or written.
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ def pretrain(
         seed=seed,
     )
     result = _train(captioner, recipe.pretrain, data, work_dir, seed=seed, logger=logger, resume=resume)
+    if not result.is_global_zero:
+        return StageResult(out_dir, result, {}, {}, [], [])
     captioner.save(
         out_dir,
         extra={
@@ -197,6 +200,8 @@ def finetune(
     result = _train(
         captioner, stage, data, work_dir, seed=seed, logger=logger, resume=resume, callbacks=[*curriculum, *callbacks]
     )
+    if not result.is_global_zero:
+        return StageResult(out_dir, result, {}, {}, [], [])
     heldout = data.val_items[: recipe.eval_images]
     metrics, written = evaluate(captioner, heldout) if evaluate is not None and heldout else ({}, {})
     captioner.save(

@@ -6,7 +6,10 @@ Each step: latents x0 (B, C, h, w) and caption embeddings (B, L, D) from the cac
 `caption_dropout` of the captions replaced by the empty caption's embeddings (so the model
 also learns the unconditional prediction that guidance extrapolates from); t uniform over the
 schedule; x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise; the U-Net's output against the
-objective's target (objective.py).
+objective's target (objective.py). On several ranks each trains its rows of the global batch
+(training/shuffled_loader.py) and draws the whole global batch's dropout, noise and timesteps,
+keeping its rows (training/distributed.py: global_draw), so a row's draws, and the trained
+weights, are those of one process with the global batch.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from components.generator.objective import Objective, diffusion_loss
 from components.generator.train.data import TrainingSet
+from components.training.distributed import global_draw
 from components.training.fit import time_fraction
 from components.training.schedule import adamw_with_schedule
 from components.training.settings import OptimizerSettings
-from components.training.shuffled_loader import shuffled_loader
+from components.training.shuffled_loader import data_rank, shuffled_loader
 
 
 class GeneratorModule(L.LightningModule):
@@ -74,12 +78,16 @@ class GeneratorModule(L.LightningModule):
         self.num_timesteps = objective.num_train_timesteps
 
     def forward_loss(self, latents: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        batch = len(latents)
+        batch, device = len(latents), latents.device
         latents = latents.float().contiguous(memory_format=torch.channels_last)
-        drop = torch.rand(batch, device=latents.device) < self.caption_dropout
+        drop = global_draw(lambda n: torch.rand(n, device=device), batch) < self.caption_dropout
         context = torch.where(drop[:, None, None], self.empty_caption.to(context.dtype), context).float()
-        noise = torch.randn_like(latents)
-        t = torch.randint(0, self.num_timesteps, (batch,), device=latents.device)
+        # Filled in channels-last memory order, as randn_like(latents) fills the batch's own.
+        shape = latents.shape[1:]
+        noise = global_draw(
+            lambda n: torch.empty((n, *shape), device=device, memory_format=torch.channels_last).normal_(), batch
+        )
+        t = global_draw(lambda n: torch.randint(0, self.num_timesteps, (n,), device=device), batch)
         abar = self.alphas_cumprod[t].view(-1, 1, 1, 1)
         noisy = abar.sqrt() * latents + (1 - abar).sqrt() * noise
         prediction = self.unet(noisy, t, encoder_hidden_states=context).sample
@@ -132,4 +140,13 @@ class GeneratorData(L.LightningDataModule):
         self.rows, self.batch_size, self.seed, self.num_workers = rows, batch_size, seed, num_workers
 
     def train_dataloader(self) -> DataLoader:
-        return shuffled_loader(self.rows, batch_size=self.batch_size, seed=self.seed, num_workers=self.num_workers)
+        """This rank's rows of each global batch of `batch_size` (all of them on one process)."""
+        rank, world_size = data_rank(self)
+        return shuffled_loader(
+            self.rows,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+            num_workers=self.num_workers,
+        )

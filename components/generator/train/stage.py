@@ -151,6 +151,8 @@ def train_generator(
         cpu_bf16_ready=False,  # fp32 outpaces bf16 autocast at these widths (docs/benchmarks.md)
         callbacks=[*curve, *callbacks],
     )
+    if not result.is_global_zero:  # another rank of a data-parallel run: rank 0 judges and writes
+        return GeneratorResult(out_dir, result, {}, {}, [], None, grid_dir)
     ema = module.ema.to(memory_format=torch.contiguous_format).eval()  # pyright: ignore[reportCallIssue]
     final = judge_weights(ema)
     pipe = assemble_pipeline(vae, encoder, ema, sampling_scheduler(recipe.sampling.scheduler, scheduler_config))

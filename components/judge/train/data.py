@@ -16,7 +16,7 @@ from components.data.augment import augment
 from components.data.curated import CuratedItem, to_tensor
 from components.judge.perturb import hard_negatives
 from components.text.tokenizer import CaptionTokenizer
-from components.training.shuffled_loader import shuffled_loader
+from components.training.shuffled_loader import data_rank, shuffled_loader
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,15 @@ class JudgeDataModule(L.LightningDataModule):
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
 
     def train_dataloader(self) -> DataLoader:
+        """This rank's rows of each global batch (training/shuffled_loader.py). On several ranks
+        a rank's in-batch negatives are its own rows: its share of the global batch."""
+        rank, world_size = data_rank(self)
         return shuffled_loader(
             self.pairs,
             batch_size=self.batch_size,
             seed=self.seed,
+            rank=rank,
+            world_size=world_size,
             collate_fn=self.collate,
             num_workers=self.num_workers,
         )

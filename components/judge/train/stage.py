@@ -106,6 +106,8 @@ def train_judge(
         hard_negatives=recipe.hard_negatives,
     )
     result = fit(module, data, recipe.trainer, work_dir, seed=seed, validate=False, logger=logger, resume=resume)
+    if not result.is_global_zero:  # another rank of a data-parallel run: rank 0 judges and writes
+        return JudgeResult(out_dir, result, float("nan"), {})
     scorer = AlignmentJudgeScorer(judge, tokenizer, recipe.score_kind)
     true_scores = scorer.score(
         torch.stack([to_tensor(i.image) for i in heldout for _ in (0, 1)]),

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from components.data.augment import COLOR_NAMES, recolor_captions, swap_sides
-from components.training.shuffled_loader import shuffled_loader
+from components.training.shuffled_loader import data_rank, shuffled_loader
 from components.upsampling.train.pairs import CaptionPair
 
 IGNORE = -100  # the label Hugging Face's causal-LM loss skips
@@ -89,10 +89,14 @@ class PairDataModule(L.LightningDataModule):
         self.pairs, self.batch_size, self.seed, self.num_workers = pairs, batch_size, seed, num_workers
 
     def train_dataloader(self) -> DataLoader:
+        """This rank's rows of each global batch (training/shuffled_loader.py)."""
+        rank, world_size = data_rank(self)
         return shuffled_loader(
             self.pairs,
             batch_size=self.batch_size,
             seed=self.seed,
+            rank=rank,
+            world_size=world_size,
             num_workers=self.num_workers,
             collate_fn=self.pairs.collate,
         )

@@ -1,5 +1,7 @@
 """The rewriter as a LightningModule: a thin adapter over a transformers causal LM, whose own
-loss (shifted cross-entropy, labels of -100 skipped) is the objective."""
+loss (shifted cross-entropy, labels of -100 skipped) is the objective. That loss is a mean over
+the batch's target tokens, whose count differs between ranks: on several, each rank's is
+weighted by its share of the global batch's tokens (training/distributed.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from typing import Any
 import lightning as L
 import torch
 
+from components.training.distributed import global_mean_share
 from components.training.fit import time_fraction
 from components.training.schedule import adamw_with_schedule
 from components.training.settings import OptimizerSettings
+from components.upsampling.train.data import IGNORE
 
 
 class RewriterModule(L.LightningModule):
@@ -24,7 +28,8 @@ class RewriterModule(L.LightningModule):
         self.optimizer_settings, self.total_steps = optimizer, total_steps
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self.model(**batch).loss
+        targets = (batch["labels"][:, 1:] != IGNORE).sum()  # the causal LM's shifted labels
+        loss = self.model(**batch).loss * global_mean_share(targets).to(batch["labels"].device)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]))
         return loss
 

@@ -16,6 +16,7 @@ from typing import Any
 from lightning.pytorch.loggers import Logger
 
 from components.io.paths import check_output_dir
+from components.training.distributed import launch_rank
 from components.training.fit import FitResult, fit
 from components.upsampling.checkpoint import save_upsampler
 from components.upsampling.intent import check_intent
@@ -82,7 +83,8 @@ def train_upsampler(
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     else:
         tokenizer = train_tokenizer((t for p in pairs for t in (p.short, p.long)), recipe.vocab_size, context)
-        tokenizer.save_pretrained(tokenizer_dir)
+        if launch_rank() == 0:  # every rank trains the same one; one writes it
+            tokenizer.save_pretrained(tokenizer_dir)
     model = new_model(recipe.preset, tokenizer, seed)
     module = RewriterModule(model, recipe.optimizer, total_steps=recipe.trainer.max_steps)
     data = PairDataModule(
@@ -92,6 +94,8 @@ def train_upsampler(
         num_workers=recipe.num_workers,
     )
     result = fit(module, data, recipe.trainer, work_dir, seed=seed, validate=False, logger=logger, resume=resume)
+    if not result.is_global_zero:  # another rank of a data-parallel run: rank 0 writes
+        return UpsamplerResult(out_dir, result, counts, {})
     model.eval()
     manifest: dict[str, Any] = {
         "temperature": recipe.temperature,

@@ -15,7 +15,7 @@ from components.training.fit import time_fraction
 from components.training.minute_curve import MinuteCurve
 from components.training.schedule import adamw_with_schedule
 from components.training.settings import OptimizerSettings
-from components.training.shuffled_loader import shuffled_loader
+from components.training.shuffled_loader import data_rank, shuffled_loader
 from components.vae.loss import vae_loss
 from components.vae.metrics import reconstruction_report
 from components.vae.model import Vae, to_pixels
@@ -80,7 +80,17 @@ class VaeData(L.LightningDataModule):
         self.images, self.batch_size, self.seed, self.num_workers = images, batch_size, seed, num_workers
 
     def train_dataloader(self) -> DataLoader:
-        return shuffled_loader(self.images, batch_size=self.batch_size, seed=self.seed, num_workers=self.num_workers)
+        """This rank's rows of each global batch (training/shuffled_loader.py); the loss is a
+        mean over pixels and rows, so the ranks' average is the global batch's."""
+        rank, world_size = data_rank(self)
+        return shuffled_loader(
+            self.images,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+            num_workers=self.num_workers,
+        )
 
 
 class ReconstructionCurve(MinuteCurve):

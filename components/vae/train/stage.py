@@ -94,6 +94,9 @@ def train_vae(
             callbacks=[tracker, *callbacks],
         )
         curve = tracker.points
+        if not result.is_global_zero:  # another rank of a data-parallel run: rank 0 measures and writes
+            unmeasured = ReconstructionReport(float("nan"), float("nan"), float("nan"), float("nan"), 0)
+            return VaeResult(out_dir, result, unmeasured, curve, float("nan"), downsampling_factor(vae))
     vae.to(memory_format=torch.contiguous_format)  # pyright: ignore[reportCallIssue]; in place, as diffusers saves it
     vae.eval()
     report = reconstruction_report(vae, heldout)
