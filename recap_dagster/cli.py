@@ -377,23 +377,29 @@ def metrics_command(args: argparse.Namespace) -> int:
 
 
 def recaption_command(args: argparse.Namespace) -> int:
-    """`recaptioned_shards` for every shard of `--source`, its sidecars in `--out`: the asset's
-    engine, settings, seeds, restarts and metadata, recorded in the instance like any run."""
+    """`recaptioned_shards` for every shard of `--source`, its sidecars in `--out` (a folder or an
+    object store URL): the asset's engine (in this process, or `--engine ray` on a Ray cluster),
+    settings, seeds, restarts and metadata, recorded in the instance like any run."""
     configure_environment(None, args.source)
     if checked_params() is None:
         return 2
+    from components.io.store import is_remote
+    from components.recaption.ray_pool import RayPoolSettings, RayUnavailable, check_address
     from recap_dagster.resources import ProjectStorage
 
     storage = ProjectStorage(
-        recaptioned_root=str(Path(args.out).expanduser().resolve()),
+        recaptioned_root=args.out
+        if is_remote(args.out)
+        else str(Path(args.out.removeprefix("file://")).expanduser().resolve()),
         captioner_root=str(Path(args.captioner).expanduser().resolve()) if args.captioner else "",
     )
+    engine = f"Ray ({args.ray_address or 'a local cluster'})" if args.engine == "ray" else "this process"
     print(
-        f"recap: recaptioning {args.source} into {storage.recaptioned_dir()} with the captioner at "
-        f"{storage.captioner_dir()}; DAGSTER_HOME={os.environ['DAGSTER_HOME']}",
+        f"recap: recaptioning {args.source} into {storage.recaptioned_location()} with the captioner at "
+        f"{storage.captioner_dir()} in {engine}; DAGSTER_HOME={os.environ['DAGSTER_HOME']}",
         file=sys.stderr,
     )
-    try:  # before any run, in the order a user would fix them: the source, --out, the captioner
+    try:  # before any run, in the order a user would fix them: the source, --out, the captioner, Ray
         source = storage.shard_source()
         assert source is not None  # --source is required
         source.check()
@@ -402,13 +408,22 @@ def recaption_command(args: argparse.Namespace) -> int:
             raise FileNotFoundError(
                 f"no captioner at {storage.captioner_dir()}: pass --captioner, or materialize captioner first"
             )
-    except (ValueError, OSError) as error:
+        pool = RayPoolSettings(address=args.ray_address, actors=args.ray_actors)
+        if args.engine == "ray" and pool.address:
+            check_address(pool.address, pool.connect_timeout_s)
+    except (ValueError, OSError, RayUnavailable) as error:
         print(f"recap: {error}", file=sys.stderr)
         return 2
     from recap_dagster.definitions import RESOURCES, recaptioned_shards  # torch and the assets: after the checks
 
     instance = prepare_instance()
-    config = {"force": args.force, "progress": not args.no_progress}
+    config = {
+        "force": args.force,
+        "progress": not args.no_progress,
+        "engine": args.engine,
+        "ray_address": args.ray_address,
+        "ray_actors": args.ray_actors,
+    }
     return materialize_runs(
         [recaptioned_shards],
         args.partition,
@@ -806,11 +821,22 @@ def main(argv: list[str] | None = None) -> int:
     mat.set_defaults(handler=materialize_command)
     rec = commands.add_parser("recaption", help="recaption a user's img2dataset output into sidecars")
     rec.add_argument("--source", required=True, help="folder or fsspec URL of img2dataset shards (read only)")
-    rec.add_argument("--out", required=True, help="folder for the sidecars (NNNNN.parquet per shard)")
+    rec.add_argument(
+        "--out", required=True, help="folder or s3:// gs:// URL for the sidecars (NNNNN.parquet per shard)"
+    )
     rec.add_argument("--captioner", help="captioner folder (default: the project's models/captioner)")
     rec.add_argument("-p", "--partition", action="append", help="only this shard, e.g. 00003 (repeatable)")
     rec.add_argument("--force", action="store_true", help="redo shards whose sidecars are current")
     rec.add_argument("--no-progress", action="store_true", help="no progress bar per shard")
+    rec.add_argument("--engine", choices=["local", "ray"], default="local", help="this process, or Ray actors")
+    rec.add_argument(
+        "--ray-address",
+        default="",
+        help="with --engine ray: auto, host:6379 or ray://host:10001 (default: a local cluster)",
+    )
+    rec.add_argument(
+        "--ray-actors", type=int, default=0, help="with --engine ray: actors (default: one per GPU, else per CPU)"
+    )
     rec.set_defaults(handler=recaption_command)
     add_generate_parser(commands)
     add_provenance_parser(commands)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import tarfile
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import fsspec
 
 from components.data.inbox import FileStamp
 from components.data.shard_layout import shard_index
+from components.io import store
 from components.io.atomic import write_file_atomically
 from components.io.hashing import file_sha256
 
@@ -91,14 +93,17 @@ class ShardSource:
         """The shard names ("00000", ...) the source holds, sorted; fails naming the location
         when it is missing, not a folder, or holds no shard."""
         fs, root = self._fs()
-        try:
-            if not fs.exists(root):
-                raise SourceError(f"source {self.location!r} does not exist")
-            if not fs.isdir(root):
-                raise SourceError(f"source {self.location!r} is not a folder of img2dataset shards: it is a file")
-            names = [str(p).rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)]
+        try:  # a store's refusal (missing or wrong credentials) comes out as StoreError, an OSError
+            with store.naming(self.location, "listing"):
+                found = fs.exists(root)
+                folder = found and fs.isdir(root)
+                names = [str(p).rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)] if folder else []
         except OSError as error:
             raise SourceError(f"source {self.location!r} cannot be listed: {error}") from error
+        if not found:
+            raise SourceError(f"source {self.location!r} does not exist")
+        if not folder:
+            raise SourceError(f"source {self.location!r} is not a folder of img2dataset shards: it is a file")
         shards = sorted(m.group(1) for n in names if (m := _SHARD_FILE.match(n)))
         shards = [s for s in shards if _is_shard_name(s)]
         if not shards:
@@ -166,12 +171,14 @@ class ShardSource:
         cache_dir.mkdir(parents=True, exist_ok=True)
         for suffix in (".tar", ".parquet"):
             remote = f"{root}/{shard}{suffix}"
-            if not fs.exists(remote):
+            with store.naming(self.remote_url(shard, suffix), f"copying into {str(cache_dir)!r}"):
+                found = fs.exists(remote)
+                if found:
+                    _copy_when_changed(fs, remote, cache_dir / f"{shard}{suffix}")
+            if not found:
                 if suffix == ".tar":
                     raise SourceError(f"shard {shard}.tar is not in source {self.location!r}")
                 (cache_dir / f"{shard}{suffix}").unlink(missing_ok=True)
-                continue
-            _copy_when_changed(fs, remote, cache_dir / f"{shard}{suffix}")
         return cache_dir / f"{shard}.tar"
 
     def contains(self, path: Path) -> bool:
@@ -213,16 +220,21 @@ def _is_shard_name(name: str) -> bool:
 
 
 def _copy_when_changed(fs: fsspec.AbstractFileSystem, remote: str, local: Path) -> None:
-    """Copies `remote` to `local` through a temporary name, unless `local` has its size."""
+    """Copies `remote` to `local` through a temporary name of this copy's own (processes that
+    share the cache, such as Ray actors on one machine, may copy the same shard at once: each
+    renames a whole copy into place), unless `local` has its size."""
     size = fs.size(remote)
     if local.is_file() and local.stat().st_size == size:
         return
-    partial = local.with_name(f".{local.name}.partial")
-    with fs.open(remote, "rb") as source, open(partial, "wb") as target:
-        shutil.copyfileobj(cast(BinaryIO, source), target, length=8 << 20)
-        target.flush()
-        os.fsync(target.fileno())
-    partial.replace(local)
+    partial = local.with_name(f".{local.name}.partial-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with fs.open(remote, "rb") as source, open(partial, "wb") as target:
+            shutil.copyfileobj(cast(BinaryIO, source), target, length=8 << 20)
+            target.flush()
+            os.fsync(target.fileno())
+        partial.replace(local)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def parse_source(text: str, base: Path) -> ShardSource | None:

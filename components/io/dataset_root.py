@@ -4,7 +4,8 @@ world's artifacts and a user's never mix (a captioner trained on one, sidecars o
 other).
 
 The record is `.recap_dataset.json` in the folder (for the data root's artifacts, the
-data root's parent, which holds data/, models/ and work/). A folder written before this
+data root's parent, which holds data/, models/ and work/); a folder in an object store
+(`recap recaption --out s3://...`) holds it as an object (`claim_dataset_url`). A folder written before this
 record existed and holding the world's shards (data/web_shards/*.tar) counts as the
 world's.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from components.io import store
 from components.io.atomic import write_file_atomically
 
 RECORD = ".recap_dataset.json"
@@ -44,3 +46,15 @@ def claim_dataset_root(folder: Path, dataset: str, *, hint: str, legacy_world_ma
         folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"dataset": dataset})
         write_file_atomically(folder / RECORD, lambda tmp: tmp.write_text(text))
+
+
+def claim_dataset_url(url: str, dataset: str, *, hint: str) -> None:
+    """claim_dataset_root for a folder of an object store (s3://, gs://): the record is an object
+    there, written by the store's atomic rule; StoreError naming the URL when the store refuses."""
+    record = store.join(url, RECORD)
+    if store.exists(record):
+        owner = str(json.loads(store.read_bytes(record))["dataset"])
+        if owner != dataset:
+            raise DatasetMismatch(f"{url!r} holds the artifacts of dataset {owner!r}, not {dataset!r}; {hint}")
+        return
+    store.write_bytes(record, json.dumps({"dataset": dataset}).encode())

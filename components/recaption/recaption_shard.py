@@ -6,7 +6,8 @@ a run killed at any moment (SIGKILL included) loses at most the rows since the l
 (and the caption call in flight); the rerun skips complete sidecars whose tar, captioner and
 settings match, resumes the shard in progress from its progress file (captioning only the
 images not saved) and writes the same sidecar as an uninterrupted run. Temporary files of
-killed writes are removed first.
+killed writes are removed first. The sidecar folder may be an object store URL
+(sidecar_store.py: the shard is written in a local staging folder and uploaded).
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ from components.recaption.sidecar import (
     read_progress,
     read_sidecar,
     read_sidecar_info,
-    remove_partial_sidecars,
     sidecar_is_current,
     sidecar_path,
     write_progress,
     write_sidecar,
 )
+from components.recaption.sidecar_store import SidecarFolder
 
 logger = logging.getLogger("recap.recaption")
 INDEX_ONLY_POSITION = 1 << 40  # index-only keys sort after every member of the tar
@@ -113,6 +114,7 @@ class ShardReport:
     resumed_rows: int = 0  # rows taken from a progress file of an interrupted run
     batch_size: int = 0  # after any out-of-memory halving
     samples: list[dict[str, Any]] = field(default_factory=list)  # a few rows, for previews
+    url: str | None = None  # where the sidecar was published, for a folder in an object store
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -191,13 +193,14 @@ def recaption_shard(
     batcher: HalvingBatcher | None = None,
     progress: bool = True,
     force: bool = False,
+    on_progress: Callable[[Path], None] | None = None,
 ) -> ShardReport:
     """Writes out_dir/NNNNN.parquet for tar_path unless a current one exists (or `force`).
 
     Saves the rows so far to out_dir/.NNNNN.progress.parquet every `stream.progress_every`
     rows and resumes from a progress file of the same tar, captioner and settings (another
     one, or any with `force`, is deleted); the progress file is removed once the sidecar is
-    written."""
+    written. on_progress sees each progress file once it is written."""
     tar_path = Path(tar_path)
     if not tar_path.is_file():
         raise FileNotFoundError(f"shard {str(tar_path)!r} does not exist")
@@ -278,6 +281,8 @@ def recaption_shard(
             if stream.progress_every and len(rows) - saved_rows >= stream.progress_every:
                 write_progress(saved_path, rows, source, problems=problems, extra=totals())
                 saved_rows = len(rows)
+                if on_progress is not None:
+                    on_progress(saved_path)
     done = totals()
     seconds, generated = float(done["seconds"]), int(done["generated_tokens"])
     problems.sort(key=lambda p: p[0])  # tar order, however workers and resumes interleaved them
@@ -419,6 +424,41 @@ def _report_existing(tar_path: Path, out: Path) -> ShardReport:
     )
 
 
+def recaption_shard_into(
+    folder: SidecarFolder,
+    tar_path: str | Path,
+    engine: CaptionEngine,
+    *,
+    captioner_version: str,
+    stream: StreamSettings = StreamSettings(),
+    batcher: HalvingBatcher | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> ShardReport:
+    """recaption_shard into `folder`: in place for a local folder; for an object store, in its
+    staging folder, with the store's sidecar and progress file pulled first, each progress file
+    pushed as it is written and the sidecar published at the end (sidecar_store.py)."""
+    held = folder.pull(tar_path)
+    report = recaption_shard(
+        tar_path,
+        folder.local,
+        engine,
+        captioner_version=captioner_version,
+        stream=stream,
+        batcher=batcher,
+        progress=progress,
+        force=force,
+        on_progress=folder.push_progress,
+    )
+    if folder.remote:
+        if report.skipped and held:
+            folder.forget_progress(tar_path)  # left by a run killed between publishing and this
+            report.url = folder.url_of(tar_path)
+        else:
+            report.url = folder.publish(report.sidecar, tar_path)
+    return report
+
+
 def recaption_shards(
     tar_paths: Sequence[str | Path],
     out_dir: str | Path,
@@ -429,18 +469,24 @@ def recaption_shards(
     progress: bool = True,
     force: bool = False,
     on_report: Callable[[ShardReport], None] | None = None,
+    staging_dir: str | Path | None = None,
 ) -> list[ShardReport]:
     """Recaptions shards one after another (memory does not grow with their number),
-    after removing the temporary files of killed writes; on_report sees each report."""
-    removed = remove_partial_sidecars(out_dir)
+    after removing the temporary files of killed writes; on_report sees each report.
+    `out_dir`: a folder, a file:// URL or an object store URL, whose sidecars are staged in
+    `staging_dir` (sidecar_store.py)."""
+    folder = SidecarFolder.at(out_dir, staging_dir)
+    removed = folder.remove_partials()
     if removed:
-        logger.warning("removed %d partial sidecars of an interrupted run: %s", len(removed), [p.name for p in removed])
+        logger.warning(
+            "removed %d partial sidecars of an interrupted run: %s", len(removed), [Path(p).name for p in removed]
+        )
     batcher = HalvingBatcher(stream.batch_size)  # a halving holds for the rest of the run
     reports = []
     for tar_path in tar_paths:
-        report = recaption_shard(
+        report = recaption_shard_into(
+            folder,
             tar_path,
-            out_dir,
             engine,
             captioner_version=captioner_version,
             stream=stream,

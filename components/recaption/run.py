@@ -4,7 +4,8 @@ What the `recaptioned_shards` asset (or any other caller) runs: it checks its in
 any work, sets torch's CPU threads, leases a device (device_lease.py), loads the captioner
 into a CaptionEngine, and recaptions the shards one after another (recaption_shard.py).
 Callers follow the run through `on_start` (once, when the engine is ready) and `on_report`
-(once per shard).
+(once per shard). The same run on a Ray cluster, a pool of actors each with the engine loaded
+once, is ray_pool.py's `run_recaption_on_ray`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import torch
 from components.captioner.engine import CaptionEngine
 from components.captioner.loading import load_captioner
 from components.io.hashing import directory_version
-from components.io.paths import check_output_dir
 from components.recaption.device_lease import lease_device
 from components.recaption.recaption_shard import ShardReport, recaption_shards
 from components.recaption.settings import RecaptionSettings
+from components.recaption.sidecar_store import SidecarFolder
 
 
 @dataclass(frozen=True)
@@ -85,19 +86,21 @@ def run_recaption(
     progress: bool = True,
     on_start: Callable[[RunInfo], None] | None = None,
     on_report: Callable[[ShardReport], None] | None = None,
+    staging_dir: str | Path | None = None,
 ) -> RunResult:
     """Recaptions `tar_paths` into sidecars under `out_dir` with the captioner in `model_dir`
     (complete, current sidecars are skipped unless `force`). A missing shard or captioner
-    directory, or an `out_dir` that cannot be written (a file in its place, no permission),
-    fails, naming it, before any thread, device, model or sidecar is touched.
-    locks_dir: the lock files by which runs lease GPUs (device_lease.py)."""
+    directory, or an `out_dir` that cannot be written (a file in its place, no permission; for
+    an object store URL, a probe key refused), fails, naming it, before any thread, device,
+    model or sidecar is touched. An object store's sidecars are staged in `staging_dir`
+    (sidecar_store.py). locks_dir: the lock files by which runs lease GPUs (device_lease.py)."""
     tar_paths = [Path(p) for p in tar_paths]
     model_dir = Path(model_dir)
     if missing := [str(p) for p in tar_paths if not p.is_file()]:
         raise FileNotFoundError(f"shards not found: {missing}")
     if not model_dir.is_dir():
         raise FileNotFoundError(f"no captioner directory at {str(model_dir)!r}")
-    check_output_dir(out_dir)
+    SidecarFolder.at(out_dir, staging_dir).check()
     version = directory_version(model_dir)
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
@@ -114,5 +117,6 @@ def run_recaption(
             progress=progress,
             force=force,
             on_report=on_report,
+            staging_dir=staging_dir,
         )
     return RunResult(device=device, captioner_version=version, reports=reports)

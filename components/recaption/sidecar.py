@@ -12,10 +12,19 @@ progress file beside the sidecar (`.NNNNN.progress.parquet`, hidden, also writte
 atomically): the rows with their place in the tar (POSITION), and in its metadata
 (`recap.progress`) the source, the shard's problems so far and running totals. A rerun
 resumes the shard from it; it is removed once the sidecar is written.
+
+The sidecar folder may also be an object store (s3://, gs://): sidecar_store.py stages these
+files locally and uploads them by components/io/store.py's atomic rule (a temporary key,
+copied to the final key, then deleted: S3 and GCS have no rename). Whatever the store, a
+sidecar is taken as finished only when it reads as a whole parquet whose metadata names its
+shard by size and SHA-256, with the captioner and settings of the run (`sidecar_is_current`):
+a partial write has no footer and is refused, a sidecar of another tar is redone. The readers
+here take a local path or such a URL.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections import Counter
@@ -28,13 +37,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from components.io import store
 from components.io.atomic import write_file_atomically
 from components.io.hashing import file_sha256
+from components.io.store import TEMP_MARK
 from components.recaption.shard_keys import shard_keys
 
 SIDECAR_FORMAT = 2  # 2: rows for index-only keys, notes on resized, converted and unindexed images
 METADATA_KEY = b"recap.sidecar"
-TEMP_MARK = ".partial-"
 PROGRESS_FORMAT = 1
 PROGRESS_KEY = b"recap.progress"
 POSITION = "_position"  # a row's place in the tar: rows are sorted by it, then it is dropped before writing
@@ -131,9 +141,9 @@ def write_table_with_info(path: str | Path, table: pa.Table, key: bytes, info: d
 def read_table_info(path: str | Path, key: bytes, what: str) -> dict[str, Any]:
     """The JSON that write_table_with_info put under `key`; ValueError naming the file when it is
     not a readable parquet or holds no such metadata (not a `what`)."""
-    path = Path(path)
+    readable = _readable(path)  # a store that refuses: StoreError, never "not a parquet"
     try:
-        metadata = pq.read_schema(path).metadata or {}
+        metadata = pq.read_schema(readable).metadata or {}
     except (pa.ArrowInvalid, OSError) as error:
         raise ValueError(f"{str(path)!r} is not a readable parquet file: {error}") from error
     if key not in metadata:
@@ -146,8 +156,15 @@ def read_sidecar_info(path: str | Path) -> dict[str, Any]:
     return read_table_info(path, METADATA_KEY, "recap sidecar")
 
 
+def _readable(path: str | Path) -> str | Path | io.BytesIO:
+    """A local path as it is; an object store URL's bytes, fetched through fsspec (StoreError
+    naming the URL when the store refuses)."""
+    return io.BytesIO(store.read_bytes(str(path))) if store.is_remote(path) else path
+
+
 def read_sidecar(path: str | Path) -> pd.DataFrame:
-    frame = pd.read_parquet(path)
+    """A sidecar's rows, from a local path or an object store URL."""
+    frame = pd.read_parquet(_readable(path))
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"sidecar {str(path)!r} lacks columns {missing}")
@@ -155,7 +172,8 @@ def read_sidecar(path: str | Path) -> pd.DataFrame:
 
 
 def sidecar_is_current(path: str | Path, source: SourceInfo) -> bool:
-    """True when a complete sidecar for exactly this tar, captioner and settings exists."""
+    """True when a complete sidecar for exactly this tar, captioner and settings exists (a local
+    path; sidecar_store.py downloads a store's sidecar before asking)."""
     path = Path(path)
     if not path.is_file():
         return False
@@ -166,14 +184,18 @@ def sidecar_is_current(path: str | Path, source: SourceInfo) -> bool:
     return info.get("format") == SIDECAR_FORMAT and info.get("source") == source.to_dict()
 
 
-def remove_partial_sidecars(out_dir: str | Path) -> list[Path]:
+def remove_partial_sidecars(out_dir: str | Path, *, shard: str | None = None) -> list[Path]:
     """Deletes the temporary files of runs that were killed mid-write (sidecars' and progress
     files', both named with TEMP_MARK); returns them. Progress files themselves are kept: they
-    are a killed run's work, resumed by the rerun."""
+    are a killed run's work, resumed by the rerun. `shard` ("00003"): only that shard's, which
+    its own writer may delete while other shards are being written beside it."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         return []
-    removed = sorted(p for p in out_dir.iterdir() if TEMP_MARK in p.name)
+    names = None if shard is None else (sidecar_path(out_dir, shard).name, progress_path(out_dir, shard).name)
+    removed = sorted(
+        p for p in out_dir.iterdir() if TEMP_MARK in p.name and (names is None or p.name.startswith(names))
+    )
     for p in removed:
         p.unlink(missing_ok=True)
     return removed

@@ -3,7 +3,10 @@
 One partition per web shard. A backfill runs up to SHARDS_PER_RUN shards per run (the
 model loads once per run); the `captioner` concurrency pool caps how many recaptioning
 steps run at once across runs (set its limit to the number of GPUs: each step leases a
-free GPU, components/recaption/device_lease.py).
+free GPU, components/recaption/device_lease.py). With `engine: ray` in its run config the
+run's shards go to a pool of Ray actors instead, one per GPU of the cluster at `ray_address`
+(a local cluster when it is empty): components/recaption/ray_pool.py. The sidecar folder may
+be an object store URL (`recap recaption --out s3://...`): components/recaption/sidecar_store.py.
 """
 
 from typing import Any
@@ -22,6 +25,7 @@ from dagster import (
 )
 
 from components.overrides import flatten
+from components.recaption.ray_pool import RayPoolSettings, check_address, run_recaption_on_ray  # ray: imported on use
 from components.recaption.recaption_shard import ShardReport
 from components.recaption.run import RunInfo, run_recaption
 from components.recaption.settings import RecaptionSettings
@@ -34,6 +38,7 @@ from recap_dagster.retries import retried_when_transient
 
 SIDECAR_KEYS_MATCH_SHARD = "sidecar_keys_match_shard"
 SHARDS_PER_RUN = 8
+ENGINES = ("local", "ray")
 
 
 class RecaptionConfig(Config):
@@ -44,9 +49,20 @@ class RecaptionConfig(Config):
     force: bool = False  # recaption shards whose sidecar is already current
     progress: bool = True  # a console progress bar per shard
     overrides: dict[str, Any] = {}  # RecaptionSettings overrides for this run (components/overrides.py)
+    engine: str = "local"  # local: in this process, the model loaded once; ray: a pool of Ray actors
+    ray_address: str = ""  # engine ray: "" a local cluster for the run; "auto", "host:6379" or "ray://host:10001"
+    ray_actors: int = 0  # engine ray: 0 is one actor per GPU of the cluster (without GPUs, one per CPU)
 
     def resolve(self) -> RecaptionSettings:
         return RecaptionSettings.with_overrides({**PARAMS.recaption, **self.overrides})
+
+    def ray_pool(self) -> RayPoolSettings | None:
+        """The Ray pool of engine "ray", None for "local"; ValueError naming a bad engine or pool setting."""
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine={self.engine!r} must be one of {list(ENGINES)}")
+        if self.engine == "local":
+            return None
+        return RayPoolSettings(address=self.ray_address.strip(), actors=self.ray_actors)
 
 
 def samples_table(report: ShardReport) -> TableMetadataValue:
@@ -66,9 +82,16 @@ def samples_table(report: ShardReport) -> TableMetadataValue:
 
 
 def report_metadata(report: ShardReport) -> dict:
+    where = (  # a sidecar in an object store: its URL (DVC hashes local files only)
+        {"sidecar": MetadataValue.url(report.url)}
+        if report.url
+        else {
+            "sidecar": MetadataValue.path(str(report.sidecar)),
+            **dvc_file_metadata(report.sidecar.parent, [report.sidecar]),
+        }
+    )
     return {
-        "sidecar": MetadataValue.path(str(report.sidecar)),
-        **dvc_file_metadata(report.sidecar.parent, [report.sidecar]),
+        **where,
         "skipped_as_current": MetadataValue.bool(report.skipped),
         "rows": MetadataValue.int(report.rows),
         "ok": MetadataValue.int(report.counts.get("ok", 0)),
@@ -106,6 +129,7 @@ def recaptioned_shards(
     context: AssetExecutionContext, config: RecaptionConfig, storage: ProjectStorage, mlflow: MlflowTracking
 ) -> MaterializeResult:
     settings = config.resolve()
+    pool = config.ray_pool()
     storage.claim_sidecar_dir()  # a sidecar folder that is a file or holds another dataset's: before any work
     shards = list(context.partition_keys)
     tar_paths = [storage.web_shard_tar(key) for key in shards]  # a user source's shard gone since listed: fails here
@@ -114,6 +138,8 @@ def recaptioned_shards(
     if not storage.captioner_dir().is_dir():
         hint = "pass --captioner" if storage.captioner_root else "materialize captioner first"
         raise FileNotFoundError(f"no captioner at {storage.captioner_dir()}; {hint}")
+    if pool is not None and pool.address:
+        check_address(pool.address, pool.connect_timeout_s)  # an address that does not answer: before MLflow
     with mlflow.run_for(context) as run:
 
         def on_start(info: RunInfo) -> None:
@@ -147,24 +173,37 @@ def recaptioned_shards(
                 f"{'(current, skipped)' if report.skipped else f'{report.images_per_second:.1f} img/s'}"
             )
 
-        result = run_recaption(
-            tar_paths,
-            storage.recaptioned_dir(),
-            storage.captioner_dir(),
-            settings,
-            seed=config.seed,
-            locks_dir=storage.device_locks_dir(),
-            force=config.force,
-            progress=config.progress,
-            on_start=on_start,
-            on_report=on_report,
-        )
+        if pool is None:
+            result = run_recaption(
+                tar_paths,
+                storage.recaptioned_location(),
+                storage.captioner_dir(),
+                settings,
+                seed=config.seed,
+                locks_dir=storage.device_locks_dir(),
+                force=config.force,
+                progress=config.progress,
+                on_start=on_start,
+                on_report=on_report,
+            )
+        else:
+            result = run_recaption_on_ray(
+                ray_shards(storage, shards, tar_paths, pool),
+                storage.recaptioned_location(),
+                storage.captioner_dir(),
+                settings,
+                seed=config.seed,
+                pool=pool,
+                force=config.force,
+                on_start=on_start,
+                on_report=on_report,
+            )
         if result.images_per_second is not None and result.tokens_per_second is not None:
             run.log_metrics(
                 {"run/images_per_second": result.images_per_second, "run/tokens_per_second": result.tokens_per_second}
             )
-    agreements = {
-        r.shard: compare_sidecar_keys(r.sidecar, tar) for r, tar in zip(result.reports, tar_paths, strict=True)
+    agreements = {  # a sidecar in an object store is read back from there
+        r.shard: compare_sidecar_keys(r.url or r.sidecar, tar) for r, tar in zip(result.reports, tar_paths, strict=True)
     }
     return MaterializeResult(
         metadata={
@@ -180,6 +219,16 @@ def recaptioned_shards(
             )
         ],
     )
+
+
+def ray_shards(storage: ProjectStorage, shards: list[str], tar_paths: list, pool: RayPoolSettings) -> list[str]:
+    """What the Ray actors read: the local tars for a local cluster; for a cluster at an address,
+    an object store source's URLs (each worker copies its own shards; local paths must be on a
+    volume the workers share)."""
+    source = storage.shard_source()
+    if pool.address and source is not None and not source.is_local:
+        return [source.remote_url(key, ".tar") for key in shards]
+    return [str(p) for p in tar_paths]
 
 
 recaption_job = define_asset_job(

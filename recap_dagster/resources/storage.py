@@ -10,7 +10,8 @@ from dagster import ConfigurableResource
 
 from components.data.shard_layout import list_shards, shard_index, shard_name
 from components.data.source import WORLD, ShardSource
-from components.io.dataset_root import claim_dataset_root
+from components.io import store
+from components.io.dataset_root import claim_dataset_root, claim_dataset_url
 from components.io.paths import check_output_dir
 from recap_dagster.project import load_params, project_root
 
@@ -18,7 +19,9 @@ from recap_dagster.project import load_params, project_root
 class ProjectStorage(ConfigurableResource):
     """`data_root` empty means params.yaml's data_root under the project root; `recaptioned_root`
     and `captioner_root`, when set, replace the sidecar folder and the captioner's (what
-    `recap recaption --out --captioner` sets)."""
+    `recap recaption --out --captioner` sets). `recaptioned_root` may be a file:// URL or an
+    object store URL (s3://bucket/prefix, gs://...): `recaptioned_location` gives it; the data
+    root itself, which DVC versions and the later assets read, is always a local folder."""
 
     data_root: str = ""
     recaptioned_root: str = ""
@@ -70,12 +73,25 @@ class ProjectStorage(ConfigurableResource):
         if not self.recaptioned_root:
             self.claim_dataset_root()
             return
+        if store.is_remote(self.recaptioned_root):
+            self._claim_sidecar_url(self.recaptioned_location())
+            return
         out = self.recaptioned_dir()
         check_output_dir(out)
         source = self.shard_source()
         if source is not None and source.contains(out):
             raise ValueError(f"sidecar folder {str(out)!r} lies inside the source {source.location!r}; choose another")
         claim_dataset_root(out, self.dataset_name(), hint="choose another sidecar folder (--out) for this dataset")
+
+    def _claim_sidecar_url(self, url: str) -> None:
+        """claim_sidecar_dir for a folder of an object store: not the source nor inside it, a
+        probe key written and deleted (a missing bucket, missing or wrong credentials or a
+        refused write fail here, naming the URL), the dataset record there."""
+        source = self.shard_source()
+        if source is not None and (url == source.location or url.startswith(f"{source.location}/")):
+            raise ValueError(f"sidecar folder {url!r} lies inside the source {source.location!r}; choose another")
+        store.check_writable(url)
+        claim_dataset_url(url, self.dataset_name(), hint="choose another sidecar folder (--out) for this dataset")
 
     def web_shards_dir(self) -> Path:
         """data/web_shards/: the world's image dataset (NNNNN.tar beside NNNNN.parquet), or, for
@@ -107,8 +123,21 @@ class ProjectStorage(ConfigurableResource):
         return self.data_path() / "curated"
 
     def recaptioned_dir(self) -> Path:
-        """data/recaptioned/: one sidecar parquet per web shard."""
-        return Path(self.recaptioned_root).resolve() if self.recaptioned_root else self.data_path() / "recaptioned"
+        """data/recaptioned/: one sidecar parquet per web shard (or the local folder
+        `recaptioned_root` names; an object store URL there has no local folder: ValueError)."""
+        if not self.recaptioned_root:
+            return self.data_path() / "recaptioned"
+        if store.is_remote(self.recaptioned_root):
+            raise ValueError(
+                f"the sidecar folder is {self.recaptioned_root!r}, an object store: use recaptioned_location()"
+            )
+        return store.local_path(self.recaptioned_root)
+
+    def recaptioned_location(self) -> str:
+        """Where the sidecars go: recaptioned_dir() as a path, or `recaptioned_root`'s object store URL."""
+        if self.recaptioned_root and store.is_remote(self.recaptioned_root):
+            return self.recaptioned_root.rstrip("/")
+        return str(self.recaptioned_dir())
 
     def filtered_dir(self) -> Path:
         """data/filtered/: one filtered sidecar per web shard."""
