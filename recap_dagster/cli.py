@@ -14,8 +14,9 @@
     recap list                                assets, their partitions and dependencies
     recap metrics [captioner ...]             DVC's metrics/ and plots/ files from what is on disk
                                               (materialize writes them for the assets it ran)
-    recap recaption --source DIR_OR_URL --out DIR [--captioner PATH]
-                                              a user's img2dataset output into sidecars
+    recap recaption --source DIR_OR_URL --out DIR_OR_URL [--captioner PATH] [--engine ray [--ray-address A]]
+                                              a user's img2dataset output into sidecars (s3://, gs://,
+                                              file:// or a folder), in process or on a Ray cluster
     recap upsample "a red circle" [-n 4] [--json] [--backend local|transformers|openai] [--model M]
                                               guarded rewrites of a prompt (params.yaml's rewriter:)
     recap generate "a red circle to the left of a blue square" --out img.png [--mix paper]
