@@ -77,6 +77,8 @@ def test_generator_trains_a_mix_partition_judges_exports_and_registers() -> None
     run = client.get_run(metadata["mlflow_run_id"])
     assert run.data.tags["recap.mix"] == "original_only" and run.data.params["mix"] == "original_only"
     assert "final/short/all" in run.data.metrics
+    scale = {k: v for k, v in run.data.params.items() if k.startswith("scale/")}  # one process, the recipe's batch
+    assert scale["scale/world_size"] == "1" and scale["scale/global_batch"] == scale["scale/rank_batch"] == "4"
     version = client.get_model_version_by_alias("recap-generator", "newest_original_only")
     assert version.tags["mix"] == "original_only" and version.run_id == run.info.run_id
     # Judged by its long prompts' all-clauses share; champion across mixes only when it beats it.

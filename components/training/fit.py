@@ -43,6 +43,11 @@ class RunScale:
     global_batch: int | None  # rank_batch x world_size: what the recipe's batch_size says
     lr: float | None  # the optimizer's base lr, applied to the global batch's mean gradient
 
+    def params(self) -> dict[str, object]:
+        """What the run's logger records of its scale (MLflow params `scale/...`)."""
+        fields = ("world_size", "strategy", "rank_batch", "global_batch", "lr")
+        return {f"scale/{name}": getattr(self, name) for name in fields}
+
     def line(self) -> str:
         lr = f", lr {self.lr:g}" if self.lr is not None else ""
         batch = f"{self.world_size} ranks x batch {self.rank_batch} = global batch {self.global_batch}"
@@ -84,13 +89,16 @@ class SharedClock(L.Callback):
 
 
 class ScaleStatement(L.Callback):
-    """Prints the run's scale (RunScale.line) from rank 0 when it starts on several ranks."""
+    """States the run's scale when it starts: to its logger (every run, from rank 0, so each
+    MLflow run says its world size, global batch and lr) and, on several ranks, printed."""
 
     def __init__(self) -> None:
         self.scale: RunScale | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.scale = run_scale(trainer)
+        if trainer.logger is not None:  # Lightning's loggers write from rank 0 only
+            trainer.logger.log_hyperparams(self.scale.params())
         if trainer.world_size > 1 and trainer.is_global_zero:
             console().write(self.scale.line() + "\n")
             console().flush()
