@@ -16,7 +16,6 @@ In order, each step before any work of the next:
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,14 +55,12 @@ def prompt_to_draw(args: argparse.Namespace, params) -> str | None:
 def refused(policy: SafetyPolicy, text: str, stage: str) -> bool:
     """True when the policy refuses `text` (stage "prompt": the user's; "rewrite": the rewriter's),
     told on stderr and logged to MLflow's `recap-safety` experiment."""
-    from components.safety import check_prompt
+    from components.safety import check_prompt, refusal_message
 
     verdict = check_prompt(policy, text)
     if verdict.allowed:
         return False
-    what = "the prompt" if stage == "prompt" else "the prompt's rewrite"
-    told = f"recap: refused: {what} breaks the safety policy (rule {verdict.rule}): {verdict.reason}"
-    print(f"{told}; nothing was generated", file=sys.stderr)
+    print(f"recap: {refusal_message(verdict, stage)}; nothing was generated", file=sys.stderr)
     from recap_dagster.safety_log import log_refusal
 
     try:
@@ -93,24 +90,23 @@ def signed_png(
     bytes when signing is off by choice)."""
     from PIL import Image
 
+    from components.data.preview import png_bytes
     from components.io.hashing import directory_version
-    from components.provenance import GenerationClaim, sha256_text, sign_png
+    from components.provenance import claim_of_prompts, sign_png
 
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
+    data = png_bytes(Image.fromarray(image))
     if not signing.sign:
-        return buffer.getvalue()
+        return data
     pipeline_hash = directory_version(pipeline_dir)
-    claim = GenerationClaim(
+    claim = claim_of_prompts(
         model_version=registered_version(pipeline_hash),
         pipeline_hash=pipeline_hash,
-        prompt_sha256=sha256_text(text),
-        user_prompt_sha256=sha256_text(args.prompt),
-        upsampled=text != args.prompt,
-        filters={"prompt": policy.enabled, "image": policy.enabled, "policy_version": policy.version},
+        user_prompt=args.prompt,
+        drawn_prompt=text,
+        filters=policy.claim_filters(),
         seed=args.seed,
     )
-    return sign_png(buffer.getvalue(), claim, signing)
+    return sign_png(data, claim, signing)
 
 
 def checked_setup(args: argparse.Namespace, params) -> tuple[Path, SafetyPolicy, SigningSettings] | None:

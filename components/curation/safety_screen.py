@@ -29,9 +29,9 @@ from components.safety import (
     RemovalCounts,
     SafetyPolicy,
     SafetyVerdict,
-    blocked_sign_words,
     check_image,
     check_text,
+    images_can_be_refused,
 )
 
 CAPTION_COLUMNS: tuple[str, ...] = ("original_caption", "short_caption", "caption", ORACLE_COLUMN)
@@ -52,12 +52,6 @@ class ScreenedRows:
             "removed": self.counts.removed,
             "removed_by_rule": self.counts.as_dict(),
         }
-
-
-def images_can_be_refused(policy: SafetyPolicy) -> bool:
-    return policy.enabled and (
-        (policy.check_sign_words and bool(blocked_sign_words(policy))) or policy.image_classifier is not None
-    )
 
 
 def _caption_verdict(policy: SafetyPolicy, row: Mapping[str, object]) -> SafetyVerdict | None:

@@ -9,7 +9,14 @@ makes a local test CA and signing certificate the SDK accepts.
 """
 
 from .certificates import TestCertificates, make_test_certificates
-from .claim import GENERATION_LABEL, TRAINED_ALGORITHMIC_MEDIA, GenerationClaim, manifest_definition, sha256_text
+from .claim import (
+    GENERATION_LABEL,
+    TRAINED_ALGORITHMIC_MEDIA,
+    GenerationClaim,
+    claim_of_prompts,
+    manifest_definition,
+    sha256_text,
+)
 from .credentials import Credentials, read_credentials
 from .settings import SigningSettings, check_signing, signing_credentials, signing_settings
 from .signing import sign_file, sign_png
@@ -24,6 +31,7 @@ __all__ = [
     "TestCertificates",
     "Verification",
     "check_signing",
+    "claim_of_prompts",
     "make_test_certificates",
     "manifest_definition",
     "read_credentials",

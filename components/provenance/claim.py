@@ -48,6 +48,27 @@ class GenerationClaim:
             raise ValueError(f"filters must be JSON data, got {self.filters!r}: {error}") from error
 
 
+def claim_of_prompts(
+    *,
+    model_version: str,
+    pipeline_hash: str,
+    user_prompt: str,
+    drawn_prompt: str,
+    filters: Mapping[str, object],
+    seed: int | None,
+) -> GenerationClaim:
+    """The claim of an image drawn from `drawn_prompt` for `user_prompt` (upsampled when they differ)."""
+    return GenerationClaim(
+        model_version=model_version,
+        pipeline_hash=pipeline_hash,
+        prompt_sha256=sha256_text(drawn_prompt),
+        user_prompt_sha256=sha256_text(user_prompt),
+        upsampled=drawn_prompt != user_prompt,
+        filters=filters,
+        seed=seed,
+    )
+
+
 def sha256_text(text: str) -> str:
     """The SHA-256 of `text`'s UTF-8 bytes, as 64 hex digits."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

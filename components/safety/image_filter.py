@@ -36,6 +36,14 @@ def _term_of(policy: SafetyPolicy, word: str) -> str | None:
     return match.term if match is not None and (match.start, match.end) == (0, len(word)) else None
 
 
+def images_can_be_refused(policy: SafetyPolicy) -> bool:
+    """Whether any image check of the policy can refuse an image: a blocked sign word to read,
+    or an image classifier. When none can, images need not even be decoded."""
+    return policy.enabled and (
+        (policy.check_sign_words and bool(blocked_sign_words(policy))) or policy.image_classifier is not None
+    )
+
+
 def _check_image_array(image: np.ndarray, what: str) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         shape = getattr(image, "shape", None)
@@ -46,7 +54,7 @@ def _check_image_array(image: np.ndarray, what: str) -> None:
 def check_image(policy: SafetyPolicy, image: np.ndarray) -> SafetyVerdict:
     """The verdict on one (H, W, 3) uint8 image."""
     _check_image_array(image, "the image")
-    if not policy.enabled:
+    if not images_can_be_refused(policy):
         return ALLOWED
     if policy.check_sign_words and blocked_sign_words(policy):
         if image.shape != (IMAGE_SIZE, IMAGE_SIZE, 3):

@@ -114,6 +114,10 @@ class SafetyPolicy:
         """The distinct normalised terms, sorted: "stop", "bank robbery"."""
         return tuple(sorted({" ".join(words) for words in self._term_words}))
 
+    def claim_filters(self) -> dict[str, object]:
+        """What a generated image's C2PA claim says of the filters that ran under this policy."""
+        return {"prompt": self.enabled, "image": self.enabled, "policy_version": self.version}
+
     @cached_property
     def version(self) -> str:
         """12 hex digits of the SHA-256 of the canonical content."""

@@ -52,6 +52,12 @@ def check_prompt(policy: SafetyPolicy, text: str) -> SafetyVerdict:
     return verdict
 
 
+def refusal_message(verdict: SafetyVerdict, stage: str) -> str:
+    """What a user is told of a refusal at `stage` ("prompt": their own; "rewrite": the rewriter's)."""
+    what = "the prompt" if stage == "prompt" else "the prompt's rewrite"
+    return f"refused: {what} breaks the safety policy (rule {verdict.rule}): {verdict.reason}"
+
+
 def refusal_record(policy: SafetyPolicy, text: str, verdict: SafetyVerdict) -> dict[str, str]:
     """What a log keeps of a refusal: rule, reason, policy version, the prompt's SHA-256,
     and the prompt only where policy.log_prompts says so."""

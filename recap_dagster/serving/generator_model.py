@@ -28,7 +28,6 @@ pipeline's hash, found through the current MLflow tracking URI, else "unregister
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 from pathlib import Path
@@ -41,17 +40,11 @@ from mlflow.models import set_model
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 from PIL import Image
 
+from components.data.preview import png_bytes
 from components.generator.pipeline import generate, load_pipeline
 from components.io.hashing import directory_version
-from components.provenance import (
-    GenerationClaim,
-    SigningSettings,
-    check_signing,
-    sha256_text,
-    sign_png,
-    signing_settings,
-)
-from components.safety import SafetyPolicy, check_prompt, load_policy, refusal_record, screen_images
+from components.provenance import SigningSettings, check_signing, claim_of_prompts, sign_png, signing_settings
+from components.safety import SafetyPolicy, check_prompt, load_policy, refusal_message, refusal_record, screen_images
 from components.safety.saved import load_saved_policy
 from components.upsampling.backends import RewriterSettings, open_upsampler
 from components.upsampling.upsampler import Upsampler
@@ -61,13 +54,6 @@ UPSAMPLER = "upsampler"  # the optional artifact holding a saved prompt upsample
 SAFETY = "safety"  # the optional artifact holding the safety policy it was registered with (saved.py)
 REGISTERED_NAME = "recap-generator"
 logger = logging.getLogger("recap.safety")
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """(H, W, 3) uint8 -> its PNG."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def bundled_policy(directory: str | None) -> SafetyPolicy:
@@ -137,36 +123,29 @@ class GeneratorModel(PythonModel):
             self.pipes[scheduler] = load_pipeline(self.directory, scheduler or None).to(self.device)
         return self.pipes[scheduler]
 
-    def refusal(self, prompt: str, drawn: str) -> str:
-        """Why the policy refuses the user's prompt or the rewrite drawn from it ("" : neither),
-        logged by rule and prompt hash (the prompt itself only where the policy logs prompts)."""
-        stages = [("prompt", prompt)] + ([("rewrite", drawn)] if drawn != prompt else [])
-        for stage, text in stages:
-            verdict = check_prompt(self.policy, text)
-            if not verdict.allowed:
-                record = {"where": REGISTERED_NAME, "stage": stage, **refusal_record(self.policy, text, verdict)}
-                logger.warning("refused: %s", json.dumps(record))
-                what = "the prompt" if stage == "prompt" else "the prompt's rewrite"
-                return f"refused: {what} breaks the safety policy (rule {verdict.rule}): {verdict.reason}"
-        return ""
+    def refusal(self, text: str, stage: str) -> str:
+        """Why the policy refuses `text` at `stage` ("prompt": the user's; "rewrite": the one drawn
+        from it), "" when it does not; logged by rule and prompt hash (the prompt itself only
+        where the policy logs prompts)."""
+        verdict = check_prompt(self.policy, text)
+        if verdict.allowed:
+            return ""
+        record = {"where": REGISTERED_NAME, "stage": stage, **refusal_record(self.policy, text, verdict)}
+        logger.warning("refused: %s", json.dumps(record))
+        return refusal_message(verdict, stage)
 
     def signed(self, image: np.ndarray, prompt: str, drawn: str, seed: int) -> str:
         """The image's PNG, signed with a C2PA manifest of this generation (unless signing is off), base64."""
-        data = png_bytes(image)
+        data = png_bytes(Image.fromarray(image))
         if self.signing.sign:
             if not self.model_version:
                 self.model_version = registered_version(self.pipeline_hash)
-            claim = GenerationClaim(
+            claim = claim_of_prompts(
                 model_version=self.model_version,
                 pipeline_hash=self.pipeline_hash,
-                prompt_sha256=sha256_text(drawn),
-                user_prompt_sha256=sha256_text(prompt),
-                upsampled=drawn != prompt,
-                filters={
-                    "prompt": self.policy.enabled,
-                    "image": self.policy.enabled,
-                    "policy_version": self.policy.version,
-                },
+                user_prompt=prompt,
+                drawn_prompt=drawn,
+                filters=self.policy.claim_filters(),
                 seed=seed,
             )
             data = sign_png(data, claim, self.signing)
@@ -177,10 +156,13 @@ class GeneratorModel(PythonModel):
         params = params or {}
         rescale = float(params.get("guidance_rescale", -1.0))
         seed = int(params.get("seed", 0))
-        refusals = [self.refusal(p, p) for p in prompts]  # the user's prompts, before any rewriting
+        refusals = [self.refusal(p, "prompt") for p in prompts]  # the user's prompts, before any rewriting
         upsample = bool(params.get("upsample", False))
         drawn = self.drawn_prompts(prompts, seed, [bool(r) for r in refusals]) if upsample else list(prompts)
-        refusals = [r or self.refusal(p, d) for r, p, d in zip(refusals, prompts, drawn, strict=True)]
+        refusals = [  # then each rewrite drawn from a prompt that passed
+            r or (self.refusal(d, "rewrite") if d != p else "")
+            for r, p, d in zip(refusals, prompts, drawn, strict=True)
+        ]
         allowed = [i for i, r in enumerate(refusals) if not r]
         sampling = {
             "steps": int(params.get("steps", 30)),
