@@ -12,7 +12,10 @@ headline figures with their counts) and one for the final judgement. A killed ru
 its checkpoints when run again with the same --tag, so a long curve is a chain of segments.
 `--max-steps` bounds by examples instead of minutes (equal compute across machines). The
 checkpoints are kept: rerun with a larger --minutes / --max-steps (and --constant-lr throughout)
-to extend a finished curve.
+to extend a finished curve. `--set KEY=VALUE` (repeatable) overrides any recipe setting by its
+dotted path (`sampling.guidance_scale=7`, `caption_dropout=0.2`, `text_encoder=/path/to/encoder`,
+`eval_every_minutes=null`), the value read as JSON where it parses and as a string otherwise;
+--set wins over the flags above, and an unknown setting stops the run naming it.
 """
 
 from __future__ import annotations
@@ -21,20 +24,34 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from components.evaluation.generator_eval import eval_prompts, prompt_judge
 from components.generator.text_encoder import load_text_encoder
 from components.generator.train.data import build_training_set
-from components.generator.train.recipe import resolve_generator_recipe
+from components.generator.train.recipe import GeneratorRecipe, resolve_generator_recipe
 from components.generator.train.stage import train_generator
 from components.io.hashing import directory_version
 from components.vae.checkpoint import load_vae
 from components.world import IMAGE_SIZE
 
 
-def main() -> None:
+def parse_setting(text: str) -> tuple[str, Any]:
+    """ "sampling.guidance_scale=7" -> ("sampling.guidance_scale", 7): the value as JSON where it
+    parses (numbers, true/false, null, lists), else the string itself (a path, a preset name)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path("."), help="a materialized project")
     parser.add_argument("--mix", required=True)
@@ -58,10 +75,22 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("work/generator_study"))
     parser.add_argument("--out", type=Path, required=True, help="JSON lines to append to")
     parser.add_argument("--threads", type=int, help="torch threads (parallel runs on one GPU: 1 each)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    overrides: dict = {"max_minutes": args.minutes, "max_steps": args.max_steps, "progress_bar": False}
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        type=parse_setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any recipe setting by its dotted path, value as JSON or a string (repeatable; wins over the flags)",
+    )
+    return parser
+
+
+def study_recipe(args: argparse.Namespace) -> GeneratorRecipe:
+    """The profile's recipe with the flags' overrides, then --set's; an unknown setting or a
+    value its field refuses raises ValueError (or TypeError) naming it."""
+    overrides: dict[str, Any] = {"max_minutes": args.minutes, "max_steps": args.max_steps, "progress_bar": False}
     overrides["accelerator"] = args.accelerator
     for flag, key in (
         ("eval_every", "eval_every_minutes"),
@@ -77,7 +106,19 @@ def main() -> None:
             overrides[key] = getattr(args, flag)
     if args.constant_lr:
         overrides["optimizer.min_lr_ratio"] = 1.0
-    recipe = resolve_generator_recipe(args.profile, overrides)
+    overrides.update(args.settings)
+    return resolve_generator_recipe(args.profile, overrides)
+
+
+def main() -> None:
+    parser = build_parser()
+    args = parser.parse_args()
+    try:
+        recipe = study_recipe(args)
+    except (ValueError, TypeError) as error:  # an unknown setting, or a value its field refuses
+        parser.error(str(error))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     tag = args.tag or args.mix
     root = args.root.resolve()
     vae_dir = root / "models" / "vae"
@@ -117,6 +158,7 @@ def main() -> None:
             "objective": recipe.objective,
             "batch": recipe.batch_size,
             "rows": training_set.info["rows"],
+            "settings": dict(args.settings),  # what --set changed
         }
         for point in result.curve:
             out.write(json.dumps({**common, "kind": "point", **point}) + "\n")
