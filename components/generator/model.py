@@ -4,7 +4,8 @@ which changed only what the captions say, not this network.
 
 Presets are data (`presets/unet_<name>.json`: the U-Net's architecture); the latent size and
 channels come from the VAE and the cross-attention width from the text encoder, so one preset
-fits any of them. Attention sits only where the feature map is 16 x 16 or smaller.
+fits any of them. Attention sits only where the feature map is 16 x 16 or smaller, except in
+`tiny_attn32`, which attends at every level (the two-object study's candidate).
 """
 
 from __future__ import annotations
