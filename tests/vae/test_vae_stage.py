@@ -101,3 +101,29 @@ def test_a_killed_run_resumes_and_a_complete_one_starts_afresh(tmp_path: Path) -
     assert loaded.fit is None and vae_manifest(tmp_path / "vae2")["pretrained"] == str(tmp_path / "vae")
     with pytest.raises(ValueError, match="no config.json"):
         load_vae(tmp_path)
+
+
+def test_training_stops_at_the_first_point_that_keeps_the_target(tmp_path: Path) -> None:
+    # A curve point after every step (0.00001 minutes): a target of 0 is met at the first point,
+    # so one step is trained; a target of 1 is never met by an untrained VAE, so the budget ends it.
+    images, heldout = _images(8), _images(2, seed=1)
+    recipe = resolve_vae_recipe(
+        "quick",
+        {
+            "preset": "tiny_f4",
+            "max_steps": 3,
+            "max_minutes": None,
+            "batch_size": 4,
+            "progress_bar": False,
+            "curve_every_minutes": 0.00001,
+        },
+    )
+    for target, steps in ((0.0, 1), (1.0, 3)):
+        out = tmp_path / f"vae_{target}"
+        result = train_vae(
+            recipe, images=images, heldout=heldout, work_dir=tmp_path / "work", out_dir=out, stop_at_objects_kept=target
+        )
+        assert result.fit is not None and result.fit.steps == steps and len(result.curve) == steps
+        assert vae_manifest(out)["stop_at_objects_kept"] == target
+    with pytest.raises(ValueError, match="stop_at_objects_kept must be in"):
+        ReconstructionCurve(heldout, every_minutes=1.0, stop_at_objects_kept=99.0)

@@ -95,14 +95,24 @@ class VaeData(L.LightningDataModule):
 
 class ReconstructionCurve(MinuteCurve):
     """The held-out reconstruction report (PSNR, objects kept, scenes exact) every
-    `every_minutes` of training, logged as `vae/*`."""
+    `every_minutes` of training, logged as `vae/*`. With `stop_at_objects_kept`, training stops
+    at the first point that keeps at least that share of the held-out objects (one process:
+    only rank 0 measures, so the others would not know to stop)."""
 
     prefix = "vae"
 
-    def __init__(self, heldout: np.ndarray, every_minutes: float) -> None:
+    def __init__(self, heldout: np.ndarray, every_minutes: float, stop_at_objects_kept: float | None = None) -> None:
         super().__init__(every_minutes)
-        self.heldout = heldout
+        if stop_at_objects_kept is not None and not 0.0 <= stop_at_objects_kept <= 1.0:
+            raise ValueError(f"stop_at_objects_kept must be in [0, 1] or None, got {stop_at_objects_kept}")
+        self.heldout, self.stop_at_objects_kept = heldout, stop_at_objects_kept
 
     def measure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         report = reconstruction_report(pl_module.vae, self.heldout)  # pyright: ignore[reportArgumentType]
         return {k: float(v) for k, v in report.as_dict().items() if k != "images"}
+
+    def add_point(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+        point = super().add_point(trainer, pl_module)
+        if self.stop_at_objects_kept is not None and point["objects_kept"] >= self.stop_at_objects_kept:
+            trainer.should_stop = True
+        return point

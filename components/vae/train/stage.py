@@ -60,12 +60,15 @@ def train_vae(
     logger: Logger | bool = False,
     resume: bool = True,
     callbacks: Sequence[L.Callback] = (),
+    stop_at_objects_kept: float | None = None,
 ) -> VaeResult:
     """Trains a new autoencoder of the recipe's preset on `images` (N, 64, 64, 3) uint8 (or
     loads `recipe.pretrained`), measures it on `heldout`, sets its latent scaling factor and
     saves it to `out_dir` as a diffusers model directory with a manifest. A run killed mid-way
     resumes from work_dir's last checkpoint (`resume`); a run that completes deletes its
-    checkpoints, so the next call trains afresh."""
+    checkpoints, so the next call trains afresh. stop_at_objects_kept: end training at the
+    first point of the curve that keeps that share of the held-out objects (else the recipe's
+    budget ends it)."""
     check_output_dir(out_dir)
     check_output_dir(work_dir)
     if len(heldout) == 0:
@@ -80,7 +83,7 @@ def train_vae(
         vae = build_vae(recipe.preset)
         module = VaeModule(vae, recipe.optimizer, total_steps=recipe.trainer.max_steps, kl_weight=recipe.kl_weight)
         data = VaeData(ImageArray(images), batch_size=recipe.batch_size, seed=seed, num_workers=recipe.num_workers)
-        tracker = ReconstructionCurve(heldout, recipe.curve_every_minutes)
+        tracker = ReconstructionCurve(heldout, recipe.curve_every_minutes, stop_at_objects_kept)
         result = fit(
             module,
             data,
@@ -112,6 +115,7 @@ def train_vae(
         "minutes": result.minutes if result else 0.0,
         "report": report.as_dict(),
         "curve": curve,
+        "stop_at_objects_kept": stop_at_objects_kept,
         "recipe": asdict(recipe),
     }
 
