@@ -1,6 +1,8 @@
 """The U-Net presets: built for the VAE's latents and the encoder's width, attention only at
 low resolution, and a width mismatch named."""
 
+from typing import cast
+
 import pytest
 import torch
 
@@ -37,12 +39,13 @@ def test_the_attention_at_32_preset_attends_at_every_level_and_trains_a_step() -
     noisy = alphas[t].sqrt()[:, None, None, None] * x0 + (1 - alphas[t]).sqrt()[:, None, None, None] * noise
     context = torch.randn(2, 5, 48)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=1e-3)
-    before = [p.detach().clone() for p in unet.down_blocks[0].attentions.parameters()]
+    attention_32 = cast(torch.nn.ModuleList, unet.down_blocks[0].attentions)  # typed as Tensor by nn.Module
+    before = [p.detach().clone() for p in attention_32.parameters()]
     loss = diffusion_loss(objective, alphas, unet(noisy, t, encoder_hidden_states=context).sample, x0, noise, t)
     loss.backward()
     optimizer.step()
     assert torch.isfinite(loss)
-    after = list(unet.down_blocks[0].attentions.parameters())
+    after = list(attention_32.parameters())
     assert any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))  # the 32x32 attention learned
 
 

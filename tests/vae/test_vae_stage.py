@@ -2,6 +2,7 @@
 counted), a curve that survives a resume, a saved directory that loads."""
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -79,7 +80,7 @@ def test_a_killed_run_resumes_and_a_complete_one_starts_afresh(tmp_path: Path) -
             "checkpoint_every_n_steps": 2,
         },
     )
-    dirs = {"work_dir": tmp_path / "work", "out_dir": tmp_path / "vae"}
+    dirs: dict[str, Any] = {"work_dir": tmp_path / "work", "out_dir": tmp_path / "vae"}
     with pytest.raises(RuntimeError, match="killed"):
         train_vae(recipe, images=images, heldout=heldout, callbacks=[_KilledAt(3)], **dirs)
     assert not (tmp_path / "vae").exists()  # nothing half-saved
