@@ -19,6 +19,14 @@ names (curated size, initialisation) pairs instead of every size with every init
 Several studies can share one `--data` folder (built once with `--build-only`) and one
 pretrained model: `--wait-pretrained` waits for another process's pretraining instead of
 repeating it. `--accelerator gpu --workers 2` trains on a GPU with image loading in workers.
+
+`--keep-every N` (or `--keep-steps 4000 8000`) keeps the captioner of each fine-tuning run after
+every N optimiser steps (or at those steps) as a loadable captioner directory,
+WORK/kept_SIZE_INIT/step_NNNNNN (components/captioner/train/kept.py): captioners of rising
+quality from one run, for experiments/captioner_quality_mixes.py. A run stopped mid-way
+(`timeout`, Ctrl-C or a kill) resumes from its last checkpoint (--checkpoint-every) when started
+again with the same arguments, so the paper recipe can run as a chain of segments; steps kept
+by an earlier segment are not written again.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from components.captioner.checkpoint import CONFIG_FILE
 from components.captioner.config import CocaConfig
 from components.captioner.interface import Captioner
 from components.captioner.sampling import SamplingSettings
+from components.captioner.train.kept import KeepCaptioners
 from components.captioner.train.recipe import CaptionerRecipe, resolve_recipe
 from components.captioner.train.stage import finetune, pretrain
 from components.data.build_world import build_curated_shard, build_web_shard
@@ -178,6 +187,16 @@ def final_sampling(recipe: CaptionerRecipe, init_dir: Path | None) -> SamplingSe
     return judge_settings(context)
 
 
+def keeping(args: argparse.Namespace, recipe: CaptionerRecipe, size: int, init: str) -> list[KeepCaptioners]:
+    """The callback that keeps this run's captioner at --keep-every / --keep-steps, if asked."""
+    if args.keep_every is None and not args.keep_steps:
+        return []
+    extra = {"recipe": recipe.to_dict(), "seed": args.seed, "tag": args.tag, "curated_train": size, "init": init}
+    return [
+        KeepCaptioners(args.work / f"kept_{size}_{init}", every=args.keep_every, steps=args.keep_steps, extra=extra)
+    ]
+
+
 def wait_for(model_dir: Path, minutes: float) -> Path:
     deadline = time.monotonic() + minutes * 60
     while not (model_dir / CONFIG_FILE).exists():
@@ -234,6 +253,12 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between resumable checkpoints")
+    parser.add_argument(
+        "--keep-every", type=int, default=None, metavar="N", help="keep the captioner every N fine-tuning steps"
+    )
+    parser.add_argument(
+        "--keep-steps", type=int, nargs="+", default=[], metavar="STEP", help="keep the captioner at these steps"
+    )
     parser.add_argument("--build-jobs", type=int, default=1, help="processes that build the shards")
     parser.add_argument("--build-only", action="store_true", help="build the shards, then stop")
     parser.add_argument(
@@ -323,7 +348,7 @@ def main() -> None:
             evaluate=partial(
                 evaluate_captioner, settings=replace(final_sampling(recipe, pretrained.get(init)), seed=args.seed)
             ),
-            callbacks=[MinuteEval(heldout, log, run, args.eval_every, args.seed)],
+            callbacks=[MinuteEval(heldout, log, run, args.eval_every, args.seed), *keeping(args, recipe, size, init)],
         )
         log(
             {
