@@ -28,13 +28,13 @@ import pandas as pd
 from dagster import AssetKey, DagsterInstance
 
 from components.captioner.loading import read_extra
+from components.curation.mix_file import MIX_KEY
 from components.evaluation.prompts import FORMS
 from components.evaluation.upsampling import UPSAMPLED
 from components.io.atomic import write_dir_atomically, write_file_atomically
 from components.judge.checkpoint import read_judge_manifest
 from components.recaption.sidecar import read_table_info
 from components.upsampling.checkpoint import read_upsampler_manifest
-from recap_dagster.defs.curation import MIX_KEY
 from recap_dagster.defs.upsampling import MEASURES_FILE
 from recap_dagster.resources import MlflowTracking, ProjectStorage
 

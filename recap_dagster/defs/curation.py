@@ -7,7 +7,6 @@ with regeneration and fallback to the original caption."""
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import torch
 from dagster import (
     AssetCheckResult,
@@ -26,6 +25,7 @@ from dagster import (
 from components.captioner.loading import load_captioner
 from components.curation.filter_shard import CurationSettings, FilterReport, filter_shard
 from components.curation.mix import MIX_SPECS, MixSpec, build_manifest, resolve_mix
+from components.curation.mix_file import write_mix
 from components.curation.regenerate import engine_regenerator
 from components.curation.safety_screen import screen_rows
 from components.data.oracle_captions import oracle_captions
@@ -36,7 +36,6 @@ from components.judge.checkpoint import load_judge
 from components.judge.train.recipe import JudgeRecipe, resolve_judge_recipe
 from components.overrides import flatten, with_overrides
 from components.recaption.device_lease import lease_device
-from components.recaption.sidecar import write_table_with_info
 from components.text.words import word_count
 from recap_dagster.config import PARAMS, SOURCE, WEB_SHARD_PARTITIONS, TrainingRunConfig
 from recap_dagster.defs.recaption import SHARDS_PER_RUN
@@ -47,7 +46,6 @@ from recap_dagster.retries import retried_when_transient
 
 FILTERED_KEYS_COMPLETE = "filtered_keys_complete"
 NO_EMPTY_CAPTION = "no_empty_caption"
-MIX_KEY = b"recap.mix"
 FALLBACK_RATE = "fallback_rate"
 
 
@@ -344,20 +342,13 @@ def training_mix(
     rows, safety = screened.rows, screened.summary()
     tokenizer = load_captioner(storage.captioner_dir()).tokenizer if storage.captioner_dir().is_dir() else None
     count = (lambda text: len(tokenizer.text_ids(text))) if tokenizer is not None else word_count
+    inputs = {p.name: file_sha256(p) for p in paths}
     summaries: dict[str, dict[str, Any]] = {}
     with mlflow.run_for(context) as run:
         for spec in specs:
             result = build_manifest(rows, spec, config.seed, count)
-            info = {
-                "spec": spec.to_dict(),
-                "seed": config.seed,
-                "inputs": {p.name: file_sha256(p) for p in paths},
-                **result.summary(),
-                "safety": safety,
-            }
-            storage.mix_dir().mkdir(parents=True, exist_ok=True)
-            table = pa.Table.from_pandas(result.manifest, preserve_index=False)
-            write_table_with_info(storage.mix_dir() / f"{spec.name}.parquet", table, MIX_KEY, info)
+            path = storage.mix_dir() / f"{spec.name}.parquet"
+            write_mix(path, result, spec=spec, seed=config.seed, inputs=inputs, safety=safety)
             summaries[spec.name] = result.summary()
             run.log_metrics({f"{spec.name}/share/{k}": v for k, v in result.shares.items()})
         run.log_params({"safety_policy_version": policy.version})
