@@ -93,3 +93,4 @@ def test_training_mix_writes_every_spec_from_the_filtered_rows() -> None:
     [event] = result.asset_materializations_for_node("training_mix")
     mixes = {record.data["spec"]: record.data for record in event.metadata["mixes"].records}
     assert "paper" in mixes and mixes["paper"]["rows"] == len(pd.read_parquet(storage.mix_dir() / "paper.parquet"))
+    assert {"blend_65", "blend_80", "blend_90"} <= set(mixes)  # the training-mix table's blends

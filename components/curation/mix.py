@@ -27,6 +27,10 @@ caps captions at 300 tokens), so there is no `descriptive_full`: it would be `pa
 name. `max_tokens` caps every caption of a manifest whatever its source; it bites on the descriptive
 ones, alt text and short captions rarely reach it.
 
+Blends (`blend_65`, `blend_80`, `blend_90`) draw 65%, 80% or 90% descriptive captions and the
+rest original alt text: the ratios the paper tried beside 95/5 ("Caption blending ratios"), the
+rows between the two pure ends of its training-mix table.
+
 Sources are assigned by ranking the keys on a hash of (seed, shard, key) and cutting the ranked
 list at the cumulative shares (sources in sorted-name order). The result is exact to one row,
 independent of row order, and stable: a key keeps its source when keys are added, unless the
@@ -159,6 +163,15 @@ def _paper_blend(name: str, max_tokens: int | None, description: str) -> MixSpec
     return MixSpec(name, {"descriptive": 0.95, "original": 0.05}, max_tokens=max_tokens, description=description)
 
 
+def _blend(percent: int) -> MixSpec:
+    return MixSpec(
+        f"blend_{percent}",
+        {"descriptive": percent / 100, "original": (100 - percent) / 100},
+        description=f"{percent}% synthetic descriptive, {100 - percent}% original alt text "
+        "(a blending ratio the paper tried)",
+    )
+
+
 MIX_SPECS: dict[str, MixSpec] = {
     spec.name: spec
     for spec in (
@@ -175,6 +188,9 @@ MIX_SPECS: dict[str, MixSpec] = {
         _paper_blend("descriptive_50", 50, "the paper blend, captions cut at sentence ends to <= 50 tokens"),
         _paper_blend("descriptive_120", 120, "the paper blend, captions cut at sentence ends to <= 120 tokens"),
         _paper_blend("descriptive_200", 200, "the paper blend, captions cut at sentence ends to <= 200 tokens"),
+        _blend(65),
+        _blend(80),
+        _blend(90),
     )
 }
 

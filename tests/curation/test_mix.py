@@ -135,6 +135,9 @@ def test_registry():
         "descriptive_120",
         "descriptive_200",
         "oracle",
+        "blend_65",
+        "blend_80",
+        "blend_90",
     }
     assert dict(MIX_SPECS["oracle"].shares) == {"oracle": 0.95, "original": 0.05}
     assert dict(MIX_SPECS["paper"].shares) == PAPER and MIX_SPECS["paper"].max_tokens is None
@@ -142,6 +145,10 @@ def test_registry():
     for length in (50, 120, 200):
         spec = MIX_SPECS[f"descriptive_{length}"]
         assert dict(spec.shares) == PAPER and spec.max_tokens == length
+    for percent in (65, 80, 90):  # the blending ratios the paper tried beside 95/5
+        spec = MIX_SPECS[f"blend_{percent}"]
+        assert spec.shares["descriptive"] == pytest.approx(percent / 100) and spec.max_tokens is None
+        assert spec.shares["original"] == pytest.approx(1 - percent / 100)
     assert len({spec.version for spec in MIX_SPECS.values()}) == len(MIX_SPECS)  # no spec twice under two names
     assert all(name == spec.name for name, spec in MIX_SPECS.items())
 
@@ -203,6 +210,19 @@ def test_oracle_captions_come_from_their_column_and_are_required():
     # the filter never writes `oracle` as a source
     with pytest.raises(ValueError, match="filtered source values must be one of"):
         build_manifest(filtered_rows(10).assign(source="oracle"), MIX_SPECS["paper"], seed=0)
+
+
+def test_the_blends_realise_their_ratios_and_nest():
+    """The spec is not part of the ranking: a key drawn descriptive at 65% is drawn so at 80%, 90%
+    and 95% too, so the training-mix table's rows differ only in the keys the cut moves past."""
+    rows = filtered_rows(200)
+    synthetic = {}
+    for name, share in (("blend_65", 0.65), ("blend_80", 0.8), ("blend_90", 0.9), ("paper", 0.95)):
+        result = build_manifest(rows, MIX_SPECS[name], seed=0)
+        assert result.shares["descriptive"] == pytest.approx(share) and len(result.manifest) == 200
+        manifest = result.manifest
+        synthetic[name] = set(manifest.loc[manifest["source"] != "original", "key"])
+    assert synthetic["blend_65"] < synthetic["blend_80"] < synthetic["blend_90"] < synthetic["paper"]
 
 
 def test_manifest_columns_and_order():
