@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from components.evaluation.benchmark_table import clause_table, result_table
-from components.evaluation.evaluate_pipeline import evaluate_pipeline
-from components.evaluation.report import REFERENCE, build_report, report_chart, report_json, report_table
+from components.evaluation.evaluate_pipeline import evaluate_pipelines
+from components.evaluation.report import REFERENCE, build_report, write_report
 from components.upsampling.backends import RewriterSettings, open_upsampler
 
 
@@ -52,32 +52,29 @@ def main(argv: list[str] | None = None) -> None:
     if args.out.exists():
         parser.error(f"--out {args.out} exists: choose a new folder")
     torch.set_num_threads(args.threads)
+    upsampler = (
+        None if args.upsampler is None else lambda: open_upsampler(RewriterSettings(model=str(args.upsampler), seed=0))
+    )
+    paths = dict(args.pipelines)
     scored = []
-    for name, path in args.pipelines:
-        upsampler = (
-            None if args.upsampler is None else open_upsampler(RewriterSettings(model=str(args.upsampler), seed=0))
+    for evaluated in evaluate_pipelines(
+        args.pipelines,
+        args.out,
+        args.judge,
+        per_category=args.per_category,
+        samples_per_prompt=args.samples,
+        real_images=args.real,
+        upsampler=upsampler,
+    ):
+        name = evaluated.scores.name
+        if evaluated.upsampling is not None:
+            print(f"== {name}: upsampling {json.dumps(evaluated.upsampling)}", flush=True)
+        print(
+            f"== {name} ({paths[name]})\n{result_table(evaluated.result)}\n{clause_table(evaluated.result)}\n",
+            flush=True,
         )
-        evaluated = evaluate_pipeline(
-            name,
-            path,
-            args.out / name / "benchmark",
-            args.judge,
-            per_category=args.per_category,
-            samples_per_prompt=args.samples,
-            real_images=args.real,
-            upsampler=upsampler,
-        )
-        if upsampler is not None:
-            print(f"== {name}: upsampling {json.dumps(upsampler.stats.as_dict())}", flush=True)
-        (args.out / name / "scores.json").write_text(evaluated.scores.to_json())
-        print(f"== {name} ({path})\n{result_table(evaluated.result)}\n{clause_table(evaluated.result)}\n", flush=True)
         scored.append(evaluated.scores)
-    report = build_report(scored, reference=args.reference)
-    text = report_table(report)
-    (args.out / "report.txt").write_text(text + "\n")
-    (args.out / "report.json").write_text(json.dumps(report_json(report), indent=1, sort_keys=True) + "\n")
-    report_chart(report).save(args.out / "chart.png")
-    print(text)
+    print(write_report(build_report(scored, reference=args.reference), args.out))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """The evaluation report over every generator: the benchmark's overall figures by form, CLIP
 score, FID and KID, image quality, and each generator's preference rate against one fixed
 reference, the alt-text generator at the same compute (`original_only`), beside the paper's
-number for the same row of its tables (DALL-E 3, section 4: preference by training mix and by
-caption length; the captioner-quality table needs captioners of several qualities, issue 34).
+number for the same row of its tables (DALL-E 3, section 4: preference by training mix, by
+caption length and by captioner quality; paper_tables.py lays each table out on its own).
 
 Where the world's truth judged the images, a pair is decided by clauses, then cleanliness
 (preference.py); where it did not (a user's data), by CLIP score alone, and the report says so.
@@ -10,8 +10,10 @@ Where the world's truth judged the images, a pair is decided by clauses, then cl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -23,15 +25,40 @@ from components.evaluation.preference import ImageVerdict, PreferenceRate, prefe
 from components.evaluation.prompts import FORMS
 
 REFERENCE = "original_only"
-# mix -> (the paper's table, its row, the paper's preference rate)
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """Where a mix stands in the paper's tables: the table, the row's label there, and the
+    paper's preference rate for it, None where the paper gives no number for the row."""
+
+    table: str  # "training mix", "caption length" or "captioner quality"
+    row: str
+    preference: float | None
+
+
+# mix -> its row in the paper's tables. The blends are the ratios the paper tried without a
+# preference number; the captioner rows are the 95/5 blend recaptioned by captioners of CIDEr
+# 95 / 115 / 135; `oracle` is perfect captions, a row the paper could not have.
+PAPER_ROWS: dict[str, PaperRow] = {
+    "original_only": PaperRow("training mix", "100% original", 0.48),
+    "descriptive_only": PaperRow("training mix", "100% synthetic", 0.65),
+    "blend_65": PaperRow("training mix", "65% synthetic / 35% original", None),
+    "blend_80": PaperRow("training mix", "80% synthetic / 20% original", None),
+    "blend_90": PaperRow("training mix", "90% synthetic / 10% original", None),
+    "paper": PaperRow("training mix", "95% synthetic / 5% original", 0.717),
+    "short_only": PaperRow("caption length", "~10 tokens", 0.58),
+    "descriptive_50": PaperRow("caption length", "~50 tokens", 0.66),
+    "descriptive_120": PaperRow("caption length", "~120 tokens", 0.71),
+    "descriptive_200": PaperRow("caption length", "~200+ tokens", 0.69),
+    "captioner_weak": PaperRow("captioner quality", "captioner of CIDEr 95", 0.59),
+    "captioner_medium": PaperRow("captioner quality", "captioner of CIDEr 115", 0.65),
+    "captioner_strong": PaperRow("captioner quality", "captioner of CIDEr 135", 0.717),
+    "oracle": PaperRow("captioner quality", "perfect captions (each image's true scene)", None),
+}
+# mix -> (the paper's table, its row, the paper's preference rate): the rows the paper gives a number for
 PAPER_PREFERENCE: dict[str, tuple[str, str, float]] = {
-    "original_only": ("training mix", "100% original", 0.48),
-    "descriptive_only": ("training mix", "100% synthetic", 0.65),
-    "paper": ("training mix", "95% synthetic / 5% original", 0.717),
-    "short_only": ("caption length", "~10 tokens", 0.58),
-    "descriptive_50": ("caption length", "~50 tokens", 0.66),
-    "descriptive_120": ("caption length", "~120 tokens", 0.71),
-    "descriptive_200": ("caption length", "~200+ tokens", 0.69),
+    mix: (r.table, r.row, rate) for mix, r in PAPER_ROWS.items() if (rate := r.preference) is not None
 }
 NOTES = (
     "overall: GenEval's, the mean of the category shares; an image passes only when every clause holds",
@@ -63,7 +90,9 @@ class EvalReport:
     notes: list[str]
 
 
-def _verdicts(scores: GeneratorScores) -> dict[str, ImageVerdict]:
+def image_verdicts(scores: GeneratorScores) -> dict[str, ImageVerdict]:
+    """What decides each of its images' pairs: clauses and cleanliness where the truth judged
+    them, else the CLIP score alone (a higher score as a smaller distance)."""
     if scores.truth:
         return {key: ImageVerdict(int(v[0]), float(v[1])) for key, v in scores.verdicts.items()}
     return {key: ImageVerdict(0, 1.0 - value / 100.0) for key, value in scores.clip_by_image.items()}
@@ -87,7 +116,11 @@ def build_report(
         decided_by = "clauses" if g.truth and (base is None or base.truth) else "CLIP score"
         rate = None
         if base is not None and g.name != reference:
-            rate = preference_rate(_verdicts(g), _verdicts(base)) if decided_by == "clauses" else _by_clip(g, base)
+            rate = (
+                preference_rate(image_verdicts(g), image_verdicts(base))
+                if decided_by == "clauses"
+                else _by_clip(g, base)
+            )
         rows.append(ReportRow(g, rate, decided_by, dict((captioner or {}).get(g.name, {}))))
     if any(r.decided_by == "CLIP score" for r in rows):
         notes.append("preference decided by CLIP score: these images have no truth to judge by (a user's data)")
@@ -95,7 +128,7 @@ def build_report(
 
 
 def _by_clip(a: GeneratorScores, b: GeneratorScores) -> PreferenceRate | None:
-    va, vb = _verdicts(a), _verdicts(b)
+    va, vb = image_verdicts(a), image_verdicts(b)
     return preference_rate(va, vb) if va and va.keys() == vb.keys() else None
 
 
@@ -107,6 +140,12 @@ def report_forms(report: EvalReport) -> list[str]:
 
 def _cell(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _paper_cell(paper: PaperRow | None) -> str:
+    if paper is None:
+        return "-"
+    return f"{paper.preference:.1%} ({paper.row})" if paper.preference is not None else f"- ({paper.row})"
 
 
 def report_table(report: EvalReport) -> str:
@@ -121,7 +160,7 @@ def report_table(report: EvalReport) -> str:
             lo, hi = r.preference.interval
             pref = f"{r.preference.rate:.2f} [{lo:.2f}, {hi:.2f}] p={r.preference.p_value:.2g}"
             pref += "" if r.decided_by == "clauses" else " (by CLIP)"
-        paper = PAPER_PREFERENCE.get(r.name)
+        paper = PAPER_ROWS.get(r.name)
         fid = s.distances["fid"] if s.distances else None
         kid = s.distances["kid_mean"] if s.distances else None
         lines.append(
@@ -132,7 +171,7 @@ def report_table(report: EvalReport) -> str:
                 _cell(fid, 2),
                 _cell(kid, 3),
                 pref,
-                f"{paper[2]:.1%} ({paper[1]})" if paper else "-",
+                _paper_cell(paper),
             ]
         )
     text = text_grid(header, lines, rule=True)
@@ -162,6 +201,16 @@ def report_json(report: EvalReport) -> dict[str, Any]:
         entry.update({f"captions/{k}": v for k, v in r.captioner.items()})
         out[r.name] = entry
     return out
+
+
+def write_report(report: EvalReport, out_dir: Path) -> str:
+    """out_dir/report.txt, report.json and chart.png (out_dir made if need be); returns the text."""
+    text = report_table(report)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.txt").write_text(text + "\n")
+    (out_dir / "report.json").write_text(json.dumps(report_json(report), indent=1, sort_keys=True) + "\n")
+    report_chart(report).save(out_dir / "chart.png")
+    return text
 
 
 def report_chart(report: EvalReport) -> Image.Image:
