@@ -114,12 +114,23 @@ def last_judged(checkpoint: dict[str, Any], finals: list[dict[str, Any]]) -> dic
     return max(judged, key=lambda j: j["step"]) if judged else None
 
 
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """generator_study's JSON lines, appended by every row's processes; a line cut short (a
+    process killed while writing) is passed over."""
+    records = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
 def row_state(work: Path, table: str, mix: str, root: Path, target: int, segments: list[dict]) -> dict[str, Any]:
     tag = run_tag(table, mix)
     checkpoint = checkpoint_state(work / tag)
     records = chain_dir(work, table) / "records.jsonl"
-    lines = records.read_text().splitlines() if records.is_file() else []
-    finals = [r for r in map(json.loads, lines) if r.get("tag") == tag and r.get("kind") == "final"]
+    finals = [r for r in read_records(records) if r.get("tag") == tag and r.get("kind") == "final"]
     manifest = pipeline_manifest(work / tag / "pipeline")
     pipeline_steps = None if manifest is None else manifest.get("steps")
     mine = [s for s in segments if s["row"] == mix]
