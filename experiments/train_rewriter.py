@@ -4,6 +4,7 @@ filtered sidecars, saved where `experiments/measure_upsampler.py` measures it.
 
     python experiments/train_rewriter.py --data data --out work/rewriters/both \\
         --set pairs=both --set max_steps=400 --set batch_size=16 [--threads 1]
+    python experiments/train_rewriter.py --out work/rewriters/seq2seq --set preset=small_seq2seq   # the T5 peer
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ into the detailed captions the generator learnt from, with the user's intent che
 intent.py reads the facts a prompt states and checks a rewrite against them; guard.py wraps
 any rewriter in that check, resampling and falling back to the prompt as written;
 upsampler.py holds one rewriter behind the guard. The rewriters: causal_lm.py (any
-transformers causal LM with a chat template, the local one of model.py and train/ included),
-openai_chat.py (any OpenAI-compatible chat-completions endpoint); backends.py picks one from
-configuration, and chat_server.py serves a causal LM in the chat-completions format.
+transformers causal LM or encoder-decoder with a chat template, the local one of model.py and
+train/ included, causal or seq2seq by its preset), openai_chat.py (any OpenAI-compatible
+chat-completions endpoint); backends.py picks one from configuration, and chat_server.py
+serves a language model in the chat-completions format.
 """
 
 from .backends import RewriterSettings, open_upsampler

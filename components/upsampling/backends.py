@@ -3,9 +3,9 @@ flags): the local rewriter the `prompt_upsampler` asset trained, any transformer
 by path or hub id, or any OpenAI-compatible chat-completions endpoint; each behind the same
 guard (`Upsampler`).
 
-The local rewriter is a transformers causal LM too (model.py); its manifest gives the
-sampling settings it was measured with. A path that does not exist is an error naming it
-before any model is loaded."""
+The local rewriter is a transformers model too (model.py: causal or seq2seq, as its saved
+config says); its manifest gives the sampling settings it was measured with. A path that does
+not exist is an error naming it before any model is loaded."""
 
 from __future__ import annotations
 

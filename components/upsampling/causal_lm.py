@@ -1,6 +1,7 @@
-"""Any transformers causal LM as a prompt rewriter: a saved directory (the local upsampler of
-model.py, a downloaded instruct model) or a hub id, driven through its tokenizer's chat
-template.
+"""Any transformers causal LM as a prompt rewriter, or encoder-decoder (seq2seq) LM: a saved
+directory (the local upsampler of model.py, a downloaded instruct model) or a hub id, driven
+through its tokenizer's chat template. The saved config says which: `is_encoder_decoder`
+loads it with AutoModelForSeq2SeqLM, anything else with AutoModelForCausalLM.
 
     rewriter = CausalLMRewriter("models/upsampler", seed=0)
     rewriter("a red circle")            # one sampled rewrite, a str
@@ -11,6 +12,8 @@ A call is `reply(chat_messages(prompt, system_prompt))`: the chat template rende
 and user turns (a template may ignore the system turn, as the local model's does) and opens
 the assistant's turn; the model samples until its end-of-sequence token or `max_new_tokens`,
 and only the new tokens are decoded. A temperature of 0 decodes greedily, as in OpenAI's API.
+A causal LM continues the rendered chat within one context; an encoder-decoder reads it in its
+encoder and writes the reply in its decoder, each within the context.
 
 Each call samples anew, so that the guard's retries can differ. With `seed` set, call i
 samples under torch.manual_seed(seed + i) inside torch.random.fork_rng: the sequence of
@@ -65,7 +68,7 @@ def _checked_directory(model: str | Path) -> Path:
 
 
 class CausalLMRewriter:
-    """A transformers causal LM that rewrites prompts through its chat template; see the module."""
+    """A transformers causal LM or encoder-decoder that rewrites through its chat template; see the module."""
 
     def __init__(
         self,
@@ -80,7 +83,7 @@ class CausalLMRewriter:
     ) -> None:
         _check_sampling(temperature, top_p, max_new_tokens)
         source: str | Path = _checked_directory(model) if is_local_path(model) else str(model)
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(source)
         if not getattr(tokenizer, "chat_template", None):
@@ -93,8 +96,10 @@ class CausalLMRewriter:
         self.seed = seed
         self.device = device
         self.tokenizer = tokenizer
+        self.encoder_decoder = bool(getattr(AutoConfig.from_pretrained(source), "is_encoder_decoder", False))
+        auto_class: Any = AutoModelForSeq2SeqLM if self.encoder_decoder else AutoModelForCausalLM
         # Any: transformers 5's stubs type the loaded model so that pyright rejects .to() and .generate().
-        self.model: Any = AutoModelForCausalLM.from_pretrained(source)
+        self.model: Any = auto_class.from_pretrained(source)
         self.model.to(device).eval()
         self.context = _context(self.model.config, tokenizer)
         self._calls = 0  # the index of the next call, for the seeded sequence
@@ -132,11 +137,12 @@ class CausalLMRewriter:
         return self._generate(messages, 1, temperature, top_p, max_new_tokens)[0]
 
     def prompt_fits(self, prompt: str) -> bool:
-        """Whether the templated prompt leaves room for MIN_NEW_TOKENS in the model's context."""
+        """Whether the templated prompt leaves room for MIN_NEW_TOKENS in a causal model's
+        context; whether it fits an encoder's."""
         if self.context is None:
             return True
         length = len(self._encode(chat_messages(prompt, self.system_prompt))["input_ids"][0])
-        return length + MIN_NEW_TOKENS <= self.context
+        return length <= self.context if self.encoder_decoder else length + MIN_NEW_TOKENS <= self.context
 
     def _encode(self, messages: Sequence[dict[str, str]]) -> Any:
         # transformers 5 returns a BatchEncoding (input_ids and attention_mask) by default.
@@ -161,7 +167,9 @@ class CausalLMRewriter:
         encoded = self._encode(messages).to(self.device)
         length = encoded["input_ids"].shape[1]
         if self.context is not None:  # past its positions a model writes noise, or fails
-            max_new_tokens = max(1, min(max_new_tokens, self.context - length))
+            # a decoder's start token takes one of its positions
+            room = self.context - 1 if self.encoder_decoder else self.context - length
+            max_new_tokens = max(1, min(max_new_tokens, room))
         sampling = {"temperature": temperature, "top_p": top_p} if temperature > 0 else {}
         with self._lock, self._rng():
             with torch.inference_mode():
@@ -173,7 +181,9 @@ class CausalLMRewriter:
                     max_new_tokens=max_new_tokens,
                     num_return_sequences=k,
                 )
-        return [text.strip() for text in self.tokenizer.batch_decode(output[:, length:], skip_special_tokens=True)]
+        # (k, new) after a causal LM's prompt of `length`, or a decoder's start token
+        new = output[:, 1:] if self.encoder_decoder else output[:, length:]
+        return [text.strip() for text in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
 
     def _special_tokens(self) -> dict[str, Any]:
         """The end-of-sequence and padding ids where the generation config lacks them."""

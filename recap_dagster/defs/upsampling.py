@@ -1,10 +1,10 @@
 """The `upsampling` group: `prompt_upsampler`, the local rewriter that turns a short prompt
 into the detailed caption the generator learnt from (DALL-E 3's prompt upsampling): a small
-transformers causal LM trained on (short, long) caption pairs of one image, saved with
-`save_pretrained` in models/upsampler/, registered in MLflow as recap-upsampler, and
-measured on the benchmark's own short and unseen-form prompts: how often its first rewrite
-keeps the prompt's intent (before the guard), how often what is drawn keeps it (after), how
-varied its rewrites are and how long, beside the training captions."""
+transformers causal LM (or, by preset, a seq2seq one) trained on (short, long) caption pairs
+of one image, saved with `save_pretrained` in models/upsampler/, registered in MLflow as
+recap-upsampler, and measured on the benchmark's own short and unseen-form prompts: how often
+its first rewrite keeps the prompt's intent (before the guard), how often what is drawn keeps
+it (after), how varied its rewrites are and how long, beside the training captions."""
 
 import json
 from typing import Any
@@ -55,7 +55,8 @@ class UpsamplerConfig(TrainingRunConfig):
     kinds={"pytorch", "transformers"},
     pool=TRAINER_POOL,
     description="The local prompt rewriter (models/upsampler/, a transformers causal LM that "
-    "AutoModelForCausalLM.from_pretrained loads, with a chat template): trained on (short, long) caption "
+    "AutoModelForCausalLM.from_pretrained loads, or by preset a T5 encoder-decoder that AutoModelForSeq2SeqLM "
+    "loads, with a chat template): trained on (short, long) caption "
     "pairs, measured on the benchmark's prompts for intent kept before and after the guard and for "
     "diversity; registered as recap-upsampler.",
 )

@@ -1,6 +1,6 @@
 """A tiny saved local rewriter for the tests that need one (the CLI, the registered models):
-the `tiny` preset trained for a few seconds on a handful of (short, long) pairs until it
-writes each pair's long caption, saved as the `prompt_upsampler` asset saves it."""
+the `tiny` preset (or `tiny_seq2seq`) trained for a few seconds on a handful of (short, long)
+pairs until it writes each pair's long caption, saved as the `prompt_upsampler` asset saves it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from components.upsampling.checkpoint import save_upsampler
-from components.upsampling.model import new_model, train_tokenizer
+from components.upsampling.model import new_model, preset_architecture, train_tokenizer
 from components.upsampling.train.data import EncodedPairs
 from components.upsampling.train.pairs import CaptionPair
 
@@ -20,14 +20,22 @@ PAIRS = (
 )
 
 
-def save_tiny_upsampler(directory: Path, *, steps: int = 150, temperature: float = 0.3, tries: int = 3) -> Path:
+def save_tiny_upsampler(
+    directory: Path,
+    *,
+    steps: int = 150,
+    temperature: float = 0.3,
+    tries: int = 3,
+    preset: str = "tiny",
+    lr: float = 1e-2,
+) -> Path:
     """Trains on PAIRS (the model learns them by heart) and saves to `directory`."""
     pairs = [CaptionPair(short, long, "curated") for short, long in PAIRS]
     tokenizer = train_tokenizer([t for p in pairs for t in (p.short, p.long)] * 4, vocab_size=300)
-    model = new_model("tiny", tokenizer, seed=0)
-    data = EncodedPairs(pairs, tokenizer, context=256)
+    model = new_model(preset, tokenizer, seed=0)
+    data = EncodedPairs(pairs, tokenizer, context=256, seq2seq=preset_architecture(preset) == "seq2seq")
     batch = data.collate([data[i] for i in range(len(data))])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     torch.manual_seed(0)
     model.train()
     for _ in range(steps):
@@ -35,5 +43,5 @@ def save_tiny_upsampler(directory: Path, *, steps: int = 150, temperature: float
         model(**batch).loss.backward()
         optimizer.step()
     model.eval()
-    manifest = {"temperature": temperature, "top_p": 0.9, "max_new_tokens": 48, "tries": tries, "preset": "tiny"}
+    manifest = {"temperature": temperature, "top_p": 0.9, "max_new_tokens": 48, "tries": tries, "preset": preset}
     return save_upsampler(directory, model, tokenizer, manifest, overwrite=True)

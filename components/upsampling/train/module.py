@@ -1,7 +1,8 @@
-"""The rewriter as a LightningModule: a thin adapter over a transformers causal LM, whose own
-loss (shifted cross-entropy, labels of -100 skipped) is the objective. That loss is a mean over
-the batch's target tokens, whose count differs between ranks: on several, each rank's is
-weighted by its share of the global batch's tokens (training/distributed.py)."""
+"""The rewriter as a LightningModule: a thin adapter over a transformers causal LM or
+encoder-decoder, whose own loss (cross-entropy on the labels, -100 skipped; a causal LM shifts
+them by one) is the objective. That loss is a mean over the batch's target tokens, whose count
+differs between ranks: on several, each rank's is weighted by its share of the global batch's
+tokens (training/distributed.py)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ class RewriterModule(L.LightningModule):
         self.optimizer_settings, self.total_steps = optimizer, total_steps
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        targets = (batch["labels"][:, 1:] != IGNORE).sum()  # the causal LM's shifted labels
+        first = 0 if self.model.config.is_encoder_decoder else 1  # a causal LM never predicts label 0
+        targets = (batch["labels"][:, first:] != IGNORE).sum()
         loss = self.model(**batch).loss * global_mean_share(targets).to(batch["labels"].device)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]))
         return loss

@@ -3,7 +3,8 @@
 
 The tokenizer is a BPE over the pairs' captions, kept in the work directory so that a
 resumed run reads the very ids its checkpoint learnt; the model is the recipe's preset
-(model.py). The saved directory is a plain transformers one plus `upsampler.json`."""
+(model.py), causal or seq2seq as the preset says. The saved directory is a plain
+transformers one plus `upsampler.json`."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from components.training.distributed import launch_rank
 from components.training.fit import FitResult, fit
 from components.upsampling.checkpoint import save_upsampler
 from components.upsampling.intent import check_intent
-from components.upsampling.model import new_model, read_preset, train_tokenizer
+from components.upsampling.model import new_model, preset_architecture, preset_context, train_tokenizer
 from components.upsampling.train.data import EncodedPairs, PairDataModule
 from components.upsampling.train.module import RewriterModule
 from components.upsampling.train.pairs import CaptionPair, captioner_pairs, curated_pairs
@@ -75,7 +76,7 @@ def train_upsampler(
     pairs, counts = training_pairs(recipe, curated_shards, sidecars)
     if not pairs:
         raise ValueError(f"no {recipe.pairs} caption pairs to train the prompt upsampler on ({counts})")
-    context = int(read_preset(recipe.preset)["max_position_embeddings"])
+    context = preset_context(recipe.preset)
     tokenizer_dir = work_dir / TOKENIZER_DIR
     if resume and tokenizer_dir.is_dir():
         from transformers import AutoTokenizer
@@ -88,7 +89,14 @@ def train_upsampler(
     model = new_model(recipe.preset, tokenizer, seed)
     module = RewriterModule(model, recipe.optimizer, total_steps=recipe.trainer.max_steps)
     data = PairDataModule(
-        EncodedPairs(pairs, tokenizer, context, augmented=recipe.augmented, seed=seed),
+        EncodedPairs(
+            pairs,
+            tokenizer,
+            context,
+            augmented=recipe.augmented,
+            seed=seed,
+            seq2seq=preset_architecture(recipe.preset) == "seq2seq",
+        ),
         batch_size=recipe.batch_size,
         seed=seed,
         num_workers=recipe.num_workers,
