@@ -38,8 +38,8 @@ left() { local s=$(( LIMIT - ($(date +%s) - start) )); echo $(( s > 1 ? s : 1 ))
 sets=()
 for setting in $SETTINGS; do sets+=(--set "$setting"); done
 pids=()
-for table in $TABLES; do
-  timeout "$(left)" python3 experiments/paper_tables.py train "$table" --root "$ROOT" --work "$WORK" \
+for table in $TABLES; do  # a work folder per table: tables side by side would build one mix's cache at once
+  timeout "$(left)" python3 experiments/paper_tables.py train "$table" --root "$ROOT" --work "$WORK/$table" \
     --steps "$STEPS" --segment-minutes "$MINUTES" --parallel 8 --threads 1 --allow-missing \
     --unet "$UNET" --batch "$BATCH" --precision "$PRECISION" --accelerator "$ACCELERATOR" \
     --eval-every "$EVAL_EVERY" --eval-prompts "$EVAL_PROMPTS" "${sets[@]}" > "$WORK/logs/train_$table.log" 2>&1 &
@@ -51,10 +51,10 @@ kill "$monitor" 2>/dev/null
 # Every table evaluated side by side in what time is left, each row on the same prompts and seeds.
 pids=()
 for table in $TABLES; do
-  python3 experiments/paper_tables.py status "$table" --work "$WORK" > "$OUT/chain_$table.txt" 2>&1
-  cp "$WORK/table_$table/chain.json" "$OUT/chain_$table.json" 2>/dev/null
+  python3 experiments/paper_tables.py status "$table" --work "$WORK/$table" > "$OUT/chain_$table.txt" 2>&1
+  cp "$WORK/$table/table_$table/chain.json" "$OUT/chain_$table.json" 2>/dev/null
   rm -rf "$WORK/eval_$table"
-  timeout "$(left)" python3 experiments/paper_tables.py evaluate "$table" --root "$ROOT" --work "$WORK" \
+  timeout "$(left)" python3 experiments/paper_tables.py evaluate "$table" --root "$ROOT" --work "$WORK/$table" \
     --out "$WORK/eval_$table" --per-category "$PER_CATEGORY" --real "$REAL" --threads 2 --allow-missing \
     > "$WORK/logs/evaluate_$table.log" 2>&1 &
   pids+=($!)
@@ -66,5 +66,5 @@ for table in $TABLES; do
   cp "$WORK/eval_$table/report.txt" "$OUT/report_$table.txt" 2>/dev/null
 done
 echo "done in $(( $(date +%s) - start )) s" >> "$OUT/device.txt"
-for log in "$WORK"/logs/*.log "$WORK"/table_*/logs/*.log; do [ -f "$log" ] && { echo "== $log"; tail -n 20 "$log"; }; done > "$OUT/logs.txt"
+for log in "$WORK"/logs/*.log "$WORK"/*/table_*/logs/*.log; do [ -f "$log" ] && { echo "== $log"; tail -n 20 "$log"; }; done > "$OUT/logs.txt"
 cat "$OUT"/chain_*.txt

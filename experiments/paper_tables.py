@@ -23,7 +23,8 @@ go on: a time-limited segment resumes from its end, a killed one from its last c
 larger --steps extends every row. The settings that decide what a row learns are kept in
 chain.json and a segment with other ones is refused, so the rows stay at equal compute. A missing
 mix is an error naming its file and what makes it, before anything trains (--allow-missing: the
-row is skipped and marked missing).
+row is skipped and marked missing). Rows share their mixes' caches under WORK/cache, so two tables
+trained at the same time take a --work each (experiments/gpu_tables_study.sh does).
 
 `evaluate` draws each row's exported pipeline (WORK/table_<TABLE>_<mix>/pipeline) through the
 benchmark with components/evaluation/evaluate_pipeline.py, as experiments/evaluate_generators.py
