@@ -131,7 +131,11 @@ def row_state(work: Path, table: str, mix: str, root: Path, target: int, segment
     tag = run_tag(table, mix)
     checkpoint = checkpoint_state(work / tag)
     records = chain_dir(work, table) / "records.jsonl"
-    finals = [r for r in read_records(records) if r.get("tag") == tag and r.get("kind") == "final"]
+    finals = [  # not the same weights judged again at another guidance (a `curve` of its own)
+        r
+        for r in read_records(records)
+        if r.get("tag") == tag and r.get("kind") == "final" and r.get("curve", tag) == tag
+    ]
     manifest = pipeline_manifest(work / tag / "pipeline")
     pipeline_steps = None if manifest is None else manifest.get("steps")
     mine = [s for s in segments if s["row"] == mix]
