@@ -1,6 +1,6 @@
 """The `upsampling` group: `prompt_upsampler`, the local rewriter that turns a short prompt
 into the detailed caption the generator learnt from (DALL-E 3's prompt upsampling): a small
-transformers causal LM (or, by preset, a seq2seq one) trained on (short, long) caption pairs
+transformers encoder-decoder (or, by preset, a causal LM) trained on (short, long) caption pairs
 of one image, saved with `save_pretrained` in models/upsampler/, registered in MLflow as
 recap-upsampler, and measured on the benchmark's own short and unseen-form prompts: how often
 its first rewrite keeps the prompt's intent (before the guard), how often what is drawn keeps
@@ -54,8 +54,8 @@ class UpsamplerConfig(TrainingRunConfig):
     group_name="upsampling",
     kinds={"pytorch", "transformers"},
     pool=TRAINER_POOL,
-    description="The local prompt rewriter (models/upsampler/, a transformers causal LM that "
-    "AutoModelForCausalLM.from_pretrained loads, or by preset a T5 encoder-decoder that AutoModelForSeq2SeqLM "
+    description="The local prompt rewriter (models/upsampler/, a T5 encoder-decoder that "
+    "AutoModelForSeq2SeqLM.from_pretrained loads, or by preset a causal LM that AutoModelForCausalLM "
     "loads, with a chat template): trained on (short, long) caption "
     "pairs, measured on the benchmark's prompts for intent kept before and after the guard and for "
     "diversity; registered as recap-upsampler.",

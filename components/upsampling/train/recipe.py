@@ -19,7 +19,9 @@ PAIR_SOURCES = ("curated", "captioner", "both")
 
 @dataclass(frozen=True)
 class UpsamplerRecipe:
-    preset: str = "small"
+    # seq2seq by measurement: at equal steps it kept twice the causal `small`'s intent (0.53
+    # against 0.34 at 1,600 steps of 16) for 0.6 of its step time (docs/results.md "Causal or seq2seq")
+    preset: str = "small_seq2seq"
     vocab_size: int = 1024
     pairs: str = "curated"
     trainer: TrainerSettings = field(default_factory=lambda: TrainerSettings(max_steps=1500, max_minutes=1.5))
@@ -45,9 +47,9 @@ class UpsamplerRecipe:
 
 
 # Per profile: quick fits the main job's budget on a 2-core CPU, paper trains to convergence.
-# On this 2-core CPU the small preset takes ~0.6 s a step at batch 32: quick's minute buys
-# ~200 steps at batch 16, where 800 steps at batch 32 first keep the intent of a third of the
-# benchmark's prompts (docs/results.md "Prompt upsampling").
+# On one busy thread of this 2-core CPU the small_seq2seq preset takes ~0.42 s a step at batch 16:
+# quick's minute buys ~150-250 steps, where 400 steps keep the intent of a quarter of the
+# benchmark's prompts and 1,600 of half (docs/results.md "Causal or seq2seq").
 UPSAMPLER_RECIPES = {
     "quick": UpsamplerRecipe(batch_size=16, trainer=TrainerSettings(max_steps=1500, max_minutes=1.0)),
     "paper": UpsamplerRecipe(trainer=TrainerSettings(max_steps=6000, max_minutes=None)),
