@@ -24,7 +24,7 @@ run (experiments/captioner_study.py --keep-every). For each, in the order weak, 
 (c) filtering into SIDECARS/<label>/filtered as `filtered_captions` does (filter_shard with the
     judge at ROOT/models/alignment, regenerating with this captioner; current shards skipped);
 (d) the safety screen and the paper's 95/5 blend into OUT/data/mix/captioner_<label>.parquet,
-    as `training_mix` writes its mixes (build_manifest, write_mix);
+    as `training_mix` writes its mixes (read_filtered, the safety screen, write_mix);
 (e) the filter measured against the truth on these sidecars (filter_on_real_output.py): the
     share of hallucinating first captions caught, of wholly true ones kept, and of kept
     synthetic captions hallucinating, beside the targets 0.90 / 0.90 / 0.05.
@@ -43,20 +43,20 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 from filter_on_real_output import filter_against_truth  # experiments/, beside this script
 
 from components.captioner.loading import load_captioner, read_extra
 from components.curation.filter_shard import filter_shard
-from components.curation.mix import MIX_SPECS, MixSpec, build_manifest
-from components.curation.mix_file import write_mix
+from components.curation.mix import MIX_SPECS, MixSpec
+from components.curation.mix_file import caption_length, read_filtered, write_mix
 from components.curation.regenerate import engine_regenerator
 from components.curation.safety_screen import screen_rows
 from components.data.curated import load_curated
 from components.data.shard_layout import list_shards
 from components.evaluation.captioner import evaluate_captioner
 from components.io.atomic import write_file_atomically
+from components.io.command_line import labelled_path
 from components.io.hashing import directory_version, file_sha256
 from components.judge.checkpoint import load_judge
 from components.recaption.device_lease import lease_device
@@ -68,18 +68,18 @@ LABELS = ("weak", "medium", "strong")  # in the order of rising quality the tabl
 ORDER_FIGURE = "long/cider_d"  # what the order check compares (the paper's CIDEr)
 
 
-def parse_captioners(items: list[str]) -> dict[str, Path]:
-    """LABEL=PATH items -> {label: captioner directory}, in LABELS' order; each label once."""
+def parse_captioners(items: list[tuple[str, Path]]) -> dict[str, Path]:
+    """(label, path) items (LABEL=PATH on the command line) -> {label: captioner directory}, in
+    LABELS' order; each label once."""
     captioners: dict[str, Path] = {}
-    for item in items:
-        label, _, path = item.partition("=")
-        if label not in LABELS or not path:
-            raise SystemExit(f"captioner {item!r}: give LABEL=PATH with LABEL one of {', '.join(LABELS)}")
+    for label, path in items:
+        if label not in LABELS:
+            raise SystemExit(f"captioner {label}={path}: give LABEL=PATH with LABEL one of {', '.join(LABELS)}")
         if label in captioners:
             raise SystemExit(f"captioner label {label!r} given twice")
-        if not Path(path).is_dir():
-            raise SystemExit(f"captioner {label}: no captioner directory at {path!r}")
-        captioners[label] = Path(path)
+        if not path.is_dir():
+            raise SystemExit(f"captioner {label}: no captioner directory at {str(path)!r}")
+        captioners[label] = path
     return {label: captioners[label] for label in LABELS if label in captioners}
 
 
@@ -178,20 +178,17 @@ def recaption_and_filter(
 
 def build_mix(label: str, model_dir: Path, root: Path, folder: Path, out: Path, params: Params) -> dict[str, Any]:
     """(d): the safety screen and the paper blend over this captioner's filtered sidecars."""
-    paths = sorted((folder / "filtered").glob("*.parquet"))
-    rows = pd.concat([pd.read_parquet(p).assign(shard=p.stem) for p in paths], ignore_index=True)
-    tars = {shard: root / "data" / "web_shards" / f"{shard}.tar" for shard in sorted(set(rows["shard"]))}
-    screened = screen_rows(rows, params.safety_policy(), tars)
+    filtered = read_filtered(sorted((folder / "filtered").glob("*.parquet")))
+    shards = sorted(set(filtered.rows["shard"]))
+    tars = {shard: root / "data" / "web_shards" / f"{shard}.tar" for shard in shards}
+    screened = screen_rows(filtered.rows, params.safety_policy(), tars)
     spec = MixSpec(
         f"captioner_{label}",
         MIX_SPECS["paper"].shares,
         description=f"the paper's 95/5 blend over the captions of the {label} captioner ({model_dir})",
     )
-    tokenizer = load_captioner(model_dir).tokenizer
-    result = build_manifest(screened.rows, spec, params.seed, lambda text: len(tokenizer.text_ids(text)))
     path = out / "data" / "mix" / f"{spec.name}.parquet"
-    inputs = {p.name: file_sha256(p) for p in paths}
-    info = write_mix(path, result, spec=spec, seed=params.seed, inputs=inputs, safety=screened.summary())
+    _, info = write_mix(path, screened, spec, seed=params.seed, count=caption_length(model_dir), inputs=filtered.inputs)
     return {"path": str(path), **info}
 
 
@@ -252,7 +249,9 @@ def dvc_hint(folders: list[Path]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("captioners", nargs="+", metavar="LABEL=PATH", help=f"labels {', '.join(LABELS)}")
+    parser.add_argument(
+        "captioners", nargs="+", type=labelled_path, metavar="LABEL=PATH", help=f"labels {', '.join(LABELS)}"
+    )
     parser.add_argument("--root", type=Path, default=Path("."), help="a materialized project (data/, models/)")
     parser.add_argument("--out", type=Path, help="writes OUT/data/mix/captioner_<label>.parquet (default: --root)")
     parser.add_argument(

@@ -57,6 +57,7 @@ from components.data.curated import CuratedItem, load_curated
 from components.data.profiles import resolve_profile
 from components.data.shard_layout import shard_name
 from components.evaluation.captioner import evaluate_captioner, score_against_truth
+from components.io.command_line import setting
 from components.training.minute_curve import MinuteCurve
 from components.world import WorldConfig
 
@@ -241,7 +242,8 @@ def main() -> None:
         "--set",
         action="append",
         default=[],
-        metavar="KEY=JSON",
+        type=setting,
+        metavar="KEY=VALUE",
         help='a recipe override, e.g. finetune.lr=2e-3 or model_overrides={"caption_tokens": "patches"}',
     )
     parser.add_argument("--accelerator", default="cpu", help="Lightning's accelerator: cpu, gpu or auto")
@@ -269,10 +271,7 @@ def main() -> None:
         help="wait up to MINUTES for another process to write the pretrained model",
     )
     args = parser.parse_args()
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = json.loads(value)
+    overrides = dict(args.set)
     args.data = args.data or args.work
     if args.tag:
         args.work = args.work / args.tag

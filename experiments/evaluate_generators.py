@@ -27,19 +27,13 @@ import torch
 from components.evaluation.benchmark_table import clause_table, result_table
 from components.evaluation.evaluate_pipeline import evaluate_pipelines
 from components.evaluation.report import REFERENCE, build_report, write_report
+from components.io.command_line import labelled_path
 from components.upsampling.backends import RewriterSettings, open_upsampler
-
-
-def labelled(text: str) -> tuple[str, Path]:
-    label, sep, path = text.partition("=")
-    if not sep or not label or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=PIPELINE_DIR, got {text!r}")
-    return label, Path(path)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("pipelines", nargs="+", type=labelled, help="NAME=PIPELINE_DIR, one per generator")
+    parser.add_argument("pipelines", nargs="+", type=labelled_path, help="NAME=PIPELINE_DIR, one per generator")
     parser.add_argument("--per-category", type=int, default=8, help="prompts per category, in each form")
     parser.add_argument("--samples", type=int, default=1, help="samples per prompt")
     parser.add_argument("--real", type=int, default=512, help="held-out world images for FID and KID")

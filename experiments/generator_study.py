@@ -45,23 +45,11 @@ from components.generator.text_encoder import load_text_encoder
 from components.generator.train.data import build_training_set
 from components.generator.train.recipe import GeneratorRecipe, resolve_generator_recipe
 from components.generator.train.stage import sampler, train_generator
+from components.io.command_line import setting
 from components.io.hashing import directory_version
 from components.vae.checkpoint import MANIFEST as VAE_MANIFEST
 from components.vae.checkpoint import load_vae
 from components.world import IMAGE_SIZE
-
-
-def parse_setting(text: str) -> tuple[str, Any]:
-    """ "sampling.guidance_scale=7" -> ("sampling.guidance_scale", 7): the value as JSON where it
-    parses (numbers, true/false, null, lists), else the string itself (a path, a preset name)."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE, got {text!r}")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip(), value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,11 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--set",
         dest="settings",
-        type=parse_setting,
+        type=setting,
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any recipe setting by its dotted path, value as JSON or a string (repeatable; wins over the flags)",
+        help="any recipe setting by its dotted path, value as JSON, YAML or a string (repeatable; wins over the flags)",
     )
     parser.add_argument(
         "--judge-guidance",

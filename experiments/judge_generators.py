@@ -31,15 +31,9 @@ from components.evaluation.prompts import prompt_suite
 from components.generator.pipeline import generate, load_pipeline
 from components.generator.train.recipe import EVAL_CATEGORIES
 from components.generator.train.stage import MANIFEST, default_rescale, generator_manifest
+from components.io.command_line import labelled_path
 
 HELD_OUT_SEED = 4321  # not evaluation.generator_eval.EVAL_SEED: prompts no curve has been judged on
-
-
-def labelled(text: str) -> tuple[str, Path]:
-    label, sep, path = text.partition("=")
-    if not sep or not label or not path:
-        raise argparse.ArgumentTypeError(f"expected LABEL=PIPELINE_DIR, got {text!r}")
-    return label, Path(path)
 
 
 def judge_pipeline(path: Path, prompts, *, steps: int, guidance: float, seed: int, device: str = "cpu"):
@@ -55,7 +49,7 @@ def judge_pipeline(path: Path, prompts, *, steps: int, guidance: float, seed: in
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("pipelines", nargs="+", type=labelled, help="LABEL=PIPELINE_DIR, one per generator")
+    parser.add_argument("pipelines", nargs="+", type=labelled_path, help="LABEL=PIPELINE_DIR, one per generator")
     parser.add_argument("--prompts", type=int, default=32, help="prompts per category")
     parser.add_argument("--prompt-seed", type=int, default=HELD_OUT_SEED)
     parser.add_argument("--seed", type=int, default=0, help="the sampling noise's seed")

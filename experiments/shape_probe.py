@@ -28,6 +28,7 @@ from torch import nn
 
 from components.captioner.config import CocaConfig
 from components.data.curated import load_curated, to_tensor
+from components.io.command_line import setting
 from components.nn.towers import ImageEncoder
 from components.world.palette import COLORS
 
@@ -82,19 +83,14 @@ class CocaTower(nn.Module):
         return self.encoder(x)
 
 
-def parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--curated", type=Path, required=True, help="a folder of curated shards")
     parser.add_argument("--target", choices=("shapes", "colors", "pairs"), default="shapes")
     parser.add_argument("--tower", choices=("coca", "cnn"), default="coca")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON", help="a CocaConfig override")
+    parser.add_argument(
+        "--set", action="append", default=[], type=setting, metavar="FIELD=VALUE", help="a CocaConfig override"
+    )
     parser.add_argument("--stem-only", action="store_true")
     parser.add_argument("--norm", default="batch", choices=("batch", "group", "group8", "none"), help="--tower cnn")
     parser.add_argument("--steps", type=int, default=400)
@@ -109,8 +105,7 @@ def main() -> None:
     train, held = load_curated(tars, "train"), load_curated(tars, "heldout")[: args.eval_images]
     x, y = torch.stack([to_tensor(i.image) for i in train]), labels(train, args.target)
     x_held, y_held = torch.stack([to_tensor(i.image) for i in held]), labels(held, args.target).bool()
-    overrides = dict(item.split("=", 1) for item in args.set)
-    overrides = {k: parse_value(v) for k, v in overrides.items()}
+    overrides = dict(args.set)
     if args.tower == "cnn":
         tower = ReferenceCNN(args.norm)
     else:

@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 
 import torch
-import yaml
 
 from components.data.shard_layout import list_shards
+from components.io.command_line import setting
 from components.upsampling.train.recipe import resolve_upsampler_recipe
 from components.upsampling.train.stage import train_upsampler
 
@@ -28,17 +28,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="checkpoints (default: OUT beside, with _work)")
     parser.add_argument("--profile", default="paper")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="a recipe override (YAML value)"
+        "--set", action="append", default=[], type=setting, metavar="KEY=VALUE", help="a recipe override (repeatable)"
     )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
-    recipe = resolve_upsampler_recipe(args.profile, {"max_minutes": None, "progress_bar": False, **overrides})
+    recipe = resolve_upsampler_recipe(args.profile, {"max_minutes": None, "progress_bar": False, **dict(args.set)})
     result = train_upsampler(
         recipe,
         curated_shards=list_shards(args.data / "curated"),

@@ -24,19 +24,18 @@ from dagster import (
 
 from components.captioner.loading import load_captioner
 from components.curation.filter_shard import CurationSettings, FilterReport, filter_shard
-from components.curation.mix import MIX_SPECS, MixSpec, build_manifest, resolve_mix
-from components.curation.mix_file import write_mix
+from components.curation.mix import MIX_SPECS, MixSpec, resolve_mix
+from components.curation.mix_file import caption_length, read_filtered, write_mix
 from components.curation.regenerate import engine_regenerator
 from components.curation.safety_screen import screen_rows
 from components.data.oracle_captions import oracle_captions
 from components.data.preview import sample_grid
 from components.data.shard_layout import list_shards
-from components.io.hashing import directory_version, file_sha256
+from components.io.hashing import directory_version
 from components.judge.checkpoint import load_judge
 from components.judge.train.recipe import JudgeRecipe, resolve_judge_recipe
 from components.overrides import flatten, with_overrides
 from components.recaption.device_lease import lease_device
-from components.text.words import word_count
 from recap_dagster.config import PARAMS, SOURCE, WEB_SHARD_PARTITIONS, TrainingRunConfig
 from recap_dagster.defs.recaption import SHARDS_PER_RUN
 from recap_dagster.metadata import dvc_file_metadata, dvc_metadata, grid_markdown, metadata_table
@@ -333,29 +332,27 @@ def training_mix(
         raise FileNotFoundError(
             f"no filtered sidecars in {storage.filtered_dir()}; materialize filtered_captions first"
         )
-    rows = pd.concat([pd.read_parquet(p).assign(shard=p.stem) for p in paths], ignore_index=True)
+    filtered = read_filtered(paths)
+    rows = filtered.rows
     if any(uses_oracle(spec) for spec in specs):  # written from the web shards' scene records
         oracle = oracle_captions([storage.web_shard_tar(shard) for shard in sorted(set(rows["shard"]))], config.seed)
         rows = rows.merge(oracle, on=["shard", "key"], how="left")
     policy = PARAMS.safety_policy()
     screened = screen_rows(rows, policy, {shard: storage.web_shard_tar(shard) for shard in sorted(set(rows["shard"]))})
-    rows, safety = screened.rows, screened.summary()
-    tokenizer = load_captioner(storage.captioner_dir()).tokenizer if storage.captioner_dir().is_dir() else None
-    count = (lambda text: len(tokenizer.text_ids(text))) if tokenizer is not None else word_count
-    inputs = {p.name: file_sha256(p) for p in paths}
+    safety = screened.summary()
+    count = caption_length(storage.captioner_dir())
     summaries: dict[str, dict[str, Any]] = {}
     with mlflow.run_for(context) as run:
         for spec in specs:
-            result = build_manifest(rows, spec, config.seed, count)
             path = storage.mix_dir() / f"{spec.name}.parquet"
-            write_mix(path, result, spec=spec, seed=config.seed, inputs=inputs, safety=safety)
+            result, _ = write_mix(path, screened, spec, seed=config.seed, count=count, inputs=filtered.inputs)
             summaries[spec.name] = result.summary()
             run.log_metrics({f"{spec.name}/share/{k}": v for k, v in result.shares.items()})
         run.log_params({"safety_policy_version": policy.version})
         run.log_metrics({"safety/removed": screened.counts.removed})
         run.log_dict({"safety": safety, "mixes": summaries}, "mixes.json")
     context.log.info(
-        f"wrote {len(specs)} mixes over {len(rows)} filtered rows; safety policy {policy.version} removed "
+        f"wrote {len(specs)} mixes over {len(screened.rows)} filtered rows; safety policy {policy.version} removed "
         f"{screened.counts.removed} of {screened.counts.seen} examples {safety['removed_by_rule']}"
     )
     return MaterializeResult(

@@ -157,4 +157,4 @@ def test_the_order_check_and_the_labels(script: dict) -> None:
     with pytest.raises(SystemExit, match=r"medium \(medium\) 1.150, strong \(strong\) 1.100"):
         script["check_rising_quality"]({"weak": 0.95, "medium": 1.15, "strong": 1.10}, paths)
     with pytest.raises(SystemExit, match="LABEL one of weak, medium, strong"):
-        script["parse_captioners"](["best=somewhere"])
+        script["parse_captioners"]([("best", Path("somewhere"))])

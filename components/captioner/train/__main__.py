@@ -6,7 +6,7 @@ for a data-parallel run (README, Data-parallel training), outside Dagster.
         --set finetune.strategy=ddp --set finetune.devices=2
 
 Each `--set key=value` overrides the recipe as params.yaml's `captioner:` does (the value read
-as YAML). Rank 0 writes the captioner to --out; the held-out evaluation is the `captioner`
+as JSON or YAML). Rank 0 writes the captioner to --out; the held-out evaluation is the `captioner`
 asset's (evaluation sits above the models), so none is run here.
 """
 
@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
-
 from components.captioner.train.recipe import resolve_recipe
 from components.captioner.train.stage import finetune
 from components.data.shard_layout import list_shards
+from components.io.command_line import setting
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,19 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--init", type=Path, default=None, help="a saved captioner to start from")
     parser.add_argument("--recipe", default="quick")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], type=setting, metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--set takes KEY=VALUE, got {item!r}")
-        overrides[key] = yaml.safe_load(value)
     shards = list_shards(args.curated)
     if not shards:
         parser.error(f"no curated shards in {args.curated}")
     result = finetune(
-        resolve_recipe(args.recipe, overrides),
+        resolve_recipe(args.recipe, dict(args.overrides)),
         init_dir=args.init,
         curated_shards=shards,
         work_dir=args.work,
