@@ -56,10 +56,6 @@ PAPER_ROWS: dict[str, PaperRow] = {
     "captioner_strong": PaperRow("captioner quality", "captioner of CIDEr 135", 0.717),
     "oracle": PaperRow("captioner quality", "perfect captions (each image's true scene)", None),
 }
-# mix -> (the paper's table, its row, the paper's preference rate): the rows the paper gives a number for
-PAPER_PREFERENCE: dict[str, tuple[str, str, float]] = {
-    mix: (r.table, r.row, rate) for mix, r in PAPER_ROWS.items() if (rate := r.preference) is not None
-}
 NOTES = (
     "overall: GenEval's, the mean of the category shares; an image passes only when every clause holds",
     "unseen: phrasings no caption in the world uses, reported apart from the benchmark's own",
@@ -196,8 +192,8 @@ def report_json(report: EvalReport) -> dict[str, Any]:
             entry["preference/rate"] = r.preference.rate
             entry["preference/low"], entry["preference/high"] = r.preference.interval
             entry["preference/p_value"] = r.preference.p_value
-        if r.name in PAPER_PREFERENCE:
-            entry["paper/preference"] = PAPER_PREFERENCE[r.name][2]
+        if (paper := PAPER_ROWS.get(r.name)) is not None and paper.preference is not None:
+            entry["paper/preference"] = paper.preference
         entry.update({f"captions/{k}": v for k, v in r.captioner.items()})
         out[r.name] = entry
     return out

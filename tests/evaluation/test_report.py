@@ -5,7 +5,7 @@ beside each mix it has one for, and a clear note when the reference is missing."
 import pytest
 
 from components.evaluation.generator_scores import GeneratorScores
-from components.evaluation.report import PAPER_PREFERENCE, build_report, report_chart, report_json, report_table
+from components.evaluation.report import PAPER_ROWS, build_report, report_chart, report_json, report_table
 
 
 def _judged(name: str, passed: list[int], clip: list[float] | None = None) -> GeneratorScores:
@@ -33,7 +33,7 @@ def test_a_generator_that_passes_more_clauses_is_preferred_by_them():
     figures = report_json(report)
     assert figures["paper"]["preference/rate"] == 0.75 and figures["paper"]["paper/preference"] == 0.717
     table = report_table(report)
-    assert "0.75 [" in table and f"{PAPER_PREFERENCE['paper'][2]:.1%}" in table and "reference" in table
+    assert "0.75 [" in table and f"{PAPER_ROWS['paper'].preference:.1%}" in table and "reference" in table
     assert report_chart(report).size[0] > 100
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from components.evaluation.generator_scores import GeneratorScores
 from components.evaluation.paper_tables import TABLES, build_table, form_of, table_json, table_markdown
-from components.evaluation.report import PAPER_PREFERENCE, PAPER_ROWS, build_report, report_table
+from components.evaluation.report import PAPER_ROWS, PaperRow, build_report, report_table
 from tests.experiments.tiny_project import tiny_project
 from tests.generator.saved_pipeline import save_tiny_pipeline
 
@@ -47,11 +47,7 @@ def test_each_table_has_its_rows_and_the_papers_numbers():
     numbers = {mix: row.preference for mix, row in PAPER_ROWS.items()}
     assert [numbers[m] for m in ("captioner_weak", "captioner_medium", "captioner_strong")] == [0.59, 0.65, 0.717]
     assert numbers["blend_80"] is None and numbers["oracle"] is None
-    assert "blend_80" not in PAPER_PREFERENCE and PAPER_PREFERENCE["paper"] == (
-        "training mix",
-        PAPER_ROWS["paper"].row,
-        0.717,
-    )
+    assert PAPER_ROWS["paper"] == PaperRow("training mix", "95% synthetic / 5% original", 0.717)
 
 
 def _scores(name: str, short: list[int], long: list[int]) -> GeneratorScores:
