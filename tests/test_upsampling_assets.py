@@ -28,7 +28,14 @@ def test_prompt_upsampler_trains_measures_registers_and_saves(tmp_path) -> None:
     [event] = result.asset_materializations_for_node("prompt_upsampler")
     metadata = {k: v.value for k, v in event.metadata.items()}
     assert metadata["steps"] == 2
-    assert metadata["pairs"] == {"curated_read": 30, "curated_kept": 30, "captioner_read": 0, "captioner_kept": 0}
+    assert metadata["pairs"] == {
+        "curated_read": 30,
+        "curated_kept": 30,
+        "derived_read": 0,
+        "derived_kept": 0,
+        "captioner_read": 0,
+        "captioner_kept": 0,
+    }
     # One prompt per category (quick) in the short form and in the unseen form: every one measured.
     intent = {r.data["category"]: r.data for r in metadata["intent"].records}
     assert set(intent) == {*TAGS, "unseen", "all"} and intent["all"]["prompts"] == 2 * len(TAGS)

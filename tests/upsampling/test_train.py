@@ -66,7 +66,14 @@ def test_the_tiny_recipe_learns_a_rewrite_that_keeps_the_intent(tmp_path: Path, 
     out = tmp_path / "upsampler"
     result = train_upsampler(recipe, curated_shards=[shard], work_dir=tmp_path / "work", out_dir=out)
     assert result.fit.steps == 150
-    assert result.pairs == {"curated_read": 3, "curated_kept": 3, "captioner_read": 0, "captioner_kept": 0}
+    assert result.pairs == {
+        "curated_read": 3,
+        "curated_kept": 3,
+        "derived_read": 0,
+        "derived_kept": 0,
+        "captioner_read": 0,
+        "captioner_kept": 0,
+    }
     assert not (tmp_path / "work" / "checkpoints").exists()  # complete: a rerun starts afresh
     manifest = read_upsampler_manifest(out)
     assert (manifest["temperature"], manifest["pairs"], manifest["steps"]) == (0.3, "curated", 150)
@@ -131,7 +138,14 @@ def test_the_intent_filter_drops_pairs_whose_long_caption_loses_the_short_ones_f
     ).to_parquet(sidecar)
     pairs, counts = training_pairs(resolve_upsampler_recipe("quick", {"pairs": "both"}), [shard], [sidecar])
     assert [p.short for p in pairs] == ["a red circle"]
-    assert counts == {"curated_read": 0, "curated_kept": 0, "captioner_read": 2, "captioner_kept": 1}
+    assert counts == {
+        "curated_read": 0,
+        "curated_kept": 0,
+        "derived_read": 0,
+        "derived_kept": 0,
+        "captioner_read": 2,
+        "captioner_kept": 1,
+    }
     unfiltered, _ = training_pairs(
         resolve_upsampler_recipe("quick", {"pairs": "captioner", "intent_filtered": False}), [shard], [sidecar]
     )

@@ -24,6 +24,10 @@ class UpsamplerRecipe:
     preset: str = "small_seq2seq"
     vocab_size: int = 1024
     pairs: str = "curated"
+    # Short prompts of the user's kind written from each curated training image's true scene,
+    # paired with its descriptive caption (train/derived.py): counts and relations the curated
+    # short captions never state. Only with curated pairs, and only in the shapes world.
+    derived_prompts: int = 0
     trainer: TrainerSettings = field(default_factory=lambda: TrainerSettings(max_steps=1500, max_minutes=1.5))
     optimizer: OptimizerSettings = field(default_factory=lambda: OptimizerSettings(lr=2e-3, warmup_steps=50))
     batch_size: int = 32
@@ -42,6 +46,8 @@ class UpsamplerRecipe:
             raise ValueError(f"pairs={self.pairs!r} must be one of {PAIR_SOURCES}")
         if not 0.0 < self.top_p <= 1.0 or not self.temperature > 0:
             raise ValueError(f"top_p must be in (0, 1] and temperature > 0, got {self.top_p}, {self.temperature}")
+        if self.derived_prompts < 0:
+            raise ValueError(f"derived_prompts must be >= 0, got {self.derived_prompts}")
         if self.tries < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
             raise ValueError(f"tries ({self.tries}), max_new_tokens and batch_size must be >= 1")
 

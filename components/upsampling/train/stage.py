@@ -23,6 +23,7 @@ from components.upsampling.checkpoint import save_upsampler
 from components.upsampling.intent import check_intent
 from components.upsampling.model import new_model, preset_architecture, preset_context, train_tokenizer
 from components.upsampling.train.data import EncodedPairs, PairDataModule
+from components.upsampling.train.derived import derived_pairs
 from components.upsampling.train.module import RewriterModule
 from components.upsampling.train.pairs import CaptionPair, captioner_pairs, curated_pairs
 from components.upsampling.train.recipe import UpsamplerRecipe
@@ -34,18 +35,19 @@ TOKENIZER_DIR = "tokenizer"
 class UpsamplerResult:
     out_dir: Path
     fit: FitResult
-    pairs: dict[str, int]  # <source>_read and <source>_kept (by the intent filter), source curated or captioner
+    pairs: dict[str, int]  # <source>_read and <source>_kept (by the intent filter): curated, derived, captioner
     manifest: dict[str, Any]
 
 
 def training_pairs(
-    recipe: UpsamplerRecipe, curated_shards: Sequence[Path], sidecars: Sequence[Path]
+    recipe: UpsamplerRecipe, curated_shards: Sequence[Path], sidecars: Sequence[Path], seed: int = 0
 ) -> tuple[list[CaptionPair], dict[str, int]]:
     """The recipe's pairs (those keeping the intent, with `intent_filtered`), and how many of
     each source were read and kept."""
     pairs: list[CaptionPair] = []
     if recipe.pairs in ("curated", "both"):
         pairs += curated_pairs(curated_shards, "train")
+        pairs += derived_pairs(curated_shards, recipe.derived_prompts, seed)
     if recipe.pairs in ("captioner", "both"):
         if not sidecars:
             raise ValueError(f"pairs={recipe.pairs!r} needs filtered caption sidecars; none were given")
@@ -53,7 +55,7 @@ def training_pairs(
     kept = [p for p in pairs if check_intent(p.short, p.long).passed] if recipe.intent_filtered else pairs
     counts = {
         f"{source}_{what}": sum(p.source == source for p in group)
-        for source in ("curated", "captioner")
+        for source in ("curated", "derived", "captioner")
         for what, group in (("read", pairs), ("kept", kept))
     }
     return kept, counts
@@ -73,7 +75,7 @@ def train_upsampler(
     """Trains a new rewriter of the recipe's preset on the recipe's pairs and saves it to `out_dir`."""
     check_output_dir(out_dir)
     check_output_dir(work_dir)
-    pairs, counts = training_pairs(recipe, curated_shards, sidecars)
+    pairs, counts = training_pairs(recipe, curated_shards, sidecars, seed)
     if not pairs:
         raise ValueError(f"no {recipe.pairs} caption pairs to train the prompt upsampler on ({counts})")
     context = preset_context(recipe.preset)
@@ -112,6 +114,7 @@ def train_upsampler(
         "tries": recipe.tries,
         "preset": recipe.preset,
         "pairs": recipe.pairs,
+        "derived_prompts": recipe.derived_prompts,
         "intent_filtered": recipe.intent_filtered,
         "augmented": recipe.augmented,
         "pair_counts": counts,
