@@ -98,5 +98,5 @@ def test_a_curated_set_without_scenes_is_refused_naming_it(tmp_path: Path) -> No
     shard = write_curated(tmp_path / "00000.tar", [("a red circle", "A red circle on white.", "train")])
     with pytest.raises(ValueError, match=r"00000.tar sample 000000000 has no world_scene record"):
         derived_pairs([shard], per_image=1, seed=0)
-    with pytest.raises(ValueError, match="derived_prompts must be >= 0"):
+    with pytest.raises(ValueError, match=r"derived_prompts \(-1\) and no_repeat_ngram_size \(8\) must be >= 0"):
         resolve_upsampler_recipe("quick", {"derived_prompts": -1})

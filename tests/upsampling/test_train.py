@@ -5,6 +5,7 @@ recipe says, and bad recipes are refused naming the field."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -77,6 +78,8 @@ def test_the_tiny_recipe_learns_a_rewrite_that_keeps_the_intent(tmp_path: Path, 
     assert not (tmp_path / "work" / "checkpoints").exists()  # complete: a rerun starts afresh
     manifest = read_upsampler_manifest(out)
     assert (manifest["temperature"], manifest["pairs"], manifest["steps"]) == (0.3, "curated", 150)
+    generation = json.loads((out / "generation_config.json").read_text())  # what every loader samples with
+    assert manifest["no_repeat_ngram_size"] == generation["no_repeat_ngram_size"] == 8
     upsampler = open_upsampler(RewriterSettings(model=str(out), seed=0))
     rewrite = upsampler.upsample("a red circle")
     assert check_intent("a red circle", rewrite.text).passed and not rewrite.used_fallback

@@ -107,10 +107,12 @@ def train_upsampler(
     if not result.is_global_zero:  # another rank of a data-parallel run: rank 0 writes
         return UpsamplerResult(out_dir, result, counts, {})
     model.eval()
+    model.generation_config.no_repeat_ngram_size = recipe.no_repeat_ngram_size
     manifest: dict[str, Any] = {
         "temperature": recipe.temperature,
         "top_p": recipe.top_p,
         "max_new_tokens": recipe.max_new_tokens,
+        "no_repeat_ngram_size": recipe.no_repeat_ngram_size,
         "tries": recipe.tries,
         "preset": recipe.preset,
         "pairs": recipe.pairs,
