@@ -7,8 +7,6 @@ only the pixels and the caption text, never the scene record:
 - colour permutation: every pixel of object colour i becomes colour pi(i), and every
   colour word i in the captions becomes pi(i). Exact palette pixels only (the world
   renders without anti-aliasing); backgrounds and the sign are not palette colours.
-- sign words, for captions alone (the prompt upsampler's pairs, which have no image): every
-  sign word i becomes word pi(i), so a rewriter learns to copy the word it was given.
 - horizontal flip: the image is mirrored and "left"/"right" swap in the captions. Every
   shape of the world is left-right symmetric and the cells mirror onto cells; a sign's
   letters would mirror too, so an image with sign-white pixels or a caption quoting a
@@ -22,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from components.world.palette import COLORS, SIGN_WHITE, VOCABULARY
+from components.world.palette import COLORS, SIGN_WHITE
 
 COLOR_NAMES = tuple(COLORS)
 PALETTE = np.array([COLORS[name] for name in COLOR_NAMES], dtype=np.uint8)  # (8, 3)
@@ -30,7 +28,6 @@ COLOR_PATTERN = re.compile(r"\b(" + "|".join(COLOR_NAMES) + r")\b", re.IGNORECAS
 # "right in the middle" is the adverb, not a side: it stays.
 SIDE_PATTERN = re.compile(r"\b(left|right)\b(?!\s+(?:in|at)\s+the\s+(?:middle|center|centre)\b)", re.IGNORECASE)
 QUOTED_WORD = re.compile(r"['\"‘“][A-Z]{2,}['\"’”]")
-SIGN_WORD_PATTERN = re.compile(r"\b(" + "|".join(VOCABULARY) + r")\b")  # upper case, as every writer puts them
 
 
 def _same_case(template: str, word: str) -> str:
@@ -77,15 +74,6 @@ def recolor_captions(captions: Sequence[str], permutation: Sequence[int]) -> lis
     permute_colors, for captions without their image (a pair of captions stays one scene's)."""
     mapping = {COLOR_NAMES[s]: COLOR_NAMES[t] for s, t in enumerate(permutation)}
     return [_replace_words(COLOR_PATTERN, mapping, text) for text in captions]
-
-
-def reword_signs(captions: Sequence[str], permutation: Sequence[int]) -> list[str]:
-    """Every sign word i (VOCABULARY, upper case) becomes word permutation[i]: for captions
-    without their image only (a rewriter's pairs), since the pixels of a sign would not change."""
-    if sorted(permutation) != list(range(len(VOCABULARY))):
-        raise ValueError(f"not a permutation of the {len(VOCABULARY)} sign words: {list(permutation)}")
-    mapping = {VOCABULARY[s]: VOCABULARY[t] for s, t in enumerate(permutation)}
-    return [SIGN_WORD_PATTERN.sub(lambda m: mapping[m.group(0)], text) for text in captions]
 
 
 def swap_sides(captions: Sequence[str]) -> list[str]:

@@ -88,32 +88,3 @@ def test_flipped_single_object_captions_name_the_mirrored_side() -> None:
         assert sides & {"left", "right"} == expected, long
         checked += 1
     assert checked > 50
-
-
-def test_sign_words_reworded_known_answer() -> None:
-    from components.data.augment import reword_signs
-    from components.world.palette import VOCABULARY
-
-    stop_to_sale = list(range(len(VOCABULARY)))
-    stop, sale = VOCABULARY.index("STOP"), VOCABULARY.index("SALE")
-    stop_to_sale[stop], stop_to_sale[sale] = sale, stop
-    texts = ["a sign that says 'STOP'", "A white sign reads 'STOP'; a stop sign, STOPS, SALE."]
-    assert reword_signs(texts, stop_to_sale) == [
-        "a sign that says 'SALE'",
-        "A white sign reads 'SALE'; a stop sign, STOPS, STOP.",  # lower case and longer words stay
-    ]
-    with pytest.raises(ValueError, match="not a permutation of the"):
-        reword_signs(texts, [0, 0])
-
-
-def test_reworded_pairs_keep_their_intent() -> None:
-    from components.data.augment import reword_signs
-    from components.upsampling.intent import check_intent
-    from components.world.palette import VOCABULARY
-
-    rng = np.random.default_rng(0)
-    pairs = [(c[0], c[1]) for _, _, c in scenes_with_captions(200) if "'" in c[1]]
-    assert len(pairs) > 10  # scenes with a sign
-    for short, long in pairs:
-        new_short, new_long = reword_signs([short, long], rng.permutation(len(VOCABULARY)).tolist())
-        assert check_intent(new_short, new_long).passed, (new_short, new_long)

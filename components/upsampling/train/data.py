@@ -26,10 +26,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from components.data.augment import COLOR_NAMES, recolor_captions, reword_signs, swap_sides
+from components.data.augment import COLOR_NAMES, recolor_captions, swap_sides
 from components.training.shuffled_loader import data_rank, shuffled_loader
 from components.upsampling.train.pairs import CaptionPair
-from components.world.palette import VOCABULARY
 
 IGNORE = -100  # the label Hugging Face's causal-LM loss skips
 
@@ -53,11 +52,11 @@ def encode_seq2seq_pair(tokenizer: Any, short: str, long: str, context: int) -> 
 
 class EncodedPairs(Dataset):
     """Pair i encoded, recoloured and mirrored afresh at each draw when `augmented`: a random
-    permutation of the colour words, half the time "left" and "right" swapped, and a random
-    permutation of the sign words, in both captions alike (components/data/augment.py). A few
-    hundred pairs are learnt by heart otherwise; this way the rewriter must copy the prompt's
-    colours, sides and sign word, not recall a caption that once went with similar words.
-    `seq2seq`: rows and batches for an encoder-decoder (see the module)."""
+    permutation of the colour words and, half the time, "left" and "right" swapped, in both
+    captions alike (components/data/augment.py). A few hundred pairs are learnt by heart
+    otherwise; this way the rewriter must copy the prompt's colours and sides, not recall
+    a caption that once went with similar words. `seq2seq`: rows and batches for an
+    encoder-decoder (see the module)."""
 
     def __init__(
         self,
@@ -91,7 +90,6 @@ class EncodedPairs(Dataset):
             short, long = recolor_captions([short, long], rng.permutation(len(COLOR_NAMES)).tolist())
             if rng.random() < 0.5:
                 short, long = swap_sides([short, long])
-            short, long = reword_signs([short, long], rng.permutation(len(VOCABULARY)).tolist())
         return self._encode(short, long)
 
     def _encode(self, short: str, long: str) -> tuple[list[int], int]:

@@ -34,7 +34,7 @@ class UpsamplerRecipe:
     # Only pairs whose long caption keeps the short one's intent (intent.py): the captioner's
     # pairs often disagree (a quick captioner's: 94% of them), and a rewriter learns to drop facts from them.
     intent_filtered: bool = True
-    augmented: bool = True  # colour and sign words permuted, sides swapped, in both captions (train/data.py)
+    augmented: bool = True  # colour words permuted and sides swapped in both captions (train/data.py)
     temperature: float = 0.8  # sampling, so that one short prompt gives varied rewrites
     top_p: float = 0.95
     max_new_tokens: int = 160
