@@ -512,7 +512,7 @@ def upsample_command(args: argparse.Namespace) -> int:
     """-n guarded rewrites of the prompt by the configured rewriter: readable on stdout (each
     rewrite, whether it passed the intent check or fell back to the prompt, and why), or with
     --json one object {prompt, rewriter, rewrites: [{text, used_fallback, attempts, failures,
-    note}], stats}."""
+    note, rejected}], stats}."""
     import json
     from dataclasses import asdict
 

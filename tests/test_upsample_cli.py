@@ -97,6 +97,7 @@ def test_upsample_json_holds_every_rewrite_and_the_stats(upsampler_dir: Path, ca
         "attempts": 1,
         "failures": [],
         "note": "rewritten on attempt 1 of 3",
+        "rejected": [],
     }
     assert report["rewrites"] == [rewrite] * 3
     assert report["stats"]["prompts"] == 3 and report["stats"]["fallback_rate"] == 0.0
@@ -104,7 +105,8 @@ def test_upsample_json_holds_every_rewrite_and_the_stats(upsampler_dir: Path, ca
     assert main(["upsample", UNKNOWN, "--json", "--model", str(upsampler_dir), "--tries", "1"]) == 0
     [fallback] = json.loads(capsys.readouterr().out)["rewrites"]
     assert (fallback["text"], fallback["used_fallback"], fallback["attempts"]) == (UNKNOWN, True, 1)
-    assert len(fallback["failures"]) == 1
+    assert len(fallback["failures"]) == len(fallback["rejected"]) == 1  # the failed rewrite's text beside why
+    assert fallback["rejected"][0] not in ("", UNKNOWN)
 
 
 def project_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rewriter: dict) -> Path:

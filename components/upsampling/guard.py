@@ -16,7 +16,7 @@ that unconditional generation stays possible.
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .intent import Intent, compare_intents, read_intent
 
@@ -34,6 +34,7 @@ class GuardedRewrite:
     attempts: int  # rewriter calls made (0 for an empty prompt)
     failures: list[str]  # one line per failed attempt: "attempt 1: drops the colour red of the circle"
     note: str  # one line for the user: what was drawn from and why
+    rejected: list[str] = field(default_factory=list)  # each failed attempt's text ("" where none came back)
 
 
 class RewriteTimeout(Exception):
@@ -59,14 +60,17 @@ def guarded_rewrite(
         return GuardedRewrite(prompt, False, 0, [], "empty prompt: not rewritten")
     intent = read_intent(prompt)
     failures: list[str] = []
+    rejected: list[str] = []
     for attempt in range(1, tries + 1):
         text, reason = _attempt(prompt, intent, rewrite_fn, timeout_s)
         if reason is None:
-            return GuardedRewrite(text, False, attempt, failures, f"rewritten on attempt {attempt} of {tries}")
+            note = f"rewritten on attempt {attempt} of {tries}"
+            return GuardedRewrite(text, False, attempt, failures, note, rejected)
         failures.append(f"attempt {attempt}: {reason}")
+        rejected.append(text)
     log.info("prompt upsampling fell back to the prompt %r after %d failed attempts: %s", prompt, tries, failures)
     note = f"drawn from the prompt as written: {tries} rewrite{'s' if tries > 1 else ''} failed the intent check"
-    return GuardedRewrite(prompt, True, tries, failures, note)
+    return GuardedRewrite(prompt, True, tries, failures, note, rejected)
 
 
 def _attempt(prompt: str, intent: Intent, rewrite_fn: Rewriter, timeout_s: float | None) -> tuple[str, str | None]:

@@ -37,7 +37,7 @@ def test_intent_before_and_after_the_guard_and_the_fallbacks():
     assert (by["all"].before.passed, by["all"].after.passed, by["all"].fallbacks.passed) == (1, 3, 1)
     assert (by["colors"].before.passed, by["colors"].prompts) == (1, 2)
     second = examples[1]
-    assert second.first == "a blue square" and second.drawn == "A small blue square in the corner."
+    assert second.first == "A green square." and second.drawn == "A small blue square in the corner."  # the failed one
     assert second.first_failures and "blue" in second.first_failures[0]
     assert examples[2].used_fallback and examples[2].drawn == "two yellow triangles"
 

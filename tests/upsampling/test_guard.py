@@ -43,6 +43,7 @@ def test_a_failing_rewrite_is_resampled():
         "attempt 2: adds a second background black",
     ]
     assert result.note == "rewritten on attempt 3 of 3"
+    assert result.rejected == [DROPS_COLOUR, SECOND_BACKGROUND]  # what each failed attempt wrote
 
 
 def test_after_every_try_fails_the_prompt_is_used_and_said():
@@ -69,6 +70,7 @@ def test_a_raising_rewriter_is_a_failed_attempt():
     result = guarded_rewrite(PROMPT, Scripted(ConnectionError("endpoint down"), FAITHFUL))
     assert (result.text, result.attempts) == (FAITHFUL, 2)
     assert result.failures == ["attempt 1: the rewriter raised ConnectionError: endpoint down"]
+    assert result.rejected == [""]  # no text came back
 
 
 def test_a_rewriter_that_always_raises_falls_back():
@@ -85,6 +87,7 @@ def test_nonsense_answers_are_failed_attempts():
         "attempt 2: the rewriter returned an empty text",
         "attempt 3: the rewriter returned int, not text",
     ]
+    assert result.rejected == ["", "", ""]
 
 
 def test_a_stalled_rewriter_times_out():
