@@ -61,7 +61,7 @@ def measure_intent(
 
 def _example(category: str, prompt: str, result: GuardedRewrite) -> RewriteExample:
     first_passed = result.attempts >= 1 and not result.failures
-    first = result.text if first_passed else (result.rejected[:1] or [""])[0] or prompt
+    first = result.text if first_passed else (result.rejected[0] if result.rejected else "") or prompt
     # A prompt the rewriter was never called on (past its context) has no first rewrite: its note says why.
     failures = [] if first_passed else [f.split(": ", 1)[-1] for f in result.failures[:1]] or [result.note]
     kept = check_intent(prompt, result.text).passed

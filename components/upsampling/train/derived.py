@@ -97,7 +97,7 @@ def derived_pairs(tar_paths: Sequence[Path], per_image: int, seed: int) -> list[
                 )
             if not isinstance(long, str) or not long.strip():
                 continue
-            scene = Scene.from_json(record) if isinstance(record, str) else Scene.from_dict(record)
+            scene = Scene.from_dict(record)
             prompts = dict.fromkeys(derived_prompt(scene, rng) for _ in range(per_image * 4))  # distinct, in order
             pairs += [CaptionPair(prompt, long.strip(), "derived") for prompt in list(prompts)[:per_image]]
     return pairs
