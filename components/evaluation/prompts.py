@@ -32,6 +32,7 @@ import numpy as np
 
 from components.world import Scene
 from components.world.captions import describe_scene
+from components.world.english import count_word, plural_of, with_article
 from components.world.geometry import JITTER, object_centre
 from components.world.palette import BACKGROUNDS, COLORS, SHAPES, SIZES, VOCABULARY
 from components.world.relations import RELATIONS, relation_holds
@@ -63,8 +64,6 @@ CLAUSE_KINDS: tuple[str, ...] = (
     "no_sign",
     "nothing_extra",  # every object found is of a pair the prompt names
 )
-_NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
-_PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles", "cross": "crosses"}
 
 
 @dataclass(frozen=True)
@@ -133,10 +132,6 @@ def _check_form(form: str) -> None:
         raise ValueError(f"prompt form {form!r} must be one of {FORMS}")
 
 
-def _a(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word
-
-
 def object_clauses(color: str, shape: str) -> list[Clause]:
     """What "a red circle" states: the colour, the shape, and the two bound together."""
     return [Clause("colour", color=color), Clause("shape", shape=shape), Clause("pair", color=color, shape=shape)]
@@ -193,7 +188,7 @@ def make_prompt(category: str, index: int, rng: np.random.Generator) -> Prompt:
     if category == "single_object":
         color, shape = _color_shape(rng)
         scene = _scene(rng, [_object(rng, color, shape, _cells(rng, 1)[0])])
-        short = f"{_a(color)} {shape}"
+        short = f"{with_article(color)} {shape}"
         clauses = [*object_clauses(color, shape), Clause("nothing_extra", named=((color, shape),))]
     elif category in ("two_objects", "spatial"):
         (c1, s1), (c2, s2) = _two_kinds(rng)
@@ -202,11 +197,11 @@ def make_prompt(category: str, index: int, rng: np.random.Generator) -> Prompt:
         scene = _scene(rng, [a, b])
         clauses = [*object_clauses(c1, s1), *object_clauses(c2, s2)]
         if category == "two_objects":
-            short = f"{_a(c1)} {s1} and {_a(c2)} {s2}"
+            short = f"{with_article(c1)} {s1} and {with_article(c2)} {s2}"
         else:
             holding = [r for r in RELATIONS if relation_holds(a, r, b)]
             relation = holding[int(rng.integers(len(holding)))]
-            short = f"{_a(c1)} {s1} {relation} {_a(c2)} {s2}"
+            short = f"{with_article(c1)} {s1} {relation} {with_article(c2)} {s2}"
             clauses.append(Clause("relation", color=c1, shape=s1, relation=relation, other=(c2, s2)))
         clauses.append(Clause("nothing_extra", named=tuple(sorted({(c1, s1), (c2, s2)}))))
     elif category == "counting":
@@ -215,24 +210,24 @@ def make_prompt(category: str, index: int, rng: np.random.Generator) -> Prompt:
         size = tuple(SIZES)[int(rng.integers(len(SIZES)))]
         objects = [_object(rng, color, shape, cell) for cell in _cells(rng, n)]
         scene = _scene(rng, [WorldObject(shape, color, size, o.row, o.col, o.x, o.y) for o in objects])
-        short = f"{_NUMBER_WORDS[n]} {color} {_PLURALS[shape]}"
+        short = f"{count_word(n)} {color} {plural_of(shape)}"
         clauses = [*object_clauses(color, shape), Clause("count", color=color, shape=shape, count=n)]
         clauses.append(Clause("nothing_extra", named=((color, shape),)))
     elif category == "shape":
         color, shape = _color_shape(rng)
         scene = _scene(rng, [_object(rng, color, shape, _cells(rng, 1)[0])])
-        short = _a(shape)
+        short = with_article(shape)
         clauses = [Clause("shape", shape=shape)]
     elif category == "two_shapes":
         (c1, s1), (c2, s2) = _two_kinds(rng)
         cells = _cells(rng, 2)
         scene = _scene(rng, [_object(rng, c1, s1, cells[0]), _object(rng, c2, s2, cells[1])])
-        short = f"{_a(s1)} and {_a(s2)}"
+        short = f"{with_article(s1)} and {with_article(s2)}"
         clauses = [Clause("shape", shape=s1), Clause("shape", shape=s2)]
     elif category == "background":
         color, shape = _color_shape(rng)
         scene = _scene(rng, [_object(rng, color, shape, _cells(rng, 1)[0])])
-        short = f"{_a(color)} {shape} on a {scene.background} background"
+        short = f"{with_article(color)} {shape} on a {scene.background} background"
         clauses = [*object_clauses(color, shape), Clause("background", background=scene.background)]
     elif category == "text":
         word = VOCABULARY[int(rng.integers(len(VOCABULARY)))]

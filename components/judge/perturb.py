@@ -52,6 +52,7 @@ from components.world.caption_facts import (
     _Reader,
     extract_facts,
 )
+from components.world.english import with_article
 from components.world.palette import COL_NAMES, COLORS, ROW_NAMES, SHAPES, VOCABULARY, cell_name
 
 PERTURBATIONS: tuple[str, ...] = (
@@ -394,7 +395,7 @@ def _added_object(caption: str, rng: np.random.Generator) -> Perturbation | None
         return None
     color, shape = _pick(rng, new_pairs)
     words = f"{_pick(rng, _SIZE_PHRASES)} {color} {_noun(shape, False, _cross_noun(reading))}"
-    thing = ("an " if words[0] in "aeiou" else "a ") + words
+    thing = with_article(words)
     where = "at the " + cell_name(int(rng.integers(len(ROW_NAMES))), int(rng.integers(len(COL_NAMES))))
     sentence = _pick(rng, _OBJECT_TEMPLATES).format(
         thing=thing, Thing=thing[0].upper() + thing[1:], where=where, Where=where[0].upper() + where[1:]

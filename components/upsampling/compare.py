@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from components.world.caption_facts import ObjectMention
+from components.world.english import with_article
 from components.world.palette import COL_NAMES, ROW_NAMES, VOCABULARY, cell_name
 from components.world.relations import ABOVE, BELOW, INVERSE, LEFT, RIGHT
 
@@ -66,10 +67,6 @@ def _name(m: ObjectMention, plural: bool | None = None) -> str:
 
 def _thing(t: Thing) -> str:
     return "sign" if t.mention is None else _name(t.mention)
-
-
-def _a(phrase: str) -> str:
-    return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
 
 
 def _where(row: int | None, col: int | None) -> str:
@@ -216,7 +213,7 @@ def _negations(prompt: Intent, rewrite: Intent) -> list[str]:
         said = _name(q, plural=True)
         broken = next((m for m in rewrite.objects if _covers(q, m)), None)
         if broken is not None:
-            found.append(f"contradicts: states {_a(_name(broken))} where the prompt says no {said}")
+            found.append(f"contradicts: states {with_article(_name(broken))} where the prompt says no {said}")
         elif not any(_covers(r, q) for r in rewrite.negated):
             found.append(f"drops the negation: no {said}")
     if prompt.sign_negated:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import ALT_TEXT_KINDS, WorldConfig
+from .english import count_word, plural_of
 from .palette import COLORS, SHAPES
 from .scene import Scene
 
@@ -119,13 +120,6 @@ def _social(scene: Scene, rng: np.random.Generator) -> str:
     return _pick(rng, _SOCIAL)
 
 
-def _plural(shape: str) -> str:
-    return "crosses" if shape == "cross" else shape + "s"
-
-
-_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
-
 def _partly_true(scene: Scene, rng: np.random.Generator) -> str:
     """1 to 4 words, each statement true: named colours, shapes, pairs, counts, sizes,
     the background and the sign word all occur in the scene."""
@@ -149,8 +143,8 @@ def _partly_true(scene: Scene, rng: np.random.Generator) -> str:
     ]
     if pairs[(o.color, o.shape)] >= 2:
         count = pairs[(o.color, o.shape)]
-        candidates.append(lambda: f"{o.color} {_plural(o.shape)}")
-        candidates.append(lambda: f"{_NUMBERS[count]} {o.color} {_plural(o.shape)}")
+        candidates.append(lambda: f"{o.color} {plural_of(o.shape)}")
+        candidates.append(lambda: f"{count_word(count)} {o.color} {plural_of(o.shape)}")
     if many:
         candidates.append(lambda: "shapes")
         candidates.append(lambda: f"abstract shapes on {bg}")
@@ -177,7 +171,7 @@ def _wrong(scene: Scene, rng: np.random.Generator) -> str:
     absent_shapes = [s for s in SHAPES if s not in present_shapes]
     candidates: list[Callable[[], str]] = [
         lambda: f"{color} {shape}",
-        lambda: f"{color} {_plural(shape)}",
+        lambda: f"{color} {plural_of(shape)}",
         lambda: color,
         lambda: f"{color} shapes",
         lambda: f"{color} {shape} on {_pick(rng, ('white', 'gray', 'black'))}",
@@ -186,7 +180,7 @@ def _wrong(scene: Scene, rng: np.random.Generator) -> str:
     if absent_shapes:
         absent = _pick(rng, absent_shapes)
         candidates.append(lambda: absent)
-        candidates.append(lambda: _plural(absent))
+        candidates.append(lambda: plural_of(absent))
         candidates.append(lambda: f"{_pick(rng, tuple(COLORS))} {absent}")
     return _pick(rng, candidates)()
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from components.text.words import word_count
 
+from .english import count_word, plural_of, with_article
 from .palette import COLORS, SHAPES
 from .relations import ABOVE, INVERSE, LEFT, horizontal_relation, vertical_relation
 from .scene import Scene, WorldObject
@@ -27,7 +28,6 @@ from .scene import Scene, WorldObject
 SHORT_WORDS = (5, 12)
 DESCRIPTIVE_WORDS = (40, 150)
 
-_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 # Place phrases per cell; each is true of the cell's prose name in WORLD.md.
 _WHERE: dict[tuple[int, int], tuple[str, ...]] = {
@@ -86,10 +86,6 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _article(phrase: str) -> str:
-    return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
-
-
 def _join(items: Sequence[str]) -> str:
     if len(items) == 1:
         return items[0]
@@ -115,13 +111,13 @@ class _Style:
         name = self.cross if shape == "cross" else shape
         if not plural:
             return name
-        return "crosses" if name == "cross" else name + "s"
+        return plural_of(name)
 
     def number(self, n: int, start: bool = False) -> str:
         """A count: a digit in digit style (never at a sentence start), else a word."""
         if self.digits and not start:
             return str(n)
-        word = _NUMBER_WORDS[n] if n < len(_NUMBER_WORDS) else str(n)
+        word = count_word(n)
         return _cap(word) if start else word
 
     def kind(self, o: WorldObject, size: bool = True, plural: bool = False) -> str:
@@ -165,7 +161,7 @@ def _short_caption(scene: Scene, rng: np.random.Generator, style: _Style) -> str
             if len(g) > 1:
                 items.append(f"{style.number(len(g))} {kind}")
             else:
-                items.append(_article(kind) if articles else kind)
+                items.append(with_article(kind) if articles else kind)
         return _join(items)
 
     bg = scene.background
@@ -179,12 +175,12 @@ def _short_caption(scene: Scene, rng: np.random.Generator, style: _Style) -> str
         if word is None:
             candidates = [f"{_cap(listed)} {p}." for p in bg_phrases]
             candidates += [f"{'Simple shapes' if n > 1 else 'A simple shape'}: {listed} {p}." for p in bg_phrases]
-            candidates.append(f"{_cap(_article(bg))} background with {listed}.")
+            candidates.append(f"{_cap(with_article(bg))} background with {listed}.")
         else:
             candidates = [f"{_cap(listed)} and a sign reading '{word}' {p}." for p in bg_phrases]
             candidates += [f"{_cap(listed)} and a sign that says '{word}' {p}." for p in bg_phrases]
             candidates += [f"{_cap(listed)} {p}, with a sign saying '{word}'." for p in bg_phrases]
-            candidates.append(f"{_cap(_article(bg))} background with {listed} and a sign reading '{word}'.")
+            candidates.append(f"{_cap(with_article(bg))} background with {listed} and a sign reading '{word}'.")
             candidates.append(
                 f"A sign reading '{word}' above {listed} on {bg}."
                 if sign_row == 0
@@ -198,7 +194,7 @@ def _short_caption(scene: Scene, rng: np.random.Generator, style: _Style) -> str
             return _pick(rng, fitting)
     shapes = "shape" if n == 1 else "shapes"
     count = style.number(n, start=True)
-    first = _article(style.kind(groups[0][0], size=False))
+    first = with_article(style.kind(groups[0][0], size=False))
     if word is not None:
         fallback = [f"{count} {shapes} and a sign reading '{word}' on {bg}."]
     else:
@@ -288,7 +284,7 @@ def _opening(scene: Scene, rng: np.random.Generator, style: _Style, counting: bo
         return _pick(rng, options)
     if n == 1:
         o = scene.objects[0]
-        thing = _article(style.kind(o))
+        thing = with_article(style.kind(o))
         options = [
             (f"This image shows {thing}{sb} on a {bg} background.", True),
             (f"A single shape sits on a plain {bg} background{sb_end}.", True),
@@ -385,7 +381,7 @@ def _object_block(scene: Scene, rng: np.random.Generator, style: _Style, named: 
         if kind in seen and rng.random() < 0.6:
             things.append("another " + style.kind(o))
         else:
-            things.append(_article(style.kind(o)))
+            things.append(with_article(style.kind(o)))
         seen.add(kind)
 
     mode = "separate" if len(objects) == 1 else _pick(rng, ("separate", "separate", "separate", "paired", "list"))
@@ -428,7 +424,7 @@ def _counting_block(scene: Scene, rng: np.random.Generator, style: _Style) -> li
         rng,
         (
             "They are all the same size and color.",
-            f"Every one of them is {_article(style.kind(o))}.",
+            f"Every one of them is {with_article(style.kind(o))}.",
             "Each one is identical to the others.",
             "Both are exactly alike." if n == 2 else f"All {style.number(n)} look exactly alike.",
         ),

@@ -25,29 +25,24 @@ from pathlib import Path
 import numpy as np
 
 from components.data.shard_reader import read_shard
+from components.world.english import count_word, plural_of, with_article
 from components.world.relations import relations
 from components.world.scene import Scene, WorldObject
 
 from .pairs import CaptionPair
 
-_NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
-_PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles", "cross": "crosses"}
 SHAPE_ONLY = 0.15  # of prompts name shapes without colours ("a circle and a square")
 WITH_SIZE = 0.15  # of lone objects carry their size ("a large red circle")
 RELATION = 0.6  # of two-object scenes with a relation state it, the rest join with "and"
 BACKGROUND = 0.35  # of prompts end "on a gray background"
 
 
-def _a(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word
-
-
 def _group(kind: tuple[str, ...], count: int, size: str | None) -> str:
     """("red", "circle"), 3 -> "three red circles"; ("circle",), 1 -> "a circle"."""
     *modifiers, shape = kind
     if count == 1:
-        return _a(" ".join([*([size] if size else []), *modifiers, shape]))
-    return " ".join([_NUMBERS.get(count, str(count)), *modifiers, _PLURALS[shape]])
+        return with_article(" ".join([*([size] if size else []), *modifiers, shape]))
+    return " ".join([count_word(count), *modifiers, plural_of(shape)])
 
 
 def _listed(parts: list[str]) -> str:
@@ -74,7 +69,7 @@ def derived_prompt(scene: Scene, rng: np.random.Generator) -> str:
         parts.append(f"a sign that says '{scene.sign.text}'")
     prompt = " and ".join(parts) if parts else "an empty picture"
     if rng.random() < BACKGROUND or not parts:
-        prompt += f" on {_a(scene.background)} background"
+        prompt += f" on {with_article(scene.background)} background"
     return prompt
 
 
