@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--judge", type=Path, default=Path("models/alignment"), help="the alignment judge")
     parser.add_argument("--reference", default=REFERENCE)
     parser.add_argument("--upsampler", type=Path, help="a saved local rewriter: also draw the prompts it rewrites")
+    parser.add_argument(
+        "--keep-prompt",
+        action=argparse.BooleanOptionalAction,
+        help="the rewrites open with the prompt (default: the rewriter's manifest)",
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", type=Path, required=True, help="a folder that does not exist yet")
     args = parser.parse_args(argv)
@@ -47,7 +52,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--out {args.out} exists: choose a new folder")
     torch.set_num_threads(args.threads)
     upsampler = (
-        None if args.upsampler is None else lambda: open_upsampler(RewriterSettings(model=str(args.upsampler), seed=0))
+        None
+        if args.upsampler is None
+        else lambda: open_upsampler(RewriterSettings(model=str(args.upsampler), seed=0, keep_prompt=args.keep_prompt))
     )
     paths = dict(args.pipelines)
     scored = []

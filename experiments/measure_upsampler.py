@@ -2,7 +2,7 @@
 (docs/results.md "Prompt upsampling"):
 
     python experiments/measure_upsampler.py models/upsampler --curated data/curated \\
-        --per-category 8 --diversity 32 [--json work/upsampler_measures.json]
+        --per-category 8 --diversity 32 [--keep-prompt] [--json work/upsampler_measures.json]
 
 Prints, per category of the benchmark's short prompts and for its unseen-form prompts, the
 share whose first rewrite keeps the intent (before the guard), whose drawn text keeps it
@@ -32,6 +32,11 @@ def main() -> None:
     parser.add_argument("--diversity", type=int, default=32, help="prompts given 4 rewrites each")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--json", type=Path, help="also write the measures here")
+    parser.add_argument(
+        "--keep-prompt",
+        action=argparse.BooleanOptionalAction,
+        help="open each rewrite with the prompt (default: the rewriter's manifest)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
@@ -41,6 +46,7 @@ def main() -> None:
         per_category=args.per_category,
         diversity_prompts=args.diversity,
         k=4,
+        keep_prompt=args.keep_prompt,
     )
     print(f"{'category':<16} {'prompts':>7}  {'before the guard':<26} {'after':<26} fallbacks")
     for row in measures.intent_rows:

@@ -466,6 +466,7 @@ def rewriter_settings(args: argparse.Namespace, params) -> RewriterSettings:
         "model": args.model,
         "base_url": args.base_url,
         "tries": args.tries,
+        "keep_prompt": args.keep_prompt,
         "seed": args.seed,
     }
     if args.backend is not None and args.backend != settings.backend:
@@ -792,6 +793,12 @@ def add_rewriter_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--base-url", help="openai: the chat-completions endpoint, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--tries", type=int, help="rewrites tried before the prompt is drawn as written")
+    parser.add_argument(
+        "--keep-prompt",
+        action=argparse.BooleanOptionalAction,
+        help="open each rewrite with the prompt as written and let the model continue it "
+        "(local and transformers; default: the local rewriter's manifest)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -108,6 +108,15 @@ def test_upsample_json_holds_every_rewrite_and_the_stats(upsampler_dir: Path, ca
     assert len(fallback["failures"]) == len(fallback["rejected"]) == 1  # the failed rewrite's text beside why
     assert fallback["rejected"][0] not in ("", UNKNOWN)
 
+    # --keep-prompt: the rewrite must open with "A red circle." and go on; this rewriter learnt to
+    # end every caption at its first full stop, so it writes nothing after it: no rewrite, and the
+    # prompt is drawn as written, where without the flag its first rewrite passed
+    assert main(["upsample", PROMPT, "--json", "--model", str(upsampler_dir), "--tries", "2", "--keep-prompt"]) == 0
+    [kept] = json.loads(capsys.readouterr().out)["rewrites"]
+    assert (kept["text"], kept["used_fallback"], kept["rejected"]) == (PROMPT, True, ["", ""])
+    why = "the rewriter raised NoContinuation: the model wrote nothing after the prompt it opens with ('A red circle.')"
+    assert kept["failures"] == [f"attempt {n}: {why}" for n in (1, 2)]
+
 
 def project_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rewriter: dict) -> Path:
     """A project of its own whose params.yaml has `rewriter`; returns its models/upsampler path."""

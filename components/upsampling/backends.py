@@ -32,6 +32,10 @@ class RewriterSettings:
     top_p: float | None = None  # None: the local rewriter's manifest, else 0.95
     max_new_tokens: int | None = None  # None: the local rewriter's manifest, else 160
     tries: int | None = None  # rewrites tried before the prompt is drawn as written; None: manifest's, else 3
+    # The rewrite opens with the prompt as its first sentence and the model continues it
+    # (causal_lm.py); None: the local rewriter's manifest (off where it says nothing), else off.
+    # Local and transformers only: a chat endpoint cannot be made to begin its answer.
+    keep_prompt: bool | None = None
     timeout_s: float = 30.0  # the longest wait for one rewrite
     seed: int | None = None  # reproducible sampling (local and transformers)
     device: str = "cpu"  # local and transformers: where the model runs (cpu, cuda, cuda:N)
@@ -43,6 +47,11 @@ class RewriterSettings:
             raise ValueError("the openai rewriter backend needs base_url and model")
         if self.backend == "transformers" and not self.model:
             raise ValueError("the transformers rewriter backend needs model: a path or a hub id")
+        if self.backend == "openai" and self.keep_prompt:
+            raise ValueError(
+                "keep_prompt needs a model run here (the local or transformers backend): "
+                "a chat-completions endpoint cannot be made to begin its answer with the prompt"
+            )
         if not self.timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
 
@@ -91,6 +100,7 @@ def open_upsampler(settings: RewriterSettings, project_upsampler: Path | None = 
             top_p=_or(settings.top_p, manifest["top_p"]),
             tries=_or(settings.tries, manifest["tries"]),
             max_new_tokens=_or(settings.max_new_tokens, manifest["max_new_tokens"]),
+            keep_prompt=_or(settings.keep_prompt, manifest.get("keep_prompt", False)),
             system_prompt="",
         )
     from .causal_lm import CausalLMRewriter
@@ -103,6 +113,7 @@ def open_upsampler(settings: RewriterSettings, project_upsampler: Path | None = 
         max_new_tokens=_or(settings.max_new_tokens, 160),
         seed=settings.seed,
         device=settings.device,
+        keep_prompt=bool(settings.keep_prompt),
     )
     return Upsampler(rewriter, _or(settings.tries, 3), settings.timeout_s, f"{settings.backend}: {settings.model}")
 

@@ -15,6 +15,17 @@ and only the new tokens are decoded. A temperature of 0 decodes greedily, as in 
 A causal LM continues the rendered chat within one context; an encoder-decoder reads it in its
 encoder and writes the reply in its decoder, each within the context.
 
+With `keep_prompt`, a rewrite opens with the user's prompt as its first sentence ("A red circle
+above a blue square.") and the model writes the rest from there: the opening's tokens are
+forced at the start of the assistant's turn (after a causal LM's rendered chat, after a
+decoder's start token), and the returned text is the opening as the user wrote it (words the
+tokenizer does not know included) followed by what the model wrote. A model that ends at once
+has written no rewrite: the call raises NoContinuation (to the guard, a failed attempt with that
+reason, not the prompt passed off as a rewrite) and `rewrite_many` gives "" for that sample.
+Every fact of the prompt is then stated; what the continuation adds is still checked against it
+by the guard. This is the open prompt extenders' way (Fooocus's, say) of keeping a prompt, here
+for any model run locally; a chat endpoint cannot be made to begin its answer with given words.
+
 Each call samples anew, so that the guard's retries can differ. With `seed` set, call i
 samples under torch.manual_seed(seed + i) inside torch.random.fork_rng: the sequence of
 calls is reproducible and the caller's global RNG stays as it was. One lock serialises the
@@ -38,7 +49,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .chat import SYSTEM_PROMPT, chat_messages
+from .chat import SYSTEM_PROMPT, chat_messages, opening_sentence
 
 MIN_NEW_TOKENS = 8  # a prompt fits when the model can still write at least this many tokens after it
 _SANE_CONTEXT = 10**7  # a tokenizer without a known limit reports int(1e30)
@@ -67,6 +78,10 @@ def _checked_directory(model: str | Path) -> Path:
     return path
 
 
+class NoContinuation(ValueError):
+    """keep_prompt: the model ended the rewrite right after the opening."""
+
+
 class CausalLMRewriter:
     """A transformers causal LM or encoder-decoder that rewrites through its chat template; see the module."""
 
@@ -80,6 +95,7 @@ class CausalLMRewriter:
         max_new_tokens: int = 160,
         seed: int | None = None,
         device: str = "cpu",
+        keep_prompt: bool = False,
     ) -> None:
         _check_sampling(temperature, top_p, max_new_tokens)
         source: str | Path = _checked_directory(model) if is_local_path(model) else str(model)
@@ -95,6 +111,7 @@ class CausalLMRewriter:
         self.max_new_tokens = max_new_tokens
         self.seed = seed
         self.device = device
+        self.keep_prompt = keep_prompt
         self.tokenizer = tokenizer
         self.encoder_decoder = bool(getattr(AutoConfig.from_pretrained(source), "is_encoder_decoder", False))
         auto_class: Any = AutoModelForSeq2SeqLM if self.encoder_decoder else AutoModelForCausalLM
@@ -117,13 +134,17 @@ class CausalLMRewriter:
         return twin
 
     def __call__(self, prompt: str) -> str:
-        return self.reply(chat_messages(prompt, self.system_prompt))
+        opening = self._opening(prompt)
+        text = self._generate(chat_messages(prompt, self.system_prompt), 1, None, None, None, opening)[0]
+        if opening and not text:
+            raise NoContinuation(f"the model wrote nothing after the prompt it opens with ({opening!r})")
+        return text
 
     def rewrite_many(self, prompt: str, k: int) -> list[str]:
         """k sampled rewrites of `prompt`, from one batched `generate`."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be an integer >= 1, got {k!r}")
-        return self._generate(chat_messages(prompt, self.system_prompt), k, None, None, None)
+        return self._generate(chat_messages(prompt, self.system_prompt), k, None, None, None, self._opening(prompt))
 
     def reply(
         self,
@@ -133,16 +154,32 @@ class CausalLMRewriter:
         top_p: float | None = None,
         max_new_tokens: int | None = None,
     ) -> str:
-        """The assistant's reply to a chat of {"role", "content"} turns; None keeps the rewriter's setting."""
-        return self._generate(messages, 1, temperature, top_p, max_new_tokens)[0]
+        """The assistant's reply to a chat of {"role", "content"} turns; None keeps the rewriter's
+        setting. The reply is the model's own: keep_prompt applies to rewrites of one prompt."""
+        return self._generate(messages, 1, temperature, top_p, max_new_tokens, None)[0]
 
     def prompt_fits(self, prompt: str) -> bool:
-        """Whether the templated prompt leaves room for MIN_NEW_TOKENS in a causal model's
-        context; whether it fits an encoder's."""
+        """Whether the templated prompt, and the opening that keep_prompt forces, leave room for
+        MIN_NEW_TOKENS in a causal model's context; whether the prompt fits an encoder's and the
+        opening leaves that room in its decoder's."""
         if self.context is None:
             return True
         length = len(self._encode(chat_messages(prompt, self.system_prompt))["input_ids"][0])
-        return length <= self.context if self.encoder_decoder else length + MIN_NEW_TOKENS <= self.context
+        opening = len(self._opening_ids(self._opening(prompt))[0]) if self.keep_prompt else 0
+        if self.encoder_decoder:
+            return length <= self.context and 1 + opening + MIN_NEW_TOKENS <= self.context
+        return length + opening + MIN_NEW_TOKENS <= self.context
+
+    def _opening(self, prompt: str) -> str | None:
+        return opening_sentence(prompt) if self.keep_prompt and prompt.strip() else None
+
+    def _opening_ids(self, opening: str | None) -> Any:
+        """(1, n) token ids of the opening (n = 0 without one)."""
+        import torch
+
+        if opening is None:
+            return torch.zeros((1, 0), dtype=torch.long)
+        return torch.tensor([self.tokenizer(opening, add_special_tokens=False)["input_ids"]], dtype=torch.long)
 
     def _encode(self, messages: Sequence[dict[str, str]]) -> Any:
         # transformers 5 returns a BatchEncoding (input_ids and attention_mask) by default.
@@ -157,19 +194,31 @@ class CausalLMRewriter:
         temperature: float | None,
         top_p: float | None,
         max_new_tokens: int | None,
+        opening: str | None,
     ) -> list[str]:
+        """k replies to `messages`; with an opening, each starts with it and the model continues."""
         import torch
 
         temperature = self.temperature if temperature is None else temperature
         top_p = self.top_p if top_p is None else top_p
         max_new_tokens = self.max_new_tokens if max_new_tokens is None else max_new_tokens
         _check_sampling(temperature, top_p, max_new_tokens)
-        encoded = self._encode(messages).to(self.device)
+        encoded = self._encode(messages)
         length = encoded["input_ids"].shape[1]
+        forced = self._opening_ids(opening)  # (1, n)
+        if opening is None:
+            pass  # generate starts a decoder from its start token itself
+        elif self.encoder_decoder:  # the decoder starts from its start token and the opening
+            start = self.model.generation_config.decoder_start_token_id
+            start = self.model.config.decoder_start_token_id if start is None else start
+            encoded["decoder_input_ids"] = torch.cat([torch.tensor([[start]]), forced], dim=1)
+        else:  # the opening continues the rendered chat
+            encoded["input_ids"] = torch.cat([encoded["input_ids"], forced], dim=1)
+            encoded["attention_mask"] = torch.cat([encoded["attention_mask"], torch.ones_like(forced)], dim=1)
+        encoded = encoded.to(self.device)
+        written = 1 + forced.shape[1] if self.encoder_decoder else length + forced.shape[1]  # before the new tokens
         if self.context is not None:  # past its positions a model writes noise, or fails
-            # a decoder's start token takes one of its positions
-            room = self.context - 1 if self.encoder_decoder else self.context - length
-            max_new_tokens = max(1, min(max_new_tokens, room))
+            max_new_tokens = max(1, min(max_new_tokens, self.context - written))
         sampling = {"temperature": temperature, "top_p": top_p} if temperature > 0 else {}
         with self._lock, self._rng():
             with torch.inference_mode():
@@ -181,9 +230,9 @@ class CausalLMRewriter:
                     max_new_tokens=max_new_tokens,
                     num_return_sequences=k,
                 )
-        # (k, new) after a causal LM's prompt of `length`, or a decoder's start token
-        new = output[:, 1:] if self.encoder_decoder else output[:, length:]
-        return [text.strip() for text in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
+        # (k, new) after a causal LM's prompt and opening, or a decoder's start token and opening
+        texts = [text.strip() for text in self.tokenizer.batch_decode(output[:, written:], skip_special_tokens=True)]
+        return [f"{opening} {text}" if text else "" for text in texts] if opening else texts
 
     def _special_tokens(self) -> dict[str, Any]:
         """The end-of-sequence and padding ids where the generation config lacks them."""

@@ -1,7 +1,9 @@
 """The instruction every language-model rewriter gets, in the spirit of DALL-E 3's upsampling
 prompt (its appendix C): keep the subject and every stated fact, add plausible visual
 detail, be specific, quote any text to be drawn, 15-80 words, vary. `chat_messages` is the
-conversation a chat model is given for one prompt (OpenAI's chat-completions roles).
+conversation a chat model is given for one prompt (OpenAI's chat-completions roles);
+`opening_sentence` is the prompt as the first sentence of a rewrite that keeps it (a model run
+here can be made to begin its answer with it and continue from there).
 
 The local rewriter's own chat template reads the user's turn alone: it learnt one task from
 (short, long) caption pairs, and a system turn would only spend its small context."""
@@ -19,6 +21,13 @@ SYSTEM_PROMPT = (
     "Write plain sentences, 15 to 80 words, and nothing else: no preamble, no list, no "
     "explanation. Vary your wording from one request to the next."
 )
+
+
+def opening_sentence(prompt: str) -> str:
+    """ "a red circle" -> "A red circle."; a prompt that ends a sentence keeps its own stop."""
+    sentence = " ".join(prompt.split())
+    sentence = sentence[:1].upper() + sentence[1:]
+    return sentence if sentence[-1:] in ".!?" else sentence + "."
 
 
 def chat_messages(prompt: str, system_prompt: str = SYSTEM_PROMPT) -> list[dict[str, str]]:

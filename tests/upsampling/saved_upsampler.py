@@ -28,9 +28,12 @@ def save_tiny_upsampler(
     tries: int = 3,
     preset: str = "tiny",
     lr: float = 1e-2,
+    pairs: tuple[tuple[str, str], ...] = PAIRS,
+    keep_prompt: bool | None = None,
 ) -> Path:
-    """Trains on PAIRS (the model learns them by heart) and saves to `directory`."""
-    pairs = [CaptionPair(short, long, "curated") for short, long in PAIRS]
+    """Trains on `pairs` (the model learns them by heart) and saves to `directory`; the
+    manifest says keep_prompt only when it is given (None: a rewriter saved before the key)."""
+    pairs = [CaptionPair(short, long, "curated") for short, long in pairs]
     tokenizer = train_tokenizer([t for p in pairs for t in (p.short, p.long)] * 4, vocab_size=300)
     model = new_model(preset, tokenizer, seed=0)
     data = EncodedPairs(pairs, tokenizer, context=256, seq2seq=preset_architecture(preset) == "seq2seq")
@@ -44,4 +47,6 @@ def save_tiny_upsampler(
         optimizer.step()
     model.eval()
     manifest = {"temperature": temperature, "top_p": 0.9, "max_new_tokens": 48, "tries": tries, "preset": preset}
+    if keep_prompt is not None:
+        manifest["keep_prompt"] = keep_prompt
     return save_upsampler(directory, model, tokenizer, manifest, overwrite=True)

@@ -61,6 +61,7 @@ def test_the_tiny_recipe_learns_a_rewrite_that_keeps_the_intent(tmp_path: Path, 
             "optimizer.lr": 1e-2,
             "optimizer.warmup_steps": 5,
             "temperature": 0.3,
+            "keep_prompt": False,  # the known answer below is the learnt caption from its first word
             "progress_bar": False,
         },
     )
@@ -80,10 +81,15 @@ def test_the_tiny_recipe_learns_a_rewrite_that_keeps_the_intent(tmp_path: Path, 
     assert (manifest["temperature"], manifest["pairs"], manifest["steps"]) == (0.3, "curated", 150)
     generation = json.loads((out / "generation_config.json").read_text())  # what every loader samples with
     assert manifest["no_repeat_ngram_size"] == generation["no_repeat_ngram_size"] == 8
+    assert manifest["keep_prompt"] is False
     upsampler = open_upsampler(RewriterSettings(model=str(out), seed=0))
     rewrite = upsampler.upsample("a red circle")
     assert check_intent("a red circle", rewrite.text).passed and not rewrite.used_fallback
     assert rewrite.text == PAIRS[0][1]
+
+
+def test_both_profiles_keep_the_prompt_by_default() -> None:
+    assert all(resolve_upsampler_recipe(profile, {}).keep_prompt for profile in ("quick", "paper"))
 
 
 def test_pairs_come_from_the_curated_split_and_the_kept_captioner_rows(tmp_path: Path) -> None:

@@ -44,6 +44,9 @@ class UpsamplerRecipe:
     # 0.63; docs/results.md "Derived prompts"). 0: off.
     no_repeat_ngram_size: int = 8
     tries: int = 3  # rewrites the guard tries before drawing the prompt as written
+    # Each rewrite opens with the user's prompt as its first sentence and the model continues
+    # it (causal_lm.py; in the manifest, so every loader obeys it).
+    keep_prompt: bool = True
     num_workers: int = 0
 
     def __post_init__(self) -> None:

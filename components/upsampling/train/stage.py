@@ -114,6 +114,7 @@ def train_upsampler(
         "max_new_tokens": recipe.max_new_tokens,
         "no_repeat_ngram_size": recipe.no_repeat_ngram_size,
         "tries": recipe.tries,
+        "keep_prompt": recipe.keep_prompt,
         "preset": recipe.preset,
         "pairs": recipe.pairs,
         "derived_prompts": recipe.derived_prompts,
