@@ -165,7 +165,7 @@ class CausalLMRewriter:
         if self.context is None:
             return True
         length = len(self._encode(chat_messages(prompt, self.system_prompt))["input_ids"][0])
-        opening = len(self._opening_ids(self._opening(prompt))[0]) if self.keep_prompt else 0
+        opening = self._opening_ids(self._opening(prompt)).shape[1]
         if self.encoder_decoder:
             return length <= self.context and 1 + opening + MIN_NEW_TOKENS <= self.context
         return length + opening + MIN_NEW_TOKENS <= self.context
@@ -205,18 +205,16 @@ class CausalLMRewriter:
         _check_sampling(temperature, top_p, max_new_tokens)
         encoded = self._encode(messages)
         length = encoded["input_ids"].shape[1]
-        forced = self._opening_ids(opening)  # (1, n)
-        if opening is None:
-            pass  # generate starts a decoder from its start token itself
-        elif self.encoder_decoder:  # the decoder starts from its start token and the opening
+        forced = self._opening_ids(opening)  # (1, n); without an opening a decoder starts from its start token
+        if opening is not None and self.encoder_decoder:  # the decoder starts from its start token and the opening
             start = self.model.generation_config.decoder_start_token_id
             start = self.model.config.decoder_start_token_id if start is None else start
             encoded["decoder_input_ids"] = torch.cat([torch.tensor([[start]]), forced], dim=1)
-        else:  # the opening continues the rendered chat
+        elif opening is not None:  # the opening continues the rendered chat
             encoded["input_ids"] = torch.cat([encoded["input_ids"], forced], dim=1)
             encoded["attention_mask"] = torch.cat([encoded["attention_mask"], torch.ones_like(forced)], dim=1)
         encoded = encoded.to(self.device)
-        written = 1 + forced.shape[1] if self.encoder_decoder else length + forced.shape[1]  # before the new tokens
+        written = (1 if self.encoder_decoder else length) + forced.shape[1]  # tokens before the new ones
         if self.context is not None:  # past its positions a model writes noise, or fails
             max_new_tokens = max(1, min(max_new_tokens, self.context - written))
         sampling = {"temperature": temperature, "top_p": top_p} if temperature > 0 else {}
