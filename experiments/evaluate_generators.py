@@ -45,17 +45,24 @@ def main(argv: list[str] | None = None) -> None:
         action=argparse.BooleanOptionalAction,
         help="the rewrites open with the prompt (default: the rewriter's manifest)",
     )
+    parser.add_argument(
+        "--forbid-contradictions",
+        action=argparse.BooleanOptionalAction,
+        help="the rewrites contradict nothing the prompt states (default: the rewriter's manifest)",
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", type=Path, required=True, help="a folder that does not exist yet")
     args = parser.parse_args(argv)
     if args.out.exists():
         parser.error(f"--out {args.out} exists: choose a new folder")
     torch.set_num_threads(args.threads)
-    upsampler = (
-        None
-        if args.upsampler is None
-        else lambda: open_upsampler(RewriterSettings(model=str(args.upsampler), seed=0, keep_prompt=args.keep_prompt))
+    settings = RewriterSettings(
+        model=str(args.upsampler),
+        seed=0,
+        keep_prompt=args.keep_prompt,
+        forbid_contradictions=args.forbid_contradictions,
     )
+    upsampler = None if args.upsampler is None else lambda: open_upsampler(settings)
     paths = dict(args.pipelines)
     scored = []
     for evaluated in evaluate_pipelines(

@@ -2,7 +2,7 @@
 (docs/results.md "Prompt upsampling"):
 
     python experiments/measure_upsampler.py models/upsampler --curated data/curated \\
-        --per-category 8 --diversity 32 [--keep-prompt] [--json work/upsampler_measures.json]
+        --per-category 8 --diversity 32 [--keep-prompt] [--forbid-contradictions] [--json work/upsampler_measures.json]
 
 Prints, per category of the benchmark's short prompts and for its unseen-form prompts, the
 share whose first rewrite keeps the intent (before the guard), whose drawn text keeps it
@@ -37,6 +37,11 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         help="open each rewrite with the prompt (default: the rewriter's manifest)",
     )
+    parser.add_argument(
+        "--forbid-contradictions",
+        action=argparse.BooleanOptionalAction,
+        help="sample no word that contradicts the prompt (default: the rewriter's manifest)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
@@ -47,6 +52,7 @@ def main() -> None:
         diversity_prompts=args.diversity,
         k=4,
         keep_prompt=args.keep_prompt,
+        forbid_contradictions=args.forbid_contradictions,
     )
     print(f"{'category':<16} {'prompts':>7}  {'before the guard':<26} {'after':<26} fallbacks")
     for row in measures.intent_rows:

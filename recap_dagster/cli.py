@@ -467,6 +467,7 @@ def rewriter_settings(args: argparse.Namespace, params) -> RewriterSettings:
         "base_url": args.base_url,
         "tries": args.tries,
         "keep_prompt": args.keep_prompt,
+        "forbid_contradictions": args.forbid_contradictions,
         "seed": args.seed,
     }
     if args.backend is not None and args.backend != settings.backend:
@@ -798,6 +799,12 @@ def add_rewriter_flags(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         help="open each rewrite with the prompt as written and let the model continue it "
         "(local and transformers; default: the local rewriter's manifest)",
+    )
+    parser.add_argument(
+        "--forbid-contradictions",
+        action=argparse.BooleanOptionalAction,
+        help="sample no word that would contradict the prompt: a denial of a stated fact, a second background "
+        "or sign word (local and transformers; default: the local rewriter's manifest)",
     )
 
 

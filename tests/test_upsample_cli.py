@@ -143,6 +143,24 @@ def test_params_yaml_gives_the_defaults_and_flags_override_them(
     assert json.loads(capsys.readouterr().out)["rewrites"][0]["attempts"] == 2
 
 
+@pytest.mark.parametrize(
+    ("flags", "expected"), [({}, (False, False)), ({"keep_prompt": True, "forbid_contradictions": True}, (True, True))]
+)
+def test_the_decoding_flags_go_over_params_yaml(tmp_path: Path, flags: dict, expected: tuple[bool, bool]) -> None:
+    import argparse
+
+    from recap_dagster.cli import rewriter_settings
+    from recap_dagster.project import load_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text(
+        yaml.safe_dump({**tiny_params(), "rewriter": {"keep_prompt": False, "forbid_contradictions": False}})
+    )
+    unset = dict.fromkeys(("backend", "model", "base_url", "tries", "seed", "keep_prompt", "forbid_contradictions"))
+    settings = rewriter_settings(argparse.Namespace(**{**unset, **flags}), load_params(path))
+    assert (settings.keep_prompt, settings.forbid_contradictions) == expected
+
+
 def test_bad_input_stops_before_any_model_loads(tmp_path: Path, no_model_loads: None, capsys) -> None:
     from components.upsampling.backends import BACKENDS
     from recap_dagster.cli import REWRITER_BACKENDS
@@ -155,6 +173,10 @@ def test_bad_input_stops_before_any_model_loads(tmp_path: Path, no_model_loads: 
         (["--backend", "openai"], "the openai rewriter backend needs base_url and model"),
         (["--model", str(missing), "-n", "0"], "-n must be >= 1, got 0"),
         (["--model", str(missing), "--tries", "0"], "--tries must be >= 1, got 0"),
+        (
+            ["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--forbid-contradictions"],
+            "forbid_contradictions needs a model run here",
+        ),
     ]
     for flags, says in cases:
         assert main(["upsample", PROMPT, *flags]) == 2, flags

@@ -174,12 +174,16 @@ def measure_upsampler(
     k: int,
     seed: int = 0,
     keep_prompt: bool | None = None,
+    forbid_contradictions: bool | None = None,
 ) -> UpsamplerMeasures:
     """The saved rewriter at `upsampler_dir`, loaded as users load it, on the benchmark's short
     prompts (by category) and unseen-form prompts; its diversity on the first short prompts of
-    each category in turn, beside the curated training captions' lengths. keep_prompt: None
-    keeps the manifest's."""
-    upsampler = open_upsampler(RewriterSettings(model=str(upsampler_dir), seed=seed, keep_prompt=keep_prompt))
+    each category in turn, beside the curated training captions' lengths. keep_prompt and
+    forbid_contradictions: None keeps the manifest's."""
+    settings = RewriterSettings(
+        model=str(upsampler_dir), seed=seed, keep_prompt=keep_prompt, forbid_contradictions=forbid_contradictions
+    )
+    upsampler = open_upsampler(settings)
     entries = benchmark_suite(per_category, forms=("short", "unseen"))
     prompts = [(e.tag if e.form == "short" else "unseen", e.prompt) for e in entries]
     rows, examples = measure_intent(upsampler, prompts)

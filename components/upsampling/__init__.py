@@ -7,11 +7,14 @@ upsampler.py holds one rewriter behind the guard. The rewriters: causal_lm.py (a
 transformers causal LM or encoder-decoder with a chat template, the local one of model.py and
 train/ included, causal or seq2seq by its preset), openai_chat.py (any OpenAI-compatible
 chat-completions endpoint); backends.py picks one from configuration, and chat_server.py
-serves a language model in the chat-completions format.
+serves a language model in the chat-completions format. contradiction_ban.py keeps a local
+model's sampling from writing what would contradict the prompt (denials.py: what a negation may
+not name).
 """
 
 from .backends import RewriterSettings, open_upsampler
 from .causal_lm import CausalLMRewriter
+from .contradiction_ban import ContradictionBan
 from .chat_server import ChatServer, serve_chat_completions
 from .guard import FallbackStats, GuardedRewrite, Rewriter, RewriteTimeout, guarded_rewrite
 from .intent import Intent, IntentVerdict, check_intent, compare_intents, read_intent
@@ -23,6 +26,7 @@ __all__ = [
     "ChatEndpointError",
     "ChatEndpointTimeout",
     "ChatServer",
+    "ContradictionBan",
     "OpenAIChatRewriter",
     "RewriterSettings",
     "Upsampler",

@@ -36,6 +36,10 @@ class RewriterSettings:
     # (causal_lm.py); None: the local rewriter's manifest (off where it says nothing), else off.
     # Local and transformers only: a chat endpoint cannot be made to begin its answer.
     keep_prompt: bool | None = None
+    # Sampling may not write what contradicts the prompt (contradiction_ban.py); None: the local
+    # rewriter's manifest (off where it says nothing), else off. Local and transformers only: it
+    # needs the logits.
+    forbid_contradictions: bool | None = None
     timeout_s: float = 30.0  # the longest wait for one rewrite
     seed: int | None = None  # reproducible sampling (local and transformers)
     device: str = "cpu"  # local and transformers: where the model runs (cpu, cuda, cuda:N)
@@ -51,6 +55,11 @@ class RewriterSettings:
             raise ValueError(
                 "keep_prompt needs a model run here (the local or transformers backend): "
                 "a chat-completions endpoint cannot be made to begin its answer with the prompt"
+            )
+        if self.backend == "openai" and self.forbid_contradictions:
+            raise ValueError(
+                "forbid_contradictions needs a model run here (the local or transformers backend): "
+                "it bans words while sampling, and a chat-completions endpoint gives no logits"
             )
         if not self.timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
@@ -101,6 +110,7 @@ def open_upsampler(settings: RewriterSettings, project_upsampler: Path | None = 
             tries=_or(settings.tries, manifest["tries"]),
             max_new_tokens=_or(settings.max_new_tokens, manifest["max_new_tokens"]),
             keep_prompt=_or(settings.keep_prompt, manifest.get("keep_prompt", False)),
+            forbid_contradictions=_or(settings.forbid_contradictions, manifest.get("forbid_contradictions", False)),
             system_prompt="",
         )
     from .causal_lm import CausalLMRewriter
@@ -114,6 +124,7 @@ def open_upsampler(settings: RewriterSettings, project_upsampler: Path | None = 
         seed=settings.seed,
         device=settings.device,
         keep_prompt=bool(settings.keep_prompt),
+        forbid_contradictions=bool(settings.forbid_contradictions),
     )
     return Upsampler(rewriter, _or(settings.tries, 3), settings.timeout_s, f"{settings.backend}: {settings.model}")
 

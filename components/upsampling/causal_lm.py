@@ -26,6 +26,10 @@ Every fact of the prompt is then stated; what the continuation adds is still che
 by the guard. This is the open prompt extenders' way (Fooocus's, say) of keeping a prompt, here
 for any model run locally; a chat endpoint cannot be made to begin its answer with given words.
 
+With `forbid_contradictions`, the sampling of a rewrite may not write what would contradict its
+prompt: a denial of a stated object or sign, a second background, a second sign word
+(contradiction_ban.py). Like keep_prompt, it needs the logits, so a model run here.
+
 Each call samples anew, so that the guard's retries can differ. With `seed` set, call i
 samples under torch.manual_seed(seed + i) inside torch.random.fork_rng: the sequence of
 calls is reproducible and the caller's global RNG stays as it was. One lock serialises the
@@ -50,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from .chat import SYSTEM_PROMPT, chat_messages, opening_sentence
+from .contradiction_ban import ContradictionBan
 
 MIN_NEW_TOKENS = 8  # a prompt fits when the model can still write at least this many tokens after it
 _SANE_CONTEXT = 10**7  # a tokenizer without a known limit reports int(1e30)
@@ -96,6 +101,7 @@ class CausalLMRewriter:
         seed: int | None = None,
         device: str = "cpu",
         keep_prompt: bool = False,
+        forbid_contradictions: bool = False,
     ) -> None:
         _check_sampling(temperature, top_p, max_new_tokens)
         source: str | Path = _checked_directory(model) if is_local_path(model) else str(model)
@@ -112,6 +118,7 @@ class CausalLMRewriter:
         self.seed = seed
         self.device = device
         self.keep_prompt = keep_prompt
+        self.forbid_contradictions = forbid_contradictions
         self.tokenizer = tokenizer
         self.encoder_decoder = bool(getattr(AutoConfig.from_pretrained(source), "is_encoder_decoder", False))
         auto_class: Any = AutoModelForSeq2SeqLM if self.encoder_decoder else AutoModelForCausalLM
@@ -135,7 +142,7 @@ class CausalLMRewriter:
 
     def __call__(self, prompt: str) -> str:
         opening = self._opening(prompt)
-        text = self._generate(chat_messages(prompt, self.system_prompt), 1, None, None, None, opening)[0]
+        text = self._generate(chat_messages(prompt, self.system_prompt), 1, None, None, None, opening, prompt)[0]
         if opening and not text:
             raise NoContinuation(f"the model wrote nothing after the prompt it opens with ({opening!r})")
         return text
@@ -144,7 +151,8 @@ class CausalLMRewriter:
         """k sampled rewrites of `prompt`, from one batched `generate`."""
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be an integer >= 1, got {k!r}")
-        return self._generate(chat_messages(prompt, self.system_prompt), k, None, None, None, self._opening(prompt))
+        messages = chat_messages(prompt, self.system_prompt)
+        return self._generate(messages, k, None, None, None, self._opening(prompt), prompt)
 
     def reply(
         self,
@@ -195,9 +203,12 @@ class CausalLMRewriter:
         top_p: float | None,
         max_new_tokens: int | None,
         opening: str | None,
+        prompt: str | None = None,
     ) -> list[str]:
-        """k replies to `messages`; with an opening, each starts with it and the model continues."""
+        """k replies to `messages`; with an opening, each starts with it and the model continues;
+        with forbid_contradictions, the replies may not contradict `prompt` (the one rewritten)."""
         import torch
+        from transformers import LogitsProcessorList
 
         temperature = self.temperature if temperature is None else temperature
         top_p = self.top_p if top_p is None else top_p
@@ -214,7 +225,11 @@ class CausalLMRewriter:
             encoded["input_ids"] = torch.cat([encoded["input_ids"], forced], dim=1)
             encoded["attention_mask"] = torch.cat([encoded["attention_mask"], torch.ones_like(forced)], dim=1)
         encoded = encoded.to(self.device)
-        written = (1 if self.encoder_decoder else length) + forced.shape[1]  # tokens before the new ones
+        text_start = 1 if self.encoder_decoder else length  # where the reply's text begins, opening included
+        written = text_start + forced.shape[1]  # tokens before the new ones
+        processors = LogitsProcessorList()
+        if self.forbid_contradictions and prompt is not None:
+            processors.append(ContradictionBan(self.tokenizer, prompt, text_start))
         if self.context is not None:  # past its positions a model writes noise, or fails
             max_new_tokens = max(1, min(max_new_tokens, self.context - written))
         sampling = {"temperature": temperature, "top_p": top_p} if temperature > 0 else {}
@@ -227,6 +242,7 @@ class CausalLMRewriter:
                     do_sample=temperature > 0,
                     max_new_tokens=max_new_tokens,
                     num_return_sequences=k,
+                    logits_processor=processors,
                 )
         # (k, new) after a causal LM's prompt and opening, or a decoder's start token and opening
         texts = [text.strip() for text in self.tokenizer.batch_decode(output[:, written:], skip_special_tokens=True)]

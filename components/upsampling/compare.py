@@ -86,6 +86,13 @@ def _unique(mentions: Iterable[ObjectMention]) -> list[ObjectMention]:
 # ---------------------------------------------------------------- matching
 
 
+def denies(prompt: Intent, rewrite: Intent) -> bool:
+    """Whether `rewrite` negates an object or the sign that `prompt` states."""
+    return any(_covers(q, p) for q in rewrite.negated for p in prompt.objects) or (
+        prompt.sign_named and rewrite.sign_negated
+    )
+
+
 def _covers(general: ObjectMention, specific: ObjectMention) -> bool:
     """Every attribute `general` names, `specific` names the same."""
     return all(

@@ -30,9 +30,11 @@ def save_tiny_upsampler(
     lr: float = 1e-2,
     pairs: tuple[tuple[str, str], ...] = PAIRS,
     keep_prompt: bool | None = None,
+    forbid_contradictions: bool | None = None,
 ) -> Path:
     """Trains on `pairs` (the model learns them by heart) and saves to `directory`; the
-    manifest says keep_prompt only when it is given (None: a rewriter saved before the key)."""
+    manifest says keep_prompt and forbid_contradictions only when given (None: a rewriter saved
+    before the key)."""
     pairs = [CaptionPair(short, long, "curated") for short, long in pairs]
     tokenizer = train_tokenizer([t for p in pairs for t in (p.short, p.long)] * 4, vocab_size=300)
     model = new_model(preset, tokenizer, seed=0)
@@ -49,4 +51,6 @@ def save_tiny_upsampler(
     manifest = {"temperature": temperature, "top_p": 0.9, "max_new_tokens": 48, "tries": tries, "preset": preset}
     if keep_prompt is not None:
         manifest["keep_prompt"] = keep_prompt
+    if forbid_contradictions is not None:
+        manifest["forbid_contradictions"] = forbid_contradictions
     return save_upsampler(directory, model, tokenizer, manifest, overwrite=True)

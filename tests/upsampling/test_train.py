@@ -81,15 +81,17 @@ def test_the_tiny_recipe_learns_a_rewrite_that_keeps_the_intent(tmp_path: Path, 
     assert (manifest["temperature"], manifest["pairs"], manifest["steps"]) == (0.3, "curated", 150)
     generation = json.loads((out / "generation_config.json").read_text())  # what every loader samples with
     assert manifest["no_repeat_ngram_size"] == generation["no_repeat_ngram_size"] == 8
-    assert manifest["keep_prompt"] is False
+    assert manifest["keep_prompt"] is False and manifest["forbid_contradictions"] is True
     upsampler = open_upsampler(RewriterSettings(model=str(out), seed=0))
     rewrite = upsampler.upsample("a red circle")
     assert check_intent("a red circle", rewrite.text).passed and not rewrite.used_fallback
     assert rewrite.text == PAIRS[0][1]
 
 
-def test_both_profiles_keep_the_prompt_by_default() -> None:
-    assert all(resolve_upsampler_recipe(profile, {}).keep_prompt for profile in ("quick", "paper"))
+def test_both_profiles_keep_the_prompt_and_forbid_contradictions_by_default() -> None:
+    for profile in ("quick", "paper"):
+        recipe = resolve_upsampler_recipe(profile, {})
+        assert recipe.keep_prompt and recipe.forbid_contradictions
 
 
 def test_pairs_come_from_the_curated_split_and_the_kept_captioner_rows(tmp_path: Path) -> None:

@@ -47,6 +47,10 @@ class UpsamplerRecipe:
     # Each rewrite opens with the user's prompt as its first sentence and the model continues
     # it (causal_lm.py; in the manifest, so every loader obeys it).
     keep_prompt: bool = True
+    # Sampling may not write what contradicts the prompt: a denial of a stated object or sign,
+    # a second background, a second sign word (contradiction_ban.py; in the manifest, so every
+    # loader obeys it).
+    forbid_contradictions: bool = True
     num_workers: int = 0
 
     def __post_init__(self) -> None:

@@ -115,6 +115,7 @@ def train_upsampler(
         "no_repeat_ngram_size": recipe.no_repeat_ngram_size,
         "tries": recipe.tries,
         "keep_prompt": recipe.keep_prompt,
+        "forbid_contradictions": recipe.forbid_contradictions,
         "preset": recipe.preset,
         "pairs": recipe.pairs,
         "derived_prompts": recipe.derived_prompts,
