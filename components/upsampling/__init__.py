@@ -14,8 +14,8 @@ not name).
 
 from .backends import RewriterSettings, open_upsampler
 from .causal_lm import CausalLMRewriter
-from .contradiction_ban import ContradictionBan
 from .chat_server import ChatServer, serve_chat_completions
+from .contradiction_ban import ContradictionBan
 from .guard import FallbackStats, GuardedRewrite, Rewriter, RewriteTimeout, guarded_rewrite
 from .intent import Intent, IntentVerdict, check_intent, compare_intents, read_intent
 from .openai_chat import ChatEndpointError, ChatEndpointTimeout, OpenAIChatRewriter
