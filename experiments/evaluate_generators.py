@@ -27,7 +27,7 @@ import torch
 from components.evaluation.benchmark_table import clause_table, result_table
 from components.evaluation.evaluate_pipeline import evaluate_pipelines
 from components.evaluation.report import REFERENCE, build_report, write_report
-from components.io.command_line import labelled_path
+from components.io.command_line import add_rewrite_decoding_flags, labelled_path
 from components.upsampling.backends import RewriterSettings, open_upsampler
 
 
@@ -40,16 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--judge", type=Path, default=Path("models/alignment"), help="the alignment judge")
     parser.add_argument("--reference", default=REFERENCE)
     parser.add_argument("--upsampler", type=Path, help="a saved local rewriter: also draw the prompts it rewrites")
-    parser.add_argument(
-        "--keep-prompt",
-        action=argparse.BooleanOptionalAction,
-        help="the rewrites open with the prompt (default: the rewriter's manifest)",
-    )
-    parser.add_argument(
-        "--forbid-contradictions",
-        action=argparse.BooleanOptionalAction,
-        help="the rewrites contradict nothing the prompt states (default: the rewriter's manifest)",
-    )
+    add_rewrite_decoding_flags(parser, unset="the rewriter's manifest")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", type=Path, required=True, help="a folder that does not exist yet")
     args = parser.parse_args(argv)

@@ -22,6 +22,7 @@ import torch
 
 from components.data.shard_layout import list_shards
 from components.evaluation.upsampling import measure_upsampler
+from components.io.command_line import add_rewrite_decoding_flags
 
 
 def main() -> None:
@@ -32,16 +33,7 @@ def main() -> None:
     parser.add_argument("--diversity", type=int, default=32, help="prompts given 4 rewrites each")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--json", type=Path, help="also write the measures here")
-    parser.add_argument(
-        "--keep-prompt",
-        action=argparse.BooleanOptionalAction,
-        help="open each rewrite with the prompt (default: the rewriter's manifest)",
-    )
-    parser.add_argument(
-        "--forbid-contradictions",
-        action=argparse.BooleanOptionalAction,
-        help="sample no word that contradicts the prompt (default: the rewriter's manifest)",
-    )
+    add_rewrite_decoding_flags(parser, unset="the rewriter's manifest")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()

@@ -46,6 +46,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from components.io.command_line import add_rewrite_decoding_flags
+
 if TYPE_CHECKING:
     from components.upsampling.backends import RewriterSettings
     from components.upsampling.guard import GuardedRewrite
@@ -794,18 +796,7 @@ def add_rewriter_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--base-url", help="openai: the chat-completions endpoint, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--tries", type=int, help="rewrites tried before the prompt is drawn as written")
-    parser.add_argument(
-        "--keep-prompt",
-        action=argparse.BooleanOptionalAction,
-        help="open each rewrite with the prompt as written and let the model continue it "
-        "(local and transformers; default: the local rewriter's manifest)",
-    )
-    parser.add_argument(
-        "--forbid-contradictions",
-        action=argparse.BooleanOptionalAction,
-        help="sample no word that would contradict the prompt: a denial of a stated fact, a second background "
-        "or sign word (local and transformers; default: the local rewriter's manifest)",
-    )
+    add_rewrite_decoding_flags(parser, unset="local and transformers: the local rewriter's manifest")
 
 
 def main(argv: list[str] | None = None) -> int:

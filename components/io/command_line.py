@@ -41,3 +41,19 @@ def labelled_path(text: str) -> tuple[str, Path]:
     if not sep or not label.strip() or not path:
         raise argparse.ArgumentTypeError(f"expected LABEL=PATH, got {text!r}")
     return label.strip(), Path(path)
+
+
+def add_rewrite_decoding_flags(parser: argparse.ArgumentParser, *, unset: str) -> None:
+    """`--keep-prompt` and `--forbid-contradictions`, each True, False or None when left out
+    (`unset` says what None means to this command, e.g. "the local rewriter's manifest")."""
+    parser.add_argument(
+        "--keep-prompt",
+        action=argparse.BooleanOptionalAction,
+        help=f"open each rewrite with the prompt as written and let the model continue it (default: {unset})",
+    )
+    parser.add_argument(
+        "--forbid-contradictions",
+        action=argparse.BooleanOptionalAction,
+        help="sample no word that would contradict the prompt: a denial of a stated fact, a second background "
+        f"or sign word (default: {unset})",
+    )

@@ -1,5 +1,6 @@
 """The experiments' shared argument parsers: KEY=VALUE read as JSON, then YAML, then text, and
-LABEL=PATH; a malformed argument is refused by argparse naming it."""
+LABEL=PATH; a malformed argument is refused by argparse naming it; the rewriter's two decoding
+flags, each on, off or left to the rewriter."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.io.command_line import labelled_path, setting
+from components.io.command_line import add_rewrite_decoding_flags, labelled_path, setting
 
 
 @pytest.mark.parametrize(
@@ -51,3 +52,20 @@ def test_argparse_names_the_bad_argument(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         parser.parse_args(["--set", "nothing"])
     assert "expected KEY=VALUE, got 'nothing'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "keep", "forbid"),
+    [
+        ([], None, None),  # left out: the rewriter's own setting
+        (["--keep-prompt", "--forbid-contradictions"], True, True),
+        (["--no-keep-prompt", "--forbid-contradictions"], False, True),
+        (["--keep-prompt", "--no-forbid-contradictions"], True, False),
+    ],
+)
+def test_the_rewrite_decoding_flags(argv: list[str], keep: bool | None, forbid: bool | None) -> None:
+    parser = argparse.ArgumentParser(formatter_class=lambda prog: argparse.HelpFormatter(prog, width=400))
+    add_rewrite_decoding_flags(parser, unset="the manifest")
+    args = parser.parse_args(argv)
+    assert (args.keep_prompt, args.forbid_contradictions) == (keep, forbid)
+    assert parser.format_help().count("(default: the manifest)") == 2
