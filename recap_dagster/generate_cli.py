@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from recap_dagster.cli import add_rewriter_flags, checked_params, configure_environment, open_cli_upsampler
+from recap_dagster.cli import checked_params, configure_environment
+from recap_dagster.upsample_cli import add_rewriter_flags, open_cli_upsampler
 
 if TYPE_CHECKING:
     from components.provenance import SigningSettings

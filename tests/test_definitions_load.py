@@ -15,7 +15,17 @@ import pytest
 HEAVY = ("lightning", "torchmetrics", "diffusers", "transformers", "matplotlib")
 
 
-@pytest.mark.parametrize("module", ["recap_dagster.definitions", "recap_dagster.cli", "recap_dagster.metrics_files"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "recap_dagster.definitions",
+        "recap_dagster.cli",
+        "recap_dagster.upsample_cli",
+        "recap_dagster.evaluate_cli",
+        "recap_dagster.generate_cli",
+        "recap_dagster.metrics_files",
+    ],
+)
 def test_loading_imports_no_training_library(module: str) -> None:
     code = f"import json, sys, {module}; print(json.dumps(sorted(set(sys.modules) & set({HEAVY!r}))))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=300)

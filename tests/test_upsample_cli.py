@@ -149,8 +149,8 @@ def test_params_yaml_gives_the_defaults_and_flags_override_them(
 def test_the_decoding_flags_go_over_params_yaml(tmp_path: Path, flags: dict, expected: tuple[bool, bool]) -> None:
     import argparse
 
-    from recap_dagster.cli import rewriter_settings
     from recap_dagster.project import load_params
+    from recap_dagster.upsample_cli import rewriter_settings
 
     path = tmp_path / "params.yaml"
     path.write_text(
@@ -163,7 +163,7 @@ def test_the_decoding_flags_go_over_params_yaml(tmp_path: Path, flags: dict, exp
 
 def test_bad_input_stops_before_any_model_loads(tmp_path: Path, no_model_loads: None, capsys) -> None:
     from components.upsampling.backends import BACKENDS
-    from recap_dagster.cli import REWRITER_BACKENDS
+    from recap_dagster.upsample_cli import REWRITER_BACKENDS
 
     assert REWRITER_BACKENDS == BACKENDS
     missing = tmp_path / "no-such-upsampler"
