@@ -1,6 +1,6 @@
 """The main job's clock: `quick` promises every asset in under 20 minutes on any 2-core x86-64
-CPU, setup aside. Its training stages stop on wall-clock budgets (12 minutes in all, and 30
-seconds per generator), but the rest of the job (datasets, recaptioning, filtering, the
+CPU, setup aside. Its training stages stop on wall-clock budgets (12.5 minutes in all, 30
+seconds of them per generator), but the rest of the job (datasets, recaptioning, filtering, the
 generators' caching and judging, start-up) is work, and a slower CPU takes longer over it. So
 `recap materialize --all` times a fixed workload first (components/training/machine_speed.py)
 and, on a machine too slow for the budgets as written, shrinks every training budget by one
