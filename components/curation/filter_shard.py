@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from components.curation.filters import FilterSettings, first_failure
 from components.data.image_decode import DEFAULT_MAX_PIXELS
 from components.io.hashing import file_sha256
-from components.judge.scoring import Judge, explain
+from components.judge.scoring import ImageFeatures, Judge, explain, feature_rows
 from components.recaption.shard_stream import ShardImages
 from components.recaption.sidecar import COLUMNS, read_table_info, write_table_with_info
 
@@ -149,12 +149,12 @@ def _present(text: object) -> bool:
     return isinstance(text, str) and bool(text.strip())
 
 
-def _scores(judge: Judge, images: torch.Tensor, texts: Sequence[object]) -> np.ndarray:
-    """Scores of the present texts; NaN where a text is missing."""
+def _scores(judge: Judge, features: ImageFeatures, texts: Sequence[object]) -> np.ndarray:
+    """Scores of the present texts against their images' features; NaN where a text is missing."""
     out = np.full(len(texts), np.nan)
     index = [i for i, t in enumerate(texts) if _present(t)]
     if index:
-        out[index] = judge.score(images[index], [str(texts[i]) for i in index]).numpy()
+        out[index] = judge.score_encoded(feature_rows(features, index), [str(texts[i]) for i in index]).numpy()
     return out
 
 
@@ -173,10 +173,11 @@ def filter_chunk(
     """`ok` rows with their images (N, 3, S, S) at the judge's size -> the rows with ADDED_COLUMNS."""
     rows = rows.copy()
     filters = settings.filters
-    rows["short_alignment"] = _scores(judge, images, list(rows["short_caption"]))
-    rows["original_alignment"] = _scores(judge, images, list(rows["original_caption"]))
+    features = judge.encode_images(images)  # each image encoded once for all its captions and attempts
+    rows["short_alignment"] = _scores(judge, features, list(rows["short_caption"]))
+    rows["original_alignment"] = _scores(judge, features, list(rows["original_caption"]))
     long_text, long_tokens = list(rows["long_caption"]), [int(t or 0) for t in rows["long_tokens"]]
-    long_scores = _scores(judge, images, long_text)
+    long_scores = _scores(judge, features, long_text)
     rows[FIRST_CAPTION], rows[FIRST_SCORE] = list(long_text), long_scores.copy()  # for the report, not the file
     verdicts: list[list[str]] = [[] for _ in range(len(rows))]
     attempts = np.ones(len(rows), dtype=np.int64)
@@ -202,7 +203,7 @@ def filter_chunk(
         for i, (text, tokens) in zip(failing, written, strict=True):
             long_text[i], long_tokens[i] = text, tokens
             attempts[i] += 1
-        long_scores[failing] = _scores(judge, images[failing], [long_text[i] for i in failing])
+        long_scores[failing] = _scores(judge, feature_rows(features, failing), [long_text[i] for i in failing])
         failing = judge_rows(failing)
     captions, sources = [], []
     failed = set(failing)

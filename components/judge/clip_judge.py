@@ -13,6 +13,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from components.judge.scoring import ImageFeatures, check_pairs, feature_rows
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # CLIP's own preprocessing, when the model folder has none
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -42,15 +44,25 @@ class ClipJudge:
         self.device, self.batch_size = device, batch_size
 
     @torch.no_grad()
-    def score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
-        """images (N, 3, S, S) in [0, 1] of any S (resized to the model's), one caption each -> (N,) in [0, 1]."""
-        if images.shape[0] != len(captions):
-            raise ValueError(f"{images.shape[0]} images but {len(captions)} captions")
+    def encode_images(self, images: torch.Tensor) -> ImageFeatures:
+        """images (N, 3, S, S) in [0, 1] of any S (resized to the model's) -> (unit embeddings (N, E),)."""
         out = []
-        for start in range(0, len(captions), self.batch_size):
+        for start in range(0, images.shape[0], self.batch_size):
             pixels = images[start : start + self.batch_size].to(self.device)
             if pixels.shape[-1] != self.image_size or pixels.shape[-2] != self.image_size:
                 pixels = F.interpolate(pixels, size=(self.image_size, self.image_size), mode="bicubic").clamp(0, 1)
+            embeds = self.model.get_image_features(pixel_values=(pixels - self.mean) / self.std)
+            embeds: torch.Tensor = getattr(embeds, "pooler_output", embeds)  # a tensor or an output
+            out.append(F.normalize(embeds, dim=-1))
+        dim = int(self.model.config.projection_dim)
+        return (torch.cat(out) if out else torch.zeros(0, dim, device=self.device),)
+
+    @torch.no_grad()
+    def score_encoded(self, features: ImageFeatures, captions: Sequence[str]) -> torch.Tensor:
+        check_pairs(features, captions)
+        out = []
+        for start in range(0, len(captions), self.batch_size):
+            (image_embeds,) = feature_rows(features, slice(start, start + self.batch_size))
             text = self.tokenizer(
                 list(captions[start : start + self.batch_size]),
                 padding=True,
@@ -58,10 +70,20 @@ class ClipJudge:
                 max_length=self.context_length,
                 return_tensors="pt",
             ).to(self.device)
-            image_embeds = self.model.get_image_features(pixel_values=(pixels - self.mean) / self.std)
             text_embeds = self.model.get_text_features(**text)
-            image_embeds: torch.Tensor = getattr(image_embeds, "pooler_output", image_embeds)  # a tensor or an output
             text_embeds: torch.Tensor = getattr(text_embeds, "pooler_output", text_embeds)
-            cosine = (F.normalize(image_embeds, dim=-1) * F.normalize(text_embeds, dim=-1)).sum(dim=-1)
+            cosine = (image_embeds * F.normalize(text_embeds, dim=-1)).sum(dim=-1)
             out.append((cosine.float().cpu() + 1) / 2)
         return torch.cat(out) if out else torch.zeros(0)
+
+    def score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
+        """images (N, 3, S, S) in [0, 1] of any S (resized to the model's), one caption each -> (N,) in [0, 1]."""
+        if images.shape[0] != len(captions):
+            raise ValueError(f"{images.shape[0]} images but {len(captions)} captions")
+        scores = [  # batch by batch: memory holds one batch's features
+            self.score_encoded(
+                self.encode_images(images[start : start + self.batch_size]), captions[start : start + self.batch_size]
+            )
+            for start in range(0, len(captions), self.batch_size)
+        ]
+        return torch.cat(scores) if scores else torch.zeros(0)

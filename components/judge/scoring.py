@@ -24,6 +24,10 @@ from components.text.tokenizer import CaptionTokenizer
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
+# A judge's features of N images: tensors whose first dimension is N, row i for image i. Encoded
+# once, they score any number of captions of the same images (the filter scores three per image).
+ImageFeatures = tuple[torch.Tensor, ...]
+
 
 class Judge(Protocol):
     """What the filter needs of a judge: AlignmentJudgeScorer, or a transformers CLIPModel (clip_judge.py)."""
@@ -31,9 +35,28 @@ class Judge(Protocol):
     image_size: int
     score_kind: str
 
+    def encode_images(self, images: torch.Tensor) -> ImageFeatures:
+        """images (N, 3, S, S) in [0, 1] -> the judge's features of them, row i for image i."""
+        ...
+
+    def score_encoded(self, features: ImageFeatures, captions: Sequence[str]) -> torch.Tensor:
+        """Features of N images (encode_images), one caption per image -> scores (N,) in [0, 1]."""
+        ...
+
     def score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
         """images (N, 3, S, S) in [0, 1], one caption per image -> scores (N,) in [0, 1]."""
         ...
+
+
+def feature_rows(features: ImageFeatures, rows: torch.Tensor | Sequence[int] | slice) -> ImageFeatures:
+    """The features of the images `rows` selects, in its order."""
+    index = rows if isinstance(rows, slice | torch.Tensor) else torch.as_tensor(list(rows), dtype=torch.long)
+    return tuple(f[index] for f in features)
+
+
+def check_pairs(features: ImageFeatures, captions: Sequence[str]) -> None:
+    if (n := features[0].shape[0]) != len(captions):
+        raise ValueError(f"{n} images but {len(captions)} captions")
 
 
 class AlignmentJudgeScorer:
@@ -52,20 +75,45 @@ class AlignmentJudgeScorer:
         self.image_size = judge.config.towers.image_size
 
     @torch.no_grad()
-    def score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
-        if images.shape[0] != len(captions):
-            raise ValueError(f"{images.shape[0]} images but {len(captions)} captions")
+    def encode_images(self, images: torch.Tensor) -> ImageFeatures:
+        """-> (unit embeddings (N, E), tokens for the matching head (N, Q, Dt)), on the judge's device."""
+        device = next(self.judge.parameters()).device
+        parts = [
+            self.judge.encode_image(images[start : start + self.batch_size].to(device))
+            for start in range(0, images.shape[0], self.batch_size)
+        ]
+        if not parts:
+            return self.judge.encode_image(images.to(device))  # (0, ...) shapes, checked by the tower
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    @torch.no_grad()
+    def score_encoded(self, features: ImageFeatures, captions: Sequence[str]) -> torch.Tensor:
+        check_pairs(features, captions)
         scores = [
-            self._score(images[start : start + self.batch_size], captions[start : start + self.batch_size])
+            self._score(
+                feature_rows(features, slice(start, start + self.batch_size)), captions[start : start + self.batch_size]
+            )
             for start in range(0, len(captions), self.batch_size)
         ]
         return torch.cat(scores) if scores else torch.zeros(0)
 
-    def _score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
+    @torch.no_grad()
+    def score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
+        if images.shape[0] != len(captions):
+            raise ValueError(f"{images.shape[0]} images but {len(captions)} captions")
+        scores = [  # batch by batch: memory holds one batch's features
+            self.score_encoded(
+                self.encode_images(images[start : start + self.batch_size]), captions[start : start + self.batch_size]
+            )
+            for start in range(0, len(captions), self.batch_size)
+        ]
+        return torch.cat(scores) if scores else torch.zeros(0)
+
+    def _score(self, features: ImageFeatures, captions: Sequence[str]) -> torch.Tensor:
         device = next(self.judge.parameters()).device
         batch = self.tokenizer.encode_batch(list(captions), "long", self.judge.config.towers.context_length)
         tokens, valid = batch.tokens.to(device), batch.attention_mask.to(device)
-        image_embeds, image_tokens = self.judge.encode_image(images.to(device))
+        image_embeds, image_tokens = features
         text_embeds, states = self.judge.encode_text(tokens, valid)
         if self.score_kind == "cosine":
             return ((image_embeds * text_embeds).sum(dim=-1).float().cpu() + 1) / 2
@@ -88,7 +136,8 @@ def explain(judge: Judge, image: torch.Tensor, caption: str) -> Explanation | No
     parts = sentences(caption)
     if len(parts) < 2:
         return None
-    scores = judge.score(image[None].expand(len(parts), -1, -1, -1), parts)
+    once = judge.encode_images(image[None])  # the image encoded once for all its sentences
+    scores = judge.score_encoded(feature_rows(once, [0] * len(parts)), parts)
     worst = int(torch.argmin(scores))
     return Explanation(parts[worst], float(scores[worst]))
 

@@ -26,14 +26,26 @@ LONG = "A small red circle sits in the top left corner of a plain white picture 
 
 
 class PurpleJudge:
-    """Scores 0.1 a caption that says "purple", else 0.9: a hallucination detector of known answers."""
+    """Scores 0.1 a caption that says "purple", else 0.9: a hallucination detector of known answers.
+    `encoded` keeps how many images each encode_images call took."""
 
     image_size = 8
     score_kind = "match"
 
-    def score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
-        assert images.shape == (len(captions), 3, 8, 8)
+    def __init__(self) -> None:
+        self.encoded: list[int] = []
+
+    def encode_images(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        assert images.shape[1:] == (3, 8, 8)
+        self.encoded.append(images.shape[0])
+        return (images.flatten(1),)
+
+    def score_encoded(self, features: tuple[torch.Tensor, ...], captions: Sequence[str]) -> torch.Tensor:
+        assert features[0].shape == (len(captions), 3 * 8 * 8)
         return torch.tensor([0.1 if "purple" in c else 0.9 for c in captions])
+
+    def score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
+        return self.score_encoded(self.encode_images(images), captions)
 
 
 def sidecar_rows(keys: list[str], longs: list[str], *, status: dict[str, str] | None = None) -> pd.DataFrame:
@@ -80,9 +92,12 @@ def regenerate_fixing(fixable: set[str]):
 def test_regeneration_then_fallback_with_every_key_once(shard, tmp_path: Path) -> None:
     sidecar, tar = shard
     regenerate, calls = regenerate_fixing({"000000001"})
+    judge = PurpleJudge()
     report = filter_shard(
-        sidecar, tar, tmp_path / "filtered", PurpleJudge(), threshold=0.5, judge_version="j1", regenerate=regenerate
+        sidecar, tar, tmp_path / "filtered", judge, threshold=0.5, judge_version="j1", regenerate=regenerate
     )
+    # The 4 ok rows' images encoded once, for their three captions and both regenerations.
+    assert judge.encoded == [4]
     frame = pd.read_parquet(report.path)
     assert list(frame.columns) == [*COLUMNS, *ADDED_COLUMNS]
     assert list(frame["key"]) == [f"00000000{i}" for i in range(5)]

@@ -10,7 +10,7 @@ import torch
 from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast
 
 from components.judge.clip_judge import ClipJudge
-from components.judge.scoring import explain
+from components.judge.scoring import explain, feature_rows
 from components.text.tokenizer import CaptionTokenizer
 
 
@@ -58,6 +58,12 @@ def test_a_clip_model_scores_pairs_in_the_unit_interval(clip_dir: Path) -> None:
         images, ["a red circle on white", "a blue circle on black", "a red circle"]
     )
     assert torch.allclose(scores, again, atol=1e-5)  # batching does not change a score
+    features = ClipJudge(clip_dir, batch_size=2).encode_images(images)  # encoded once, any captions after
+    assert torch.allclose(
+        ClipJudge(clip_dir).score_encoded(feature_rows(features, [2, 0]), ["a red circle", "a red circle on white"]),
+        scores[[2, 0]],
+        atol=1e-5,
+    )
     with pytest.raises(ValueError, match="3 images but 2 captions"):
         judge.score(images, ["a", "b"])
     found = explain(judge, images[0], "A red circle. A blue circle on black.")

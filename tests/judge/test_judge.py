@@ -13,7 +13,7 @@ from components.judge.checkpoint import load_judge, read_judge_manifest, save_ju
 from components.judge.config import JudgeConfig
 from components.judge.loss import judge_loss
 from components.judge.model import AlignmentJudge
-from components.judge.scoring import AlignmentJudgeScorer, calibrate_threshold, explain, sentences
+from components.judge.scoring import AlignmentJudgeScorer, calibrate_threshold, explain, feature_rows, sentences
 from components.text.tokenizer import CaptionTokenizer
 
 TEXTS = [
@@ -69,6 +69,21 @@ def test_a_caption_is_judged_the_same_however_its_batch_is_padded(judge, tokeniz
     assert torch.allclose(alone, padded[:1], atol=1e-5)
     cosine = AlignmentJudgeScorer(judge, tokenizer, "cosine").score(image, [TEXTS[0]])
     assert 0.0 <= float(cosine) <= 1.0 and 0.0 <= float(alone) <= 1.0
+
+
+@pytest.mark.parametrize("kind", ["match", "cosine"])
+def test_images_encoded_once_score_any_captions_as_the_images_would(judge, tokenizer, kind: str) -> None:
+    images = torch.rand(5, 3, 64, 64)
+    scorer = AlignmentJudgeScorer(judge, tokenizer, kind, batch_size=2)  # batches of 2: 5 rows cross them
+    features = scorer.encode_images(images)
+    assert [f.shape[0] for f in features] == [5, 5]
+    for captions in (TEXTS[:5], TEXTS[5:10]):  # two caption sets on the same features
+        assert torch.allclose(scorer.score_encoded(features, captions), scorer.score(images, captions), atol=1e-5)
+    rows = [4, 1, 1]  # any rows, in any order, repeated
+    picked = scorer.score_encoded(feature_rows(features, rows), TEXTS[:3])
+    assert torch.allclose(picked, scorer.score(images[rows], TEXTS[:3]), atol=1e-5)
+    with pytest.raises(ValueError, match="5 images but 2 captions"):
+        scorer.score_encoded(features, TEXTS[:2])
 
 
 def test_the_loss_counts_hard_negatives_and_trains_every_part(judge, tokenizer) -> None:
