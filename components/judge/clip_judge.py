@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from components.judge.scoring import ImageFeatures, check_pairs, feature_rows
+from components.judge.scoring import ImageFeatures, check_pairs, feature_rows, score_in_batches
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # CLIP's own preprocessing, when the model folder has none
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -78,12 +78,4 @@ class ClipJudge:
 
     def score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
         """images (N, 3, S, S) in [0, 1] of any S (resized to the model's), one caption each -> (N,) in [0, 1]."""
-        if images.shape[0] != len(captions):
-            raise ValueError(f"{images.shape[0]} images but {len(captions)} captions")
-        scores = [  # batch by batch: memory holds one batch's features
-            self.score_encoded(
-                self.encode_images(images[start : start + self.batch_size]), captions[start : start + self.batch_size]
-            )
-            for start in range(0, len(captions), self.batch_size)
-        ]
-        return torch.cat(scores) if scores else torch.zeros(0)
+        return score_in_batches(self, images, captions, self.batch_size)

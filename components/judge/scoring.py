@@ -59,6 +59,19 @@ def check_pairs(features: ImageFeatures, captions: Sequence[str]) -> None:
         raise ValueError(f"{n} images but {len(captions)} captions")
 
 
+def score_in_batches(judge: Judge, images: torch.Tensor, captions: Sequence[str], batch_size: int) -> torch.Tensor:
+    """A judge's `score`: each batch's images encoded and scored, so memory holds one batch's features."""
+    if images.shape[0] != len(captions):
+        raise ValueError(f"{images.shape[0]} images but {len(captions)} captions")
+    scores = [
+        judge.score_encoded(
+            judge.encode_images(images[start : start + batch_size]), captions[start : start + batch_size]
+        )
+        for start in range(0, len(captions), batch_size)
+    ]
+    return torch.cat(scores) if scores else torch.zeros(0)
+
+
 class AlignmentJudgeScorer:
     """An AlignmentJudge with its tokenizer, scoring with `score_kind` in batches of `batch_size` pairs."""
 
@@ -97,17 +110,8 @@ class AlignmentJudgeScorer:
         ]
         return torch.cat(scores) if scores else torch.zeros(0)
 
-    @torch.no_grad()
     def score(self, images: torch.Tensor, captions: Sequence[str]) -> torch.Tensor:
-        if images.shape[0] != len(captions):
-            raise ValueError(f"{images.shape[0]} images but {len(captions)} captions")
-        scores = [  # batch by batch: memory holds one batch's features
-            self.score_encoded(
-                self.encode_images(images[start : start + self.batch_size]), captions[start : start + self.batch_size]
-            )
-            for start in range(0, len(captions), self.batch_size)
-        ]
-        return torch.cat(scores) if scores else torch.zeros(0)
+        return score_in_batches(self, images, captions, self.batch_size)
 
     def _score(self, features: ImageFeatures, captions: Sequence[str]) -> torch.Tensor:
         device = next(self.judge.parameters()).device
