@@ -8,8 +8,11 @@ Times, in new processes, alternating:
   imported by the assets when they run);
 - eager (baseline): the same, plus what it imported before the training libraries were made
   lazy: `lightning` (with torchmetrics), `diffusers` and `transformers`;
+- Kubernetes location: `import recap_dagster.k8s_definitions`, the local location plus
+  dagster-k8s and its Kubernetes client, which the local location imported until 2026-12-07;
 - dagster alone: `import dagster`, the floor no code location goes below.
-Prints best and median seconds and the ratio definitions / eager (lower is better).
+Prints best and median seconds and the ratios of definitions to eager and to the Kubernetes
+location (lower is better).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 CASES = {
     "definitions": "import recap_dagster.definitions",
     "eager (baseline)": "import recap_dagster.definitions, lightning, diffusers, transformers",
+    "Kubernetes location": "import recap_dagster.k8s_definitions",
     "dagster alone": "import dagster",
 }
 
@@ -42,11 +46,14 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, code in CASES.items():
             times[name].append(seconds(code))
-    print(f"{'':<18} {'best s':>8} {'median s':>9}")
+    print(f"{'':<20} {'best s':>8} {'median s':>9}")
     for name, values in times.items():
-        print(f"{name:<18} {min(values):8.2f} {statistics.median(values):9.2f}")
-    ratio = statistics.median(times["definitions"]) / statistics.median(times["eager (baseline)"])
-    print(f"ratio definitions / eager (median): {ratio:.2f}")
+        print(f"{name:<20} {min(values):8.2f} {statistics.median(values):9.2f}")
+    median = {name: statistics.median(values) for name, values in times.items()}
+    print(f"ratio definitions / eager (median): {median['definitions'] / median['eager (baseline)']:.2f}")
+    print(
+        f"ratio definitions / Kubernetes location (median): {median['definitions'] / median['Kubernetes location']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from dagster import validate_run_config
 
-from recap_dagster.definitions import defs
 from recap_dagster.defs.recaption import RecaptionConfig
+from recap_dagster.k8s_definitions import defs
 
 CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "k8s" / "recaption_run_config.yaml"
 

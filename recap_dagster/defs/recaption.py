@@ -238,17 +238,4 @@ recaption_job = define_asset_job(
 )
 
 ASSETS = [recaptioned_shards]
-JOBS = [recaption_job]
-
-try:  # dagster-k8s (the `k8s` extra): the same partitions as pods on a cluster, one GPU each
-    from dagster_k8s import k8s_job_executor
-except ImportError:  # a local install without the extra
-    k8s_job_executor = None
-if k8s_job_executor is not None:
-    recaption_k8s_job = define_asset_job(
-        "recaption_k8s_job",
-        selection=[recaptioned_shards],
-        executor_def=k8s_job_executor,
-        description="recaption_job on Kubernetes: each step in its own pod (deploy/k8s/recaption_run_config.yaml).",
-    )
-    JOBS.append(recaption_k8s_job)
+JOBS = [recaption_job]  # recaption_k8s_job: the Kubernetes code location's (recap_dagster/k8s_definitions.py)
