@@ -130,17 +130,19 @@ def test_a_user_source_and_curated_set_end_to_end(tmp_path: Path) -> None:
         ours = pd.read_parquet(tmp_path / "captions" / name)
         assert ours.equals(pd.read_parquet(data / "recaptioned" / name))
 
-    # dvc repro: the stages up to the captioner through Dagster again, their paths in the data
-    # root of the dataset (tests/test_dvc_graph.py reproduces the whole graph on the world).
+    # dvc repro: the stages up to the pretrained captioner through Dagster again, their paths in
+    # the data root of the dataset, a model's beside it (tests/test_dvc_graph.py reproduces the
+    # whole graph on the world).
     run(project, env, "git", "init", "-q")
     (project / ".gitignore").write_text(".venv\n.dagster_home/\nmlflow/\n")
     dvc = dvc_command()
     run(project, env, dvc, "init", "-q")
-    ran = run(project, env, dvc, "repro", "captioner").stdout
-    assert all(f"Running stage '{stage}'" in ran for stage in ("web_shards", "curated_captions", "captioner")), ran
+    ran = run(project, env, dvc, "repro", "captioner_pretrained").stdout
+    stages = ("web_shards", "curated_captions", "captioner_pretrained")
+    assert all(f"Running stage '{stage}'" in ran for stage in stages), ran
     lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
     assert lock["web_shards"]["outs"][0]["path"] == "datasets/laion/data/web_shards"
-    assert lock["captioner"]["outs"][0]["path"] == "datasets/laion/data/../models/captioner"
+    assert lock["captioner_pretrained"]["outs"][0]["path"] == "datasets/laion/data/../models/captioner_pretrained"
     assert not (project / "data").exists() and not (project / "models").exists()
     assert tree_checksums(source) | {f"curated/{k}": v for k, v in tree_checksums(curated.parent).items()} == before
 
