@@ -23,6 +23,7 @@ WORK=${WORK:-/tmp/recap_generator_study}
 ACCELERATOR=${ACCELERATOR:-gpu} UNET=${UNET:-base} PRECISION=${PRECISION:-bf16-mixed} BATCH=${BATCH:-128}
 MAX_STEPS=${MAX_STEPS:-1000000} EVAL_EVERY=${EVAL_EVERY:-2} EVAL_PROMPTS=${EVAL_PROMPTS:-24} JUDGE_PROMPTS=${JUDGE_PROMPTS:-64}
 MIXES=${MIXES:-original_only paper oracle}
+THREADS=${THREADS:-2}  # torch threads per process (the test, on 2 cores beside another test: 1)
 mkdir -p "$OUT" "$WORK/logs"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no GPU: $ACCELERATOR") > "$OUT/device.txt" 2>&1
@@ -34,7 +35,7 @@ for mix in $MIXES; do
   timeout $(( LIMIT - ($(date +%s) - start) )) python3 experiments/generator_study.py --root "$ROOT" --mix "$mix" \
     --profile paper --unet "$UNET" --batch "$BATCH" --precision "$PRECISION" --accelerator "$ACCELERATOR" \
     --minutes "$MINUTES" --max-steps "$MAX_STEPS" --eval-every "$EVAL_EVERY" --eval-prompts "$EVAL_PROMPTS" \
-    --constant-lr --threads 2 --tag "gpu_$mix" --work "$WORK" --out "$OUT/study.jsonl" > "$WORK/logs/$mix.log" 2>&1 &
+    --constant-lr --threads "$THREADS" --tag "gpu_$mix" --work "$WORK" --out "$OUT/study.jsonl" > "$WORK/logs/$mix.log" 2>&1 &
   pids+=($!)
 done
 wait "${pids[@]}"

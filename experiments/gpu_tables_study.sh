@@ -28,6 +28,7 @@ TABLES=${TABLES:-mix length captioner}
 ACCELERATOR=${ACCELERATOR:-gpu} UNET=${UNET:-small} PRECISION=${PRECISION:-bf16-mixed} BATCH=${BATCH:-128}
 STEPS=${STEPS:-1000000} EVAL_EVERY=${EVAL_EVERY:-2} EVAL_PROMPTS=${EVAL_PROMPTS:-8}
 PER_CATEGORY=${PER_CATEGORY:-8} REAL=${REAL:-256} SETTINGS=${SETTINGS:-}  # SETTINGS: "KEY=VALUE ..." recipe overrides
+EVAL_THREADS=${EVAL_THREADS:-2}  # torch threads of the evaluation (the test, on 2 cores beside another test: 1)
 mkdir -p "$OUT" "$WORK/logs"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no GPU: $ACCELERATOR") > "$OUT/device.txt" 2>&1
@@ -55,7 +56,7 @@ for table in $TABLES; do
   cp "$WORK/$table/table_$table/chain.json" "$OUT/chain_$table.json" 2>/dev/null
   rm -rf "$WORK/eval_$table"
   timeout "$(left)" python3 experiments/paper_tables.py evaluate "$table" --root "$ROOT" --work "$WORK/$table" \
-    --out "$WORK/eval_$table" --per-category "$PER_CATEGORY" --real "$REAL" --threads 2 --allow-missing \
+    --out "$WORK/eval_$table" --per-category "$PER_CATEGORY" --real "$REAL" --threads "$EVAL_THREADS" --allow-missing \
     > "$WORK/logs/evaluate_$table.log" 2>&1 &
   pids+=($!)
 done

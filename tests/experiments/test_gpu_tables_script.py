@@ -35,6 +35,7 @@ def test_the_gpu_tables_study_runs_on_a_cpu_with_a_tiny_budget(tmp_path: Path) -
         "PER_CATEGORY": "1",
         "REAL": "2",
         "SETTINGS": "sampling.steps=2",
+        "EVAL_THREADS": "1",  # beside the other worker's test, on 2 cores
     }
     out = tmp_path / "out"
     done = subprocess.run(

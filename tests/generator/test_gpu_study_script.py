@@ -39,6 +39,7 @@ def test_the_gpu_study_runs_on_a_cpu_with_a_tiny_budget(tmp_path: Path, tiny_vae
         "EVAL_PROMPTS": "1",
         "JUDGE_PROMPTS": "1",
         "MIXES": "original_only paper",
+        "THREADS": "1",  # two processes at once, beside the other worker's test, on 2 cores
     }
     out = tmp_path / "out"
     done = subprocess.run(
