@@ -24,14 +24,11 @@ LOCK_TORCH="$(grep -m1 -E '^torch==' "$LOCK" || true)"
 TORCH_SPEC="${RECAP_TORCH_SPEC:-$LOCK_TORCH}"
 DVC_SPEC="${RECAP_DVC_SPEC:-}"
 
-# pip's output goes to a log, shown only when pip fails. --no-compile: pip would compile all
-# 460 MB of the environment's Python to bytecode, about 85 s of one core; instead each module
-# is compiled the first time it is imported and cached beside it, as uv installs by default
-# (the test suite imports a fraction of them; docs/benchmarks.md "The test suite's clock").
+# pip's output goes to a log, shown only when pip fails.
 LOG="$ROOT/.venv-setup.log"
 pip_install() {
   local venv="$1"; shift
-  if ! "$venv/bin/python" -m pip install --no-compile --progress-bar off "$@" >>"$LOG" 2>&1; then
+  if ! "$venv/bin/python" -m pip install --progress-bar off "$@" >>"$LOG" 2>&1; then
     echo "[setup] pip install $* failed; the end of $LOG:" >&2
     tail -n 40 "$LOG" >&2
     exit 1
