@@ -38,13 +38,16 @@ print(json.dumps(loaded))
 """
 
 
-@pytest.fixture(scope="module")
-def heavy_after_each() -> dict[str, list[str]]:
-    done = subprocess.run(
-        [sys.executable, "-c", IMPORT_EACH], capture_output=True, text=True, env=os.environ, timeout=300
-    )
+def printed_json(code: str):
+    """What `code`, run in a fresh interpreter, prints as JSON on its last line."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=300)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def heavy_after_each() -> dict[str, list[str]]:
+    return printed_json(IMPORT_EACH)
 
 
 @pytest.mark.parametrize("module", ENTRY_POINTS)
@@ -52,7 +55,7 @@ def test_loading_imports_no_training_library(module: str, heavy_after_each: dict
     assert heavy_after_each[module] == []
 
 
-def test_the_kubernetes_location_is_seen_to_load_the_kubernetes_client(heavy_after_each) -> None:
+def test_the_kubernetes_location_is_seen_to_load_the_kubernetes_client(heavy_after_each: dict[str, list[str]]) -> None:
     assert {"dagster_k8s", "kubernetes"} <= set(heavy_after_each["recap_dagster.k8s_definitions"])
 
 
@@ -68,6 +71,4 @@ def test_reading_every_recipe_imports_no_training_library() -> None:
         "    resolve_generator_recipe(profile); resolve_vae_recipe(profile)\n"
         "print(json.dumps(sorted(set(sys.modules) & {'lightning', 'torchmetrics', 'diffusers'})))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    assert printed_json(code) == []
