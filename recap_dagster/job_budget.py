@@ -39,17 +39,15 @@ class JobBudget:
         return min(1.0, max(self.floor, left / self.budget_minutes))
 
 
-# Measured on the reference machine with `bash scripts/main.sh` (docs/benchmarks.md, "Twenty
-# minutes on any 2-core x86-64"): 16 minutes in all, of which the budgets take 11.5 (judge 2,
-# autoencoder 2.5, captioner 6, two generators 0.5 each) and the rest 4.5; then the prompt
-# upsampler's minute of budget, and its measurement and the benchmark's upsampled prompts (19 min
-# 24 s measured with 1.5 minutes for it and its measurement on 32 prompts; now 1 and 16). The
-# unbudgeted work, measured again with every asset of the evaluation and the rewriter: 19 min 42 s
-# at a probe of 0.86x and budgets x 0.93, so 8.1 minutes there, 6.9 at the reference's speed.
+# Measured on the reference machine with `bash scripts/main.sh` (docs/benchmarks.md, "The main
+# job, end to end"): the budgets are the judge's 2 minutes, the autoencoder's 2.5, the captioner's
+# 6, the prompt upsampler's 1 and two generators' 0.5 each. Everything else, with every asset of
+# the evaluation and the rewriter, took 8.1 minutes at a probe of 0.86x (budgets x 0.93), 6.9 at
+# the reference's speed, and 8.55 at 0.81x, 6.9 again.
 JOB_BUDGETS: dict[str, JobBudget] = {
     "quick": JobBudget(
         minutes=19.0,
-        budget_minutes=12.5,  # and the upsampler's 1.0
+        budget_minutes=12.5,  # 2 + 2.5 + 6 + 1 + 2 x 0.5
         # the datasets, recaptioning, filtering, caching, judging, the benchmark of two generators
         # with its rewrites, registration and start-up: 6.9 measured, rounded up
         unbudgeted_minutes=7.0,
