@@ -53,7 +53,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .chat import SYSTEM_PROMPT, chat_messages, opening_sentence
+from .chat import SYSTEM_PROMPT, chat_messages, check_sampling, opening_sentence
 from .contradiction_ban import ContradictionBan
 
 MIN_NEW_TOKENS = 8  # a prompt fits when the model can still write at least this many tokens after it
@@ -103,7 +103,7 @@ class CausalLMRewriter:
         keep_prompt: bool = False,
         forbid_contradictions: bool = False,
     ) -> None:
-        _check_sampling(temperature, top_p, max_new_tokens)
+        check_sampling(temperature, top_p, max_new_tokens, "max_new_tokens")
         source: str | Path = _checked_directory(model) if is_local_path(model) else str(model)
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -213,7 +213,7 @@ class CausalLMRewriter:
         temperature = self.temperature if temperature is None else temperature
         top_p = self.top_p if top_p is None else top_p
         max_new_tokens = self.max_new_tokens if max_new_tokens is None else max_new_tokens
-        _check_sampling(temperature, top_p, max_new_tokens)
+        check_sampling(temperature, top_p, max_new_tokens, "max_new_tokens")
         encoded = self._encode(messages)
         length = encoded["input_ids"].shape[1]
         forced = self._opening_ids(opening)  # (1, n); without an opening a decoder starts from its start token
@@ -271,15 +271,6 @@ class CausalLMRewriter:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed + index)
             yield
-
-
-def _check_sampling(temperature: float, top_p: float, max_new_tokens: int) -> None:
-    if not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 decodes greedily), got {temperature!r}")
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be an integer >= 1, got {max_new_tokens!r}")
 
 
 def _context(config: Any, tokenizer: Any) -> int | None:

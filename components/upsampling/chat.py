@@ -3,7 +3,8 @@ prompt (its appendix C): keep the subject and every stated fact, add plausible v
 detail, be specific, quote any text to be drawn, 15-80 words, vary. `chat_messages` is the
 conversation a chat model is given for one prompt (OpenAI's chat-completions roles);
 `opening_sentence` is the prompt as the first sentence of a rewrite that keeps it (a model run
-here can be made to begin its answer with it and continue from there).
+here can be made to begin its answer with it and continue from there); `check_sampling` refuses
+sampling settings that no chat model takes, for the local and the remote backend alike.
 
 The local rewriter's own chat template reads the user's turn alone: it learnt one task from
 (short, long) caption pairs, and a system turn would only spend its small context."""
@@ -21,6 +22,17 @@ SYSTEM_PROMPT = (
     "Write plain sentences, 15 to 80 words, and nothing else: no preamble, no list, no "
     "explanation. Vary your wording from one request to the next."
 )
+
+
+def check_sampling(temperature: float, top_p: float, tokens: int, tokens_name: str) -> None:
+    """Raises ValueError naming the setting: `tokens` is the reply's token limit, called
+    `tokens_name` where the caller gives it (max_new_tokens, max_tokens)."""
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0 (0 decodes greedily), got {temperature!r}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+        raise ValueError(f"{tokens_name} must be an integer >= 1, got {tokens!r}")
 
 
 def opening_sentence(prompt: str) -> str:

@@ -31,7 +31,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
-from .chat import SYSTEM_PROMPT, chat_messages
+from .chat import SYSTEM_PROMPT, chat_messages, check_sampling
 
 _EXCERPT = 200  # characters of an error body kept in the message
 
@@ -64,12 +64,7 @@ class OpenAIChatRewriter:
             raise ValueError(f"base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {base_url!r}")
         if not model:
             raise ValueError("model must name the endpoint's model, got an empty name")
-        if not temperature >= 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
-        if not 0 < top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            raise ValueError(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
+        check_sampling(temperature, top_p, max_tokens, "max_tokens")
         if not timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
         if parts.hostname == "api.openai.com" and not os.environ.get(api_key_env):

@@ -189,6 +189,27 @@ def test_a_tokenizer_without_a_chat_template_is_named(tmp_path: Path):
 # ---------------------------------------------------------------- both backends, one known answer
 
 
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        ({"temperature": -0.1}, "temperature must be >= 0 (0 decodes greedily), got -0.1"),
+        ({"top_p": 0.0}, "top_p must be in (0, 1], got 0.0"),
+        ({"top_p": 1.5}, "top_p must be in (0, 1], got 1.5"),
+        ({"tokens": 0}, "must be an integer >= 1, got 0"),
+        ({"tokens": True}, "must be an integer >= 1, got True"),
+    ],
+)
+def test_both_backends_refuse_sampling_settings_naming_them(settings: dict, says: str, no_loading: None):
+    local = {"max_new_tokens" if k == "tokens" else k: v for k, v in settings.items()}
+    remote = {"max_tokens" if k == "tokens" else k: v for k, v in settings.items()}
+    with pytest.raises(ValueError) as raised:
+        CausalLMRewriter("hub-org/some-model", **local)
+    assert says in str(raised.value) and ("tokens" not in settings or "max_new_tokens" in str(raised.value))
+    with pytest.raises(ValueError) as raised:
+        OpenAIChatRewriter("http://127.0.0.1:9/v1", "stub", **remote)
+    assert says in str(raised.value) and ("tokens" not in settings or "max_tokens" in str(raised.value))
+
+
 def test_both_backends_give_the_trained_answer(trained: Path):
     rewriter = CausalLMRewriter(trained, temperature=0.1, seed=0, max_new_tokens=40)
     assert rewriter(SHORT) == LONG
