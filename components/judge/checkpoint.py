@@ -11,6 +11,7 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 
 from components.io.atomic import write_dir_atomically
+from components.io.manifest import read_manifest
 from components.judge.config import JudgeConfig
 from components.judge.model import AlignmentJudge
 from components.judge.scoring import AlignmentJudgeScorer
@@ -41,13 +42,7 @@ def save_judge(
 
 
 def read_judge_manifest(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / MANIFEST_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{str(directory)!r} is no judge directory: {MANIFEST_FILE} is missing")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} manifest: format {manifest.get('format')!r}")
-    return manifest
+    return read_manifest(directory, MANIFEST_FILE, FORMAT, "judge")
 
 
 def load_judge(directory: Path, device: str = "cpu") -> tuple[AlignmentJudgeScorer, dict[str, Any]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from components.io.atomic import write_dir_atomically
+from components.io.manifest import read_manifest
 
 MANIFEST_FILE = "upsampler.json"
 FORMAT = "recap-upsampler"
@@ -32,10 +33,4 @@ def save_upsampler(directory: Path, model: Any, tokenizer: Any, manifest: dict[s
 
 
 def read_upsampler_manifest(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / MANIFEST_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{str(directory)!r} is no prompt upsampler directory: {MANIFEST_FILE} is missing")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} manifest: format {manifest.get('format')!r}")
-    return manifest
+    return read_manifest(directory, MANIFEST_FILE, FORMAT, "prompt upsampler")
