@@ -4,8 +4,10 @@
   colour, shape and size ("a triangle" is kept by "a small red triangle"); a rewrite that
   denies one ("There are no circles.") contradicts it.
 - Counts: a stated count ("two blue squares") is stated again, or the rewrite places that
-  many of them in distinct cells; another count fails. A kind the prompt names only in the
-  singular ("a red circle") may not become several, except in an "including ..." list.
+  many of them in distinct cells; another count fails, and so does placing more of them than
+  the count ("Two blue squares. One is at the top, one in the center, one at the bottom."). A
+  kind the prompt names only in the singular ("a red circle") may not become several, by count
+  or by places, except in an "including ..." list.
 - Totals ("four shapes") are stated again, or that many objects are placed.
 - Negations ("no blue squares", "no sign") are stated again, by an equal or wider negation,
   and nothing the rewrite asserts falls under them.
@@ -165,7 +167,11 @@ def _counts(prompt: Intent, rewrite: Intent) -> list[str]:
     found = []
     for p in _unique(m for m in prompt.objects if m.count is not None):
         n = p.count
-        if any(r.count == n and _agrees(p, r) for r in rewrite.objects) or _placed_count(rewrite, p) == n:
+        placed = _placed_count(rewrite, p)
+        if placed > n:
+            found.append(f"places {placed} {_name(p, plural=True)} where the prompt says {n}")
+            continue
+        if any(r.count == n and _agrees(p, r) for r in rewrite.objects) or placed == n:
             continue
         other = next((r for r in rewrite.objects if r.count is not None and _agrees(p, r)), None)
         if other is not None:
@@ -178,7 +184,7 @@ def _counts(prompt: Intent, rewrite: Intent) -> list[str]:
 
 def _singulars(prompt: Intent, rewrite: Intent) -> list[str]:
     """A colour and shape the prompt names k times, each in the singular without a count,
-    may not be counted above k."""
+    may not be counted above k, nor placed in more than k cells."""
     found = []
     for color, shape in dict.fromkeys((m.color, m.shape) for m in prompt.objects if m.color and m.shape):
         named = [m for m in prompt.objects if (m.color, m.shape) == (color, shape)]
@@ -196,9 +202,12 @@ def _singulars(prompt: Intent, rewrite: Intent) -> list[str]:
             ),
             None,
         )
+        said = "one" if len(named) == 1 else str(len(named))
+        placed = max((_placed_count(rewrite, m) for m in named), default=0)
         if over is not None:
-            said = "one" if len(named) == 1 else str(len(named))
             found.append(f"states {over.count} {color} {_noun(shape, True)} where the prompt says {said}")
+        elif placed > len(named):
+            found.append(f"places {placed} {color} {_noun(shape, True)} where the prompt says {said}")
     return found
 
 

@@ -33,6 +33,17 @@ from components.world import describe_scene, sample_scene
             "states 3 blue squares where the prompt says 2",
         ),
         ("two blue squares", "Blue squares on a gray background.", "drops the count 2 of the blue squares"),
+        (
+            "two green squares on a black background",
+            "Two green squares on a black background. One is in the top right, one in the top left and one in"
+            " the bottom right corner.",
+            "places 3 green squares where the prompt says 2",
+        ),
+        (
+            "a red circle",
+            "A red circle is in the top left. Another red circle sits at the bottom right.",
+            "places 2 red circles where the prompt says one",
+        ),
         ("a red circle", "Two red circles on white.", "states 2 red circles where the prompt says one"),
         ("four shapes on gray", "Five shapes on a gray background.", "states 5 shapes where the prompt says 4"),
         (
