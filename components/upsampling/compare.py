@@ -126,6 +126,25 @@ def _placed_count(rewrite: Intent, m: ObjectMention) -> int:
     return len({c for c in _cells(rewrite.places, Thing(m)) if None not in c})
 
 
+def place_limits(prompt: Intent) -> list[tuple[ObjectMention, int]]:
+    """The most cells a rewrite may place each of the prompt's things in: a counted thing its
+    count, a colour and shape named k times in the singular k (the rules of _counts, _singulars)."""
+    limits = _counted(prompt)
+    for named in _singular_kinds(prompt):
+        limits += [(m, len(named)) for m in named]
+    return limits
+
+
+def _counted(prompt: Intent) -> list[tuple[ObjectMention, int]]:
+    """Each distinct counted mention of the prompt, with its count."""
+    return [(p, p.count) for p in _unique(prompt.objects) if p.count is not None]
+
+
+def placed_counts(limits: list[tuple[ObjectMention, int]], rewrite: Intent) -> list[int]:
+    """For each limit, the cells the rewrite places that thing in."""
+    return [_placed_count(rewrite, m) for m, _ in limits]
+
+
 # ---------------------------------------------------------------- objects and counts
 
 
@@ -165,8 +184,7 @@ def _missing_object(p: ObjectMention, said: tuple[ObjectMention, ...], pairs: se
 
 def _counts(prompt: Intent, rewrite: Intent) -> list[str]:
     found = []
-    for p in _unique(m for m in prompt.objects if m.count is not None):
-        n = p.count
+    for p, n in _counted(prompt):
         placed = _placed_count(rewrite, p)
         if placed > n:
             found.append(f"places {placed} {_name(p, plural=True)} where the prompt says {n}")
@@ -186,10 +204,8 @@ def _singulars(prompt: Intent, rewrite: Intent) -> list[str]:
     """A colour and shape the prompt names k times, each in the singular without a count,
     may not be counted above k, nor placed in more than k cells."""
     found = []
-    for color, shape in dict.fromkeys((m.color, m.shape) for m in prompt.objects if m.color and m.shape):
-        named = [m for m in prompt.objects if (m.color, m.shape) == (color, shape)]
-        if any(m.count is not None or m.plural or m in prompt.partial for m in named):
-            continue
+    for named in _singular_kinds(prompt):
+        color, shape = named[0].color, named[0].shape
         sizes = {m.size for m in named}
         over = next(
             (
@@ -209,6 +225,17 @@ def _singulars(prompt: Intent, rewrite: Intent) -> list[str]:
         elif placed > len(named):
             found.append(f"places {placed} {color} {_noun(shape, True)} where the prompt says {said}")
     return found
+
+
+def _singular_kinds(prompt: Intent) -> list[list[ObjectMention]]:
+    """The prompt's mentions grouped by colour and shape, for each kind named only in the
+    singular, without a count and outside an "including ..." list."""
+    kinds = []
+    for color, shape in dict.fromkeys((m.color, m.shape) for m in prompt.objects if m.color and m.shape):
+        named = [m for m in prompt.objects if (m.color, m.shape) == (color, shape)]
+        if not any(m.count is not None or m.plural or m in prompt.partial for m in named):
+            kinds.append(named)
+    return kinds
 
 
 def _totals(prompt: Intent, rewrite: Intent) -> list[str]:

@@ -5,7 +5,7 @@ intent check by what it adds.
 A rewriter that keeps the prompt (keep_prompt) states every fact of it; what it still gets
 wrong is what it adds, learnt from captions of other images: "A purple triangle on a black
 background. ... There are no purple triangles.", a second background, a second sign word.
-Three rules, each the intent check's own reading of the word about to be written:
+Four rules, each the intent check's own reading of the word about to be written:
 
 - denials (denials.py): inside a negation, no word that would deny a stated object or sign;
 - backgrounds: no word that would make the sentence state a background (as backgrounds.py
@@ -13,7 +13,10 @@ Three rules, each the intent check's own reading of the word about to be written
   |gray|") other than the prompt's, or, where the prompt states none, other than those the
   rewrite has stated already;
 - sign words: where the prompt's sign has a word of the world's, no other of its sign words
-  in capitals ("STOP" beside 'PARK').
+  in capitals ("STOP" beside 'PARK');
+- places (placements.py): no place word that would put one of the prompt's things in more
+  cells than the prompt allows ("Two red circles. One is in the top left, one in the center,
+  one in the |bottom| ...").
 
 A token begins a new word when it opens with a space or punctuation, or follows a non-letter;
 otherwise it continues the word before it. A banned word is banned by its beginnings: no token
@@ -37,8 +40,10 @@ from typing import Any
 from components.world.palette import VOCABULARY
 
 from .backgrounds import stated_backgrounds
+from .compare import place_limits
 from .denials import in_denial, protected_words
 from .intent import read_intent
+from .placements import may_complete_place, over_placing_words
 from .tokens import tokenize
 from .vocabulary import BACKGROUND_NOUNS, BACKGROUND_WORDS
 
@@ -92,6 +97,8 @@ class ContradictionBan:
 
     def __init__(self, tokenizer: Any, prompt: str, start: int) -> None:
         intent = read_intent(prompt)
+        self.intent = intent
+        self.places_limited = bool(place_limits(intent))
         self.tokenizer = tokenizer
         self.start = start
         self.table = token_table(tokenizer)
@@ -117,15 +124,25 @@ class ContradictionBan:
         partial = partial_match.group(0) if partial_match else ""  # the word being written, if any
         tokens = tokenize(sentence)
         earlier = _backgrounds_of(text[: len(text) - len(sentence)]) if self.background is None else frozenset()
-        new_words = self._banned_words(tokens, earlier)  # the partial word, if any, ended
+        new_words = self._banned_words(tokens, earlier) | self._place_words(text, tokens)  # the partial word ended
         # a token without a leading space or punctuation continues the partial word, else begins one
-        continued = self._banned_words(tokens[:-1], earlier) if partial else new_words
+        continued = (
+            self._banned_words(tokens[:-1], earlier) | self._place_words(text[: len(text) - len(partial)], tokens[:-1])
+            if partial
+            else new_words
+        )
         table = self.table
         ids = [i for b in new_words for i in table.initial.get(b, ())]
         ids += [i for b in self.other_sign_words for i in table.initial_cased.get(b, ())]
         ids += [i for rest in _rests(partial.lower(), continued) for i in table.continuing.get(rest, ())]
         ids += [i for rest in _rests(partial, self.other_sign_words) for i in table.continuing_cased.get(rest, ())]
         return ids
+
+    def _place_words(self, text: str, tokens: list[str]) -> frozenset[str]:
+        """Beginnings of the place words that may not follow `text`, whose last sentence is `tokens`."""
+        if not self.places_limited or not may_complete_place(tokens):
+            return frozenset()
+        return beginnings(over_placing_words(self.intent, text))
 
     def _banned_words(self, tokens: list[str], earlier: frozenset[str]) -> frozenset[str]:
         """Lower-case beginnings of the words that may not be written after `tokens` (one

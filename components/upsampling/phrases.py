@@ -30,6 +30,8 @@ _CELL_TAILS = frozenset({"corner", "side", "part", "area", "cell", "region", "po
 _NOT_A_CELL = frozenset({"half", "edge", "edges", "border", "borders", "margin", "margins", "third", "thirds"})
 _IMAGE_NOUNS = frozenset({"image", "picture", "canvas", "frame", "scene", "grid", "photo", "illustration"})
 _IMAGE_NOUNS |= {"background", "backdrop", "drawing", "composition"}
+PLACE_WORDS = frozenset(_ROWS) | _CENTRE | frozenset(_COLS)  # the words that name a cell's row or column
+PLACE_LEADS = _PREPOSITIONS | _DETERMINERS | PLACE_WORDS  # after these, one place word may complete a cell
 _SIMPLE_RELATIONS = {"above": ABOVE, "below": BELOW, "under": BELOW, "beneath": BELOW, "underneath": BELOW}
 
 

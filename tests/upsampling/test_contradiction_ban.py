@@ -118,6 +118,33 @@ def test_no_second_sign_word(tokenizer: Any, prompt: str, text: str, word: str, 
     assert writable(tokenizer, prompt, text, word) is allowed
 
 
+TWO = "Two red circles. One is in the top left, and one"
+ONE = "A red circle sits in the top left."
+
+
+@pytest.mark.parametrize(
+    ("prompt", "text", "word", "allowed"),
+    [
+        ("two red circles", f"{TWO} in the", " center", True),  # the second of two
+        ("two red circles", f"{TWO} in the center, and one in the", " bottom", False),  # a third cell
+        ("two red circles", f"{TWO} in the center, and one in the", " top", True),  # "top left" is a circle's
+        ("two red circles", f"{TWO} in the center, and one in the top", " right", False),
+        ("two red circles", f"{TWO} in the center, and one in the top", " left", True),
+        ("two red circles", f"{TWO} in the center. A blue square is in the", " bottom", True),  # another thing
+        ("a red circle", f"{ONE} Another red circle is in the", " center", False),
+        ("a red circle", f"{ONE} A blue square is in the", " center", True),
+        ("a red circle", f"{ONE} It is in the", " top", True),  # the same cell's words, then
+        ("a red circle", "A red circle sits in the", " top", True),  # the first place
+        ("a red circle and a red circle", f"{ONE} Another red circle is in the", " center", True),  # named twice
+        ("red circles", f"{TWO} in the center, and one in the", " bottom", True),  # no count, no limit
+    ],
+)
+def test_no_place_beyond_the_prompt_count(tokenizer: Any, prompt: str, text: str, word: str, allowed: bool):
+    verdict = check_intent(prompt, text + word + ".")
+    assert allowed or not verdict.passed  # what is banned is what the check refuses
+    assert writable(tokenizer, prompt, text, word) is allowed
+
+
 @pytest.fixture(scope="module", params=["tiny", "tiny_seq2seq"])
 def denying(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A rewriter of each architecture that learnt DENYING by heart."""
