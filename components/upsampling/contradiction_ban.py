@@ -97,8 +97,7 @@ class ContradictionBan:
 
     def __init__(self, tokenizer: Any, prompt: str, start: int) -> None:
         intent = read_intent(prompt)
-        self.intent = intent
-        self.places_limited = bool(place_limits(intent))
+        self.place_limits = place_limits(intent)  # the prompt's: read once, tried at every step
         self.tokenizer = tokenizer
         self.start = start
         self.table = token_table(tokenizer)
@@ -140,9 +139,9 @@ class ContradictionBan:
 
     def _place_words(self, text: str, tokens: list[str]) -> frozenset[str]:
         """Beginnings of the place words that may not follow `text`, whose last sentence is `tokens`."""
-        if not self.places_limited or not may_complete_place(tokens):
+        if not self.place_limits or not may_complete_place(tokens):
             return frozenset()
-        return beginnings(over_placing_words(self.intent, text))
+        return beginnings(over_placing_words(self.place_limits, text))
 
     def _banned_words(self, tokens: list[str], earlier: frozenset[str]) -> frozenset[str]:
         """Lower-case beginnings of the words that may not be written after `tokens` (one

@@ -14,8 +14,10 @@ already placed too many is not asked to stop placing what it placed). A reading 
 
 from __future__ import annotations
 
-from .compare import place_limits, placed_counts
-from .intent import Intent, read_intent
+from components.world.caption_facts import ObjectMention
+
+from .compare import placed_counts
+from .intent import read_intent
 from .phrases import PLACE_LEADS, PLACE_WORDS
 
 _ORDERED_PLACE_WORDS = tuple(sorted(PLACE_WORDS))
@@ -36,12 +38,9 @@ def may_complete_place(tokens: list[str]) -> bool:
     return bool(tokens) and tokens[-1] in PLACE_LEADS
 
 
-def over_placing_words(prompt: Intent, text: str) -> frozenset[str]:
+def over_placing_words(limits: list[tuple[ObjectMention, int]], text: str) -> frozenset[str]:
     """The place words that, written next after `text`, would place one of the prompt's things
-    in more cells than it allows."""
-    limits = place_limits(prompt)
-    if not limits:
-        return frozenset()
+    in more cells than it allows; `limits`: compare.place_limits of the prompt."""
     now = placed_counts(limits, read_intent(_without_place_in_progress(text)))
     if all(placed < limit for (_, limit), placed in zip(limits, now, strict=True)):
         return frozenset()  # one more word places at most one more cell
